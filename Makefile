@@ -1,0 +1,33 @@
+# `make test` and `make demo` are all the set-up a fresh machine needs: both create .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   ?=
+PYTEST_ARGS ?=
+
+.PHONY: venv test test-all demo clean
+
+$(STAMP): setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[torch,test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+test: $(STAMP)
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+# Everything, including the tests marked slow.
+test-all: $(STAMP)
+	$(BIN)/python -m pytest tests -m "" $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/deblurkeras demo $(if $(DATA),--data $(DATA),)
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo_out

@@ -1,0 +1,21 @@
+"""Shared test set-up: TensorFlow quiet and deterministic, paths to ../shared (present beside the clone in CI)."""
+import os
+import pathlib
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SAMPLE_TRAIN = SHARED / "data" / "side_by_side_small" / "train"
+
+
+@pytest.fixture
+def sample_train_dir():
+    """The 604 real side-by-side JPEGs; skipped (with the reason) only where ../shared is absent."""
+    if not SAMPLE_TRAIN.is_dir():
+        pytest.skip(f"real sample set not found at {SAMPLE_TRAIN}")
+    return SAMPLE_TRAIN
