@@ -39,9 +39,15 @@ def test_coarsest_level_sees_blurred_twice_and_prediction_gradient_is_stopped():
     first = keras.Model(model.input, concat._inbound_nodes[0].output_tensors[0])
     y = first(x).numpy()
     np.testing.assert_array_equal(y[..., 0], y[..., 1])
-    # gradient of the finest output w.r.t. the coarse output path flows only through the blurred input
+    # at every level the previous prediction enters the concat through the stop-gradient layer
     stop = model.get_layer("stop_gradient")
-    assert len(stop._inbound_nodes) == 3
+    for node in concat._inbound_nodes:
+        assert node.input_tensors[1]._keras_history.operation is stop
+    # and that layer really blocks the gradient
+    v = tf.Variable(np.ones((1, 4, 4, 1), "float32"))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(stop(v) * 3.0 + v)
+    np.testing.assert_array_equal(tape.gradient(loss, v).numpy(), np.ones((1, 4, 4, 1)))
 
 
 @pytest.mark.parametrize("mode", ["tf1_legacy", "half_pixel"])
