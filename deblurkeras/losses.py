@@ -1,0 +1,141 @@
+"""Loss pieces shared by the model families: VGG feature extractors, perceptual MSE, L1, adversarial, BCE.
+
+`vgg_features` builds a frozen keras.applications VGG16/VGG19 cut at a named layer. Weights:
+  - "imagenet": the Keras download (needs internet the first time; cached in ~/.keras/models afterwards);
+  - a local file path: the architecture is built with `weights=None`, then `load_weights(path)` (the Keras
+    application `*_notop.h5` files and Keras 3 `.weights.h5` both load);
+  - "none": random weights, with a warning (tests only; the features mean nothing).
+VGG input: by default the tensor is fed unchanged. The dense-field GAN original (REFERENCE §2) fed its [-1, 1]
+images straight into the ImageNet VGG16 without `preprocess_input`; that is the faithful default. `preprocess`
+names the alternatives: "caffe" (True) = what Keras' ImageNet VGG weights expect (x in `input_range` -> [0, 255],
+RGB->BGR, minus the ImageNet BGR mean), "torch" = [0, 1] then (x - mean) / std per RGB channel (torchvision's VGG).
+"""
+import os
+import warnings
+
+import keras
+from keras import ops
+
+from .errors import BadInputError
+
+VGG_ARCHS = ("vgg16", "vgg19")
+PREPROCESS_MODES = (None, "caffe", "torch")
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+
+def _preprocess_mode(preprocess):
+    mode = {False: None, True: "caffe"}.get(preprocess, preprocess) if isinstance(preprocess, bool) else preprocess
+    if mode not in PREPROCESS_MODES:
+        raise ValueError(f"unknown VGG preprocess {preprocess!r}; expected False, True, 'caffe' or 'torch'")
+    return mode
+
+
+@keras.saving.register_keras_serializable(package="deblurkeras")
+class VGGPreprocess(keras.layers.Layer):
+    """Map an RGB tensor with values in `input_range` to the input convention of a VGG ("caffe" or "torch")."""
+
+    def __init__(self, mode="caffe", input_range=(-1.0, 1.0), **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("caffe", "torch"):
+            raise ValueError(f"unknown VGG preprocess mode {mode!r}; expected 'caffe' or 'torch'")
+        self.mode, self.input_range = mode, tuple(float(v) for v in input_range)
+
+    def call(self, x):
+        lo, hi = self.input_range
+        x01 = (x - lo) / (hi - lo)
+        if self.mode == "torch":
+            return (x01 - ops.convert_to_tensor(_TORCH_MEAN, x.dtype)) / ops.convert_to_tensor(_TORCH_STD, x.dtype)
+        bgr = ops.flip(x01 * 255.0, axis=-1)
+        return bgr - ops.convert_to_tensor(_CAFFE_MEAN_BGR, x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "input_range": self.input_range}
+
+
+def _vgg_backbone(arch, weights):
+    apps = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}
+    if arch not in apps:
+        raise ValueError(f"unknown VGG arch {arch!r}; expected one of {VGG_ARCHS}")
+    build = apps[arch]
+    if weights is None or str(weights).lower() == "none":
+        warnings.warn(f"{arch}: random weights (weights='none'); perceptual features are meaningless", stacklevel=3)
+        return build(include_top=False, weights=None, input_shape=(None, None, 3))
+    if weights == "imagenet":
+        try:
+            return build(include_top=False, weights="imagenet", input_shape=(None, None, 3))
+        except Exception as e:  # offline: the Keras download fails with a URL/HTTP error
+            raise BadInputError(f"{arch}: could not get the ImageNet weights ({type(e).__name__}: {e}); "
+                                f"pass a local weights file instead") from e
+    path = os.fspath(weights)
+    if not os.path.isfile(path):
+        raise BadInputError(f"{path}: VGG weights file not found")
+    model = build(include_top=False, weights=None, input_shape=(None, None, 3))
+    try:
+        model.load_weights(path)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BadInputError(f"{path}: not a {arch} (no top) weights file ({first})") from e
+    return model
+
+
+def vgg_features(arch="vgg16", layer="block3_conv3", weights="imagenet", preprocess=False,
+                 input_range=(-1.0, 1.0), name=None):
+    """A frozen model: image (N, H, W, 3) -> VGG `layer` activations. See the module docstring for the options.
+
+    Defaults are the dense-field GAN's: VGG16 `block3_conv3`, ImageNet weights, input fed unchanged.
+    SRGAN uses arch="vgg19", layer="block5_conv4".
+    """
+    mode = _preprocess_mode(preprocess)
+    vgg = _vgg_backbone(arch, weights)
+    names = [lyr.name for lyr in vgg.layers]
+    if layer not in names:
+        raise ValueError(f"{arch} has no layer {layer!r}; expected one of {names[1:]}")
+    features = keras.Model(vgg.input, vgg.get_layer(layer).output, name=f"{arch}_{layer}")
+    image = keras.Input((None, None, 3), name="image")
+    x = VGGPreprocess(mode, input_range, name="vgg_preprocess")(image) if mode else image
+    model = keras.Model(image, features(x), name=name or f"{arch}_{layer}_features")
+    model.trainable = False
+    return model
+
+
+def l1_loss(y_true, y_pred):
+    """Mean absolute error over every element (the original `K.mean(K.abs(y_pred - y_true))`)."""
+    return ops.mean(ops.abs(y_pred - y_true))
+
+
+def mse_loss(y_true, y_pred):
+    return ops.mean(ops.square(y_pred - y_true))
+
+
+def perceptual_loss(features, y_true, y_pred):
+    """Mean squared difference of `features(y_true)` and `features(y_pred)` (features: a vgg_features model)."""
+    return ops.mean(ops.square(features(y_true, training=False) - features(y_pred, training=False)))
+
+
+def content_loss(features, y_true, y_pred, k_perceptual=145.0, k_l1=170.0):
+    """The dense-field generator loss: k_perceptual * perceptual + k_l1 * L1 (145 and 170 in the original)."""
+    return k_perceptual * perceptual_loss(features, y_true, y_pred) + k_l1 * l1_loss(y_true, y_pred)
+
+
+def adversarial_loss(d_fake, eps=1e-7):
+    """Generator adversarial loss -log D(G(x)), averaged.
+
+    The original is `-K.log(y_pred)` with no clipping; `eps` clips D's output to [eps, 1] so a saturated D
+    gives a large finite loss instead of inf (identical to the original whenever D(G(x)) >= eps). eps=0: exact.
+    """
+    d_fake = ops.clip(d_fake, eps, 1.0) if eps else d_fake
+    return ops.mean(-ops.log(d_fake))
+
+
+def bce_loss(y_true, y_pred, eps=1e-7):
+    """Binary cross-entropy on probabilities, averaged (Keras' `binary_crossentropy`, which clips at 1e-7)."""
+    y_pred = ops.clip(y_pred, eps, 1.0 - eps)
+    return ops.mean(-(y_true * ops.log(y_pred) + (1.0 - y_true) * ops.log(1.0 - y_pred)))
+
+
+def psnr(y_true, y_pred, max_val=2.0):
+    """Mean PSNR in dB over the batch; max_val is the value range width (2 for [-1, 1], 1 for [0, 1])."""
+    mse = ops.mean(ops.square(y_pred - y_true), axis=tuple(range(1, len(y_true.shape))))
+    return ops.mean(10.0 * ops.log(max_val ** 2 / ops.maximum(mse, 1e-12)) / ops.log(10.0))
