@@ -1,0 +1,198 @@
+"""Make blurred/sharp training pairs from sharp photos with random Boracchi-Foi camera-shake kernels.
+
+Each pair: a random square crop of a photo (side 50-100% of the photo's short side, random horizontal flip),
+resized to `size` x `size` with Pillow LANCZOS = the sharp image; the same crop convolved with a random motion
+kernel (deblurkeras.data.blur_kernels) = the blurred image. Pair j of a split is a pure function of
+(seed, split, j), so output is reproducible and independent of the order of generation.
+
+Sources: default = the photos bundled with scikit-image (offline); `chelsea` and `stereo_motorcycle` are held
+out for the test split so test pairs never show a photo seen in training. A folder of photos: every 5th file
+(sorted) goes to test (all files serve both splits when there are fewer than 2).
+
+Outputs: `synthesize_hdf5` writes the build_hdf5 layout directly (sharp = "full", blurred = "blur");
+`synthesize_folder` writes side-by-side JPEGs (left sharp | right blurred) in train/ and test/.
+
+    python data_tools/synthesize_blur.py --out synth.h5 --n-train 200 --n-test 20 --size 128
+    python data_tools/synthesize_blur.py --out-dir synth/ --sources my_photos/ --n-train 100
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from deblurkeras.data.blur_kernels import EXPOSURES, blur_image, random_kernel  # noqa: E402
+from deblurkeras.errors import BadInputError  # noqa: E402
+
+TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
+TEST_PHOTOS = ("chelsea", "stereo_motorcycle")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def skimage_photos(names):
+    """[(name, uint8 RGB array)] of scikit-image's bundled photos."""
+    import skimage.data
+
+    out = []
+    for name in names:
+        img = getattr(skimage.data, name)()
+        out.append((name, img[0] if isinstance(img, tuple) else img))
+    return out
+
+
+def _load_photo(path):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as e:  # noqa: BLE001 - any decode failure is a bad input file
+        raise BadInputError(f"{path}: cannot read image ({e})") from None
+
+
+def resolve_sources(sources):
+    """-> (train_photos, test_photos), each a list of (name, uint8 RGB array)."""
+    if sources is None:
+        return skimage_photos(TRAIN_PHOTOS), skimage_photos(TEST_PHOTOS)
+    if isinstance(sources, (str, os.PathLike)):
+        folder = os.fspath(sources)
+        if not os.path.isdir(folder):
+            raise BadInputError(f"{folder}: source folder not found")
+        files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTS))
+        if not files:
+            raise BadInputError(f"{folder}: no images ({', '.join(IMAGE_EXTS)}) found")
+        photos = [(os.path.splitext(f)[0], _load_photo(os.path.join(folder, f))) for f in files]
+    else:  # a list of (name, array) or arrays
+        photos = [p if isinstance(p, tuple) else (f"photo{i}", np.asarray(p)) for i, p in enumerate(sources)]
+    photos = [(n, _as_rgb(a)) for n, a in photos]
+    if len(photos) < 2:
+        return photos, photos
+    return ([p for i, p in enumerate(photos) if i % 5 != 4], [p for i, p in enumerate(photos) if i % 5 == 4])
+
+
+def _as_rgb(a):
+    a = np.asarray(a)
+    if a.dtype != np.uint8:
+        a = np.clip(a.astype(np.float64) * (255.0 if a.max() <= 1 else 1.0), 0, 255).round().astype(np.uint8)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    return a[..., :3]
+
+
+def make_pair(photos, j, size, seed, split, max_len=None, exposures=EXPOSURES):
+    """(sharp, blurred, name) number j of a split: a pure function of its arguments."""
+    from PIL import Image
+
+    rng = np.random.default_rng([seed, 0 if split == "train" else 1, j])
+    name, photo = photos[j % len(photos)]
+    h, w = photo.shape[:2]
+    m = min(h, w)
+    side = int(rng.integers(max(1, m // 2), m + 1))
+    y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    crop = Image.fromarray(photo[y:y + side, x:x + side]).resize((size, size), Image.LANCZOS)
+    sharp = np.asarray(crop)
+    if rng.random() < 0.5:
+        sharp = sharp[:, ::-1]
+    max_len = 60.0 * size / 256 if max_len is None else float(max_len)
+    kernel = random_kernel(rng, canvas=int(np.ceil(max_len)) + 4, max_len=max_len, exposures=exposures)
+    blurred = blur_image(sharp, kernel)
+    return np.ascontiguousarray(sharp), blurred, f"{name}_{j:05d}"
+
+
+def _pairs(sources, n_train, n_test, size, seed, max_len, exposures):
+    train, test = resolve_sources(sources)
+    for split, photos, n in (("train", train, n_train), ("test", test, n_test)):
+        for j in range(n):
+            yield (split,) + make_pair(photos, j, size, seed, split, max_len, exposures)
+
+
+def _progress(total, desc):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="pair", disable=None)
+
+
+def synthesize_hdf5(out_path, sources=None, n_train=200, n_test=20, size=256, seed=0, max_len=None,
+                    exposures=EXPOSURES, compression=None):
+    """Write `n_train` + `n_test` synthetic pairs of `size`x`size` to `out_path` in the build_hdf5 layout."""
+    from deblurkeras import __version__
+    from deblurkeras.data.hdf5 import Hdf5Writer
+    from deblurkeras.utils import atomic_path
+
+    out_path = os.fspath(out_path)
+    attrs = dict(source="scikit-image bundled photos" if sources is None else str(sources), size=size,
+                 resize_filter="LANCZOS", layout="synthetic", blur="Boracchi-Foi random trajectories",
+                 seed=seed, max_len=60.0 * size / 256 if max_len is None else float(max_len),
+                 exposures=np.asarray(exposures, np.float64), tool="data_tools/synthesize_blur.py",
+                 tool_version=__version__, complete=0)
+    with atomic_path(out_path) as tmp, Hdf5Writer(tmp, (size, size), compression, attrs=attrs) as w:
+        with _progress(n_train + n_test, "synthesize") as bar:
+            for split, sharp, blurred, name in _pairs(sources, n_train, n_test, size, seed, max_len, exposures):
+                w.append(split, sharp, blurred, name)
+                bar.update()
+        w.set_attrs(n_train=w.n("train"), n_test=w.n("test"), complete=1)
+        w.close()
+    return out_path
+
+
+def synthesize_folder(out_dir, sources=None, n_train=200, n_test=20, size=256, seed=0, max_len=None,
+                      exposures=EXPOSURES, quality=95):
+    """Write side-by-side JPEGs (left sharp | right blurred) to out_dir/train and out_dir/test."""
+    from PIL import Image
+
+    from deblurkeras.utils import atomic_path
+
+    for split in ("train", "test"):
+        os.makedirs(os.path.join(out_dir, split), exist_ok=True)
+    with _progress(n_train + n_test, "synthesize") as bar:
+        for split, sharp, blurred, name in _pairs(sources, n_train, n_test, size, seed, max_len, exposures):
+            with atomic_path(os.path.join(out_dir, split, name + ".jpg")) as tmp:
+                Image.fromarray(np.concatenate([sharp, blurred], axis=1)).save(tmp, "JPEG", quality=quality)
+            bar.update()
+    return out_dir
+
+
+def add_arguments(p):
+    p.add_argument("--out", help="write an HDF5 file (build_hdf5 layout)")
+    p.add_argument("--out-dir", help="write side-by-side JPEGs to OUT_DIR/train and OUT_DIR/test")
+    p.add_argument("--sources", default=None, help="folder of sharp photos (default: scikit-image's bundled photos)")
+    p.add_argument("--n-train", type=int, default=200)
+    p.add_argument("--n-test", type=int, default=20)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-len", type=float, default=None, help="trajectory length in px (default 60*size/256)")
+    p.add_argument("--exposures", type=float, nargs="+", default=list(EXPOSURES),
+                   help="exposure fractions drawn per pair (default 0.01 0.1 0.5 1)")
+    p.add_argument("--compression", choices=("gzip", "lzf"), default=None)
+
+
+def run(args):
+    if not args.out and not args.out_dir:
+        raise BadInputError("give --out FILE.h5 and/or --out-dir DIR")
+    kw = dict(sources=args.sources, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed,
+              max_len=args.max_len, exposures=tuple(args.exposures))
+    if args.out:
+        synthesize_hdf5(args.out, compression=args.compression, **kw)
+        print(f"wrote {args.out}: {args.n_train} train + {args.n_test} test pairs of {args.size}x{args.size}")
+    if args.out_dir:
+        synthesize_folder(args.out_dir, **kw)
+        print(f"wrote {args.out_dir}/train and /test: side-by-side JPEGs")
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except BadInputError as e:
+        print(f"synthesize_blur: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Benchmarks and reproduction configs (run as scripts; not tests)."""
