@@ -1,0 +1,159 @@
+"""DMPHN (Zhang et al., CVPR 2019), faithful to the official PyTorch code `HongguangZhang/DMPHN-cvpr19-master`.
+
+Value range: the model works on images shifted by -0.5 (the official `ToTensor() - 0.5`); its output is the
+deblurred image in the same shifted range (add 0.5). The shift lives OUTSIDE the model, in the registry io
+(`in_offset=-0.5, out_offset=-0.5`) and in the trainer (targets are `sharp - 0.5`).
+
+Structure (levels=(1, 2, 4, 8), the official DMPHN_1_2_4_8): level 1 sees the whole image, level 2 its top/bottom
+halves, level 3 the four quadrants, level 4 eight patches (each quadrant split top/bottom). Every level has its own
+encoder/decoder pair (no sharing between levels; 1,808,131 parameters per pair). Finest level first: each patch is
+encoded, neighbouring features are concatenated spatially and decoded to a residual image that is added to the next
+coarser level's input patches; the (concatenated) features are added to the next level's encoder outputs.
+Because concatenation and addition commute, this module adds the finer features per patch before concatenating,
+which is the official sum element for element.
+
+Weight names map mechanically to the official per-level state_dicts: the nested sub-model `encoder_lv<k>` /
+`decoder_lv<k>` is the file `encoder_lv<k>.pkl` / `decoder_lv<k>.pkl`, and its inner layer `layer2.0` holds
+`layer2.0.weight` (kernel, OIHW <-> HWIO) and `layer2.0.bias`. Transposed convs `layer16`/`layer20` hold
+ConvTranspose2d weights (in, out, kh, kw) <-> Keras (kh, kw, out, in), no spatial flip.
+
+Padding: the 3x3 stride-1 convs use 'same' (symmetric 1 pixel, identical to PyTorch padding=1); the stride-2 convs
+use explicit ZeroPadding2D(1) + 'valid' (TF SAME would pad (0, 1) on even sizes); the 4x4 stride-2 transposed convs
+are 'valid' followed by a 1-pixel crop per side (PyTorch padding=1). Official weights give official outputs.
+"""
+import math
+
+import keras
+from keras import ops
+
+PAIR_PARAMS = 1_808_131          # one encoder + one decoder (asserted in tests)
+ENCODER_PARAMS = 868_288
+DECODER_PARAMS = 939_843
+LEVELS = (1, 2, 4, 8)            # patches per level, coarsest first
+
+# (name, (in, out)) of the official Encoder / Decoder: "conv" = conv layer, "res" = conv-ReLU-conv + x.
+_ENCODER = [("layer1", "conv", 3, 32, 1), ("layer2", "res", 32, 32, 1), ("layer3", "res", 32, 32, 1),
+            ("layer5", "conv", 32, 64, 2), ("layer6", "res", 64, 64, 1), ("layer7", "res", 64, 64, 1),
+            ("layer9", "conv", 64, 128, 2), ("layer10", "res", 128, 128, 1), ("layer11", "res", 128, 128, 1)]
+_DECODER = [("layer13", "res", 128, 128, 1), ("layer14", "res", 128, 128, 1), ("layer16", "deconv", 128, 64, 2),
+            ("layer17", "res", 64, 64, 1), ("layer18", "res", 64, 64, 1), ("layer20", "deconv", 64, 32, 2),
+            ("layer21", "res", 32, 32, 1), ("layer22", "res", 32, 32, 1), ("layer24", "conv", 32, 3, 1)]
+
+
+def _official_init(kernel, out_channels):
+    """The official `weight_init`: N(0, 0.5*sqrt(2/n)), n = kh*kw*out_channels (also for the transposed convs)."""
+    return keras.initializers.RandomNormal(stddev=0.5 * math.sqrt(2.0 / (kernel * kernel * out_channels)))
+
+
+def _conv(filters, name, stride=1, kernel=3):
+    return keras.layers.Conv2D(filters, kernel, strides=stride, padding="same" if stride == 1 else "valid",
+                               kernel_initializer=_official_init(kernel, filters), bias_initializer="zeros",
+                               name=name)
+
+
+def _apply(x, spec):
+    name, kind, _, out, stride = spec
+    if kind == "res":
+        y = _conv(out, f"{name}.0")(x)
+        y = keras.layers.ReLU(name=f"{name}.1")(y)
+        y = _conv(out, f"{name}.2")(y)
+        return keras.layers.Add(name=f"{name}.add")([y, x])
+    if kind == "deconv":
+        y = keras.layers.Conv2DTranspose(out, 4, strides=2, padding="valid", name=name,
+                                         kernel_initializer=_official_init(4, out), bias_initializer="zeros")(x)
+        return keras.layers.Cropping2D(1, name=f"{name}.crop")(y)
+    if stride != 1:
+        x = keras.layers.ZeroPadding2D(1, name=f"{name}.pad")(x)
+    return _conv(out, name, stride)(x)
+
+
+def _build_part(specs, channels, name):
+    x = inputs = keras.Input((None, None, channels), name=f"{name}_in")
+    for spec in specs:
+        x = _apply(x, spec)
+    return keras.Model(inputs, x, name=name)
+
+
+def build_encoder(name="encoder"):
+    """The official `models.Encoder`: (N, H, W, 3) -> (N, H/4, W/4, 128)."""
+    return _build_part(_ENCODER, 3, name)
+
+
+def build_decoder(name="decoder"):
+    """The official `models.Decoder`: (N, h, w, 128) -> (N, 4h, 4w, 3)."""
+    return _build_part(_DECODER, 128, name)
+
+
+@keras.saving.register_keras_serializable(package="deblurkeras")
+class Halves(keras.layers.Layer):
+    """Split a tensor in two along `axis` at int(size/2) (the official `x[:, :, 0:int(H/2)]`, `x[:, :, int(H/2):]`)."""
+
+    def __init__(self, axis=1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+
+    def call(self, x):
+        half = ops.shape(x)[self.axis] // 2
+        if self.axis == 1:
+            return [x[:, :half], x[:, half:]]
+        return [x[:, :, :half], x[:, :, half:]]
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        shape[self.axis] = None if shape[self.axis] is None else shape[self.axis] // 2
+        return [tuple(shape), tuple(shape)]
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+def _split_axis(level):
+    """Axis along which level `level` (1-based) patches are cut out of level `level-1`'s: H, W, H (1-2-4-8)."""
+    return 1 if level % 2 == 0 else 2
+
+
+def _patches(image, n_levels):
+    """Per level (1-based index), the list of patches in the official order (top-left first, rows before columns)."""
+    patches = {1: [image]}
+    for level in range(2, n_levels + 1):
+        axis = _split_axis(level)
+        patches[level] = []
+        for k, parent in enumerate(patches[level - 1]):
+            patches[level].extend(Halves(axis, name=f"split_lv{level}_{k + 1}")(parent))
+    return patches
+
+
+def build_dmphn(levels=LEVELS, name=None):
+    """DMPHN as a functional model: (N, H, W, 3) image - 0.5 -> deblurred image - 0.5 (same size).
+
+    `levels`: patches per level, (1, 2, 4) or (1, 2, 4, 8). H and W must be divisible by 4 * 2**(levels-1 split
+    along that axis); the registry asks for multiples of 8 (1-2-4) and 16 (1-2-4-8).
+    """
+    levels = tuple(int(v) for v in levels)
+    if levels not in (LEVELS[:n] for n in range(1, len(LEVELS) + 1)):
+        raise ValueError(f"DMPHN levels must be a prefix of {LEVELS}, got {levels}")
+    n = len(levels)
+    encoders = {k: build_encoder(f"encoder_lv{k}") for k in range(1, n + 1)}
+    decoders = {k: build_decoder(f"decoder_lv{k}") for k in range(1, n + 1)}
+    image = keras.Input((None, None, 3), name="blurred")
+    patches = _patches(image, n)
+
+    residuals, passed = None, None           # from the finer level, one per patch of the current level
+    for level in range(n, 0, -1):
+        feats = []
+        for k, patch in enumerate(patches[level]):
+            tag = f"lv{level}_{k + 1}"
+            x = patch if residuals is None else keras.layers.Add(name=f"input_{tag}")([patch, residuals[k]])
+            f = encoders[level](x)
+            if passed is not None:
+                f = keras.layers.Add(name=f"feature_{tag}")([f, passed[k]])
+            feats.append(f)
+        if level == 1:
+            out = decoders[1](feats[0])
+            break
+        # Concatenate sibling features along the axis their patches were cut on; decode each to a residual.
+        axis = _split_axis(level)
+        passed = [keras.layers.Concatenate(axis=axis, name=f"cat_lv{level}_{k + 1}")(feats[2 * k: 2 * k + 2])
+                  for k in range(len(feats) // 2)]
+        residuals = [decoders[level](f) for f in passed]
+    return keras.Model(image, out, name=name or "dmphn_" + "_".join(map(str, levels)))
