@@ -1,0 +1,231 @@
+"""GAN trainer for the dense-field generator + PatchGAN: a `keras.Model` with a custom `train_step`.
+
+Data: `(blurred, sharp)` batches in [-1, 1] (`make_dataset(..., value_range=(-1, 1))`).
+Modes (REFERENCE §2, issue 5 §3):
+  original  per batch, as the original ordered it: `critic_steps` D steps on concat(sharp, G(blurred)) with
+            labels 1/0 (BCE); one G step through D (-log D(G(blurred)), weight 1); one G step on the content loss
+            (145 * VGG16 block3_conv3 MSE + 170 * L1). The original compiled the two G models separately, so each
+            G step has its own Adam state: the through-D step uses `g_adv_optimizer` (a fresh copy of
+            `g_optimizer`'s config unless given).
+  combined  `critic_steps` D steps, then one G step on content + adv_weight * adversarial.
+Fixed defects of the original (named here, not options): D is truly frozen in the G steps — only the generator's
+variables get gradients and D runs through `stateless_call`, so its BatchNormalization statistics are not
+updated either (the original compiled D-on-G while D was trainable, so that step also trained D).
+Options that keep the original's behaviour by default:
+  fake_for_d="inference"  the fakes the D step sees come from G in inference mode (the original used g.predict:
+                          no dropout, BN moving statistics); "training" uses G in training mode.
+  d_bn_in_g_step="batch"  D's BatchNormalization uses batch statistics in the G step (the original ran it in the
+                          learning phase); "inference" uses its moving statistics.
+Critic steps beyond the first reuse the same batch (fresh fakes). Metrics: d_loss, g_adv, g_content, psnr
+(dB, of the training-mode output in the content step against sharp, on the [-1, 1] range, i.e. max_val 2).
+"""
+import keras
+import tensorflow as tf
+
+from .. import losses
+
+MODES = ("original", "combined")
+
+
+def make_content_loss(vgg_weights="imagenet", preprocess=False, k_perceptual=145.0, k_l1=170.0):
+    """The dense-field generator loss as a callable (y_true, y_pred) -> scalar; `.features` is the VGG16 model."""
+    features = losses.vgg_features("vgg16", "block3_conv3", weights=vgg_weights, preprocess=preprocess)
+
+    def content(y_true, y_pred):
+        return losses.content_loss(features, y_true, y_pred, k_perceptual, k_l1)
+
+    content.features = features
+    return content
+
+
+class GANTrainer(keras.Model):
+    """Trains `generator` against `discriminator`. See the module docstring for the modes and options.
+
+    content_loss: callable (sharp, fake) -> scalar; None builds the original's (VGG16 ImageNet weights, which
+        need the Keras download or a cached copy; pass make_content_loss(vgg_weights=path) when offline).
+    """
+
+    def __init__(self, generator, discriminator, content_loss=None, mode="original", critic_steps=1,
+                 adv_weight=1.0, fake_for_d="inference", d_bn_in_g_step="batch", adv_eps=1e-7, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"unknown GAN mode {mode!r}; expected one of {MODES}")
+        if fake_for_d not in ("inference", "training"):
+            raise ValueError(f"fake_for_d must be 'inference' or 'training', got {fake_for_d!r}")
+        if d_bn_in_g_step not in ("batch", "inference"):
+            raise ValueError(f"d_bn_in_g_step must be 'batch' or 'inference', got {d_bn_in_g_step!r}")
+        if int(critic_steps) < 1:
+            raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
+        self.generator, self.discriminator = generator, discriminator
+        self.content_loss = content_loss if content_loss is not None else make_content_loss()
+        self.mode, self.critic_steps, self.adv_weight = mode, int(critic_steps), float(adv_weight)
+        self.fake_for_d, self.d_bn_in_g_step, self.adv_eps = fake_for_d, d_bn_in_g_step, adv_eps
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_adv_tracker = keras.metrics.Mean(name="g_adv")
+        self.g_content_tracker = keras.metrics.Mean(name="g_content")
+        self.psnr_tracker = keras.metrics.Mean(name="psnr")
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_adv_tracker, self.g_content_tracker, self.psnr_tracker]
+
+    def compile(self, g_optimizer, d_optimizer, g_adv_optimizer=None, **kwargs):
+        """Separate optimizers, each built on its own model's trainable variables only."""
+        super().compile(optimizer=g_optimizer, **kwargs)
+        if self.mode == "original" and g_adv_optimizer is None:
+            g_adv_optimizer = g_optimizer.__class__.from_config(g_optimizer.get_config())
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.g_adv_optimizer = g_adv_optimizer if self.mode == "original" else None
+        g_vars, d_vars = self.generator.trainable_variables, self.discriminator.trainable_variables
+        for opt, variables in ((g_optimizer, g_vars), (d_optimizer, d_vars), (self.g_adv_optimizer, g_vars)):
+            if opt is not None and not opt.built:
+                opt.build(variables)
+
+    def call(self, x, training=False):
+        return self.generator(x, training=training)
+
+    # ------------------------------------------------------------------------------------------- pieces
+    @staticmethod
+    def _prepare(data):
+        blurred, sharp = data
+        return tf.cast(blurred, tf.float32), tf.cast(sharp, tf.float32)
+
+    def _d_frozen(self, images):
+        """D's output with D's variables read, never written (BN statistic updates are discarded)."""
+        if self.d_bn_in_g_step == "inference":
+            return self.discriminator(images, training=False)
+        d = self.discriminator
+        out, _ = d.stateless_call([v.value for v in d.trainable_variables],
+                                  [v.value for v in d.non_trainable_variables], images, training=True)
+        return out
+
+    @staticmethod
+    def _step(optimizer, loss, tape, variables):
+        grads = tape.gradient(loss, variables)
+        optimizer.apply(grads, variables)
+
+    def _replicas(self):
+        return tf.distribute.get_strategy().num_replicas_in_sync
+
+    def d_step(self, blurred, sharp):
+        fake = self.generator(blurred, training=self.fake_for_d == "training")
+        fake = tf.stop_gradient(fake)
+        n = tf.shape(sharp)[0]
+        labels = tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], axis=0)
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            scores = self.discriminator(tf.concat([sharp, fake], axis=0), training=True)
+            d_loss = losses.bce_loss(labels, tf.cast(scores, tf.float32))
+            scaled = self.d_optimizer.scale_loss(d_loss / self._replicas())
+        self._step(self.d_optimizer, scaled, tape, d_vars)
+        return d_loss
+
+    def g_adv_step(self, blurred):
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self.generator(blurred, training=True)
+            adv = losses.adversarial_loss(tf.cast(self._d_frozen(fake), tf.float32), self.adv_eps)
+            scaled = self.g_adv_optimizer.scale_loss(adv / self._replicas())
+        self._step(self.g_adv_optimizer, scaled, tape, g_vars)
+        return adv
+
+    def g_content_step(self, blurred, sharp, with_adv):
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self.generator(blurred, training=True)
+            content = self.content_loss(sharp, tf.cast(fake, tf.float32))
+            adv = losses.adversarial_loss(tf.cast(self._d_frozen(fake), tf.float32), self.adv_eps) \
+                if with_adv else None
+            total = content + self.adv_weight * adv if with_adv else content
+            scaled = self.g_optimizer.scale_loss(total / self._replicas())
+        self._step(self.g_optimizer, scaled, tape, g_vars)
+        return content, adv, fake
+
+    # ------------------------------------------------------------------------------------------- steps
+    def train_step(self, data):
+        blurred, sharp = self._prepare(data)
+        for _ in range(self.critic_steps):
+            d_loss = self.d_step(blurred, sharp)
+        if self.mode == "original":
+            adv = self.g_adv_step(blurred)
+            content, _, fake = self.g_content_step(blurred, sharp, with_adv=False)
+        else:
+            content, adv, fake = self.g_content_step(blurred, sharp, with_adv=True)
+        return self._update_metrics(d_loss, adv, content, sharp, fake)
+
+    def test_step(self, data):
+        blurred, sharp = self._prepare(data)
+        fake = tf.cast(self.generator(blurred, training=False), tf.float32)
+        n = tf.shape(sharp)[0]
+        labels = tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], axis=0)
+        scores = tf.cast(self.discriminator(tf.concat([sharp, fake], axis=0), training=False), tf.float32)
+        d_loss = losses.bce_loss(labels, scores)
+        adv = losses.adversarial_loss(scores[n:], self.adv_eps)
+        return self._update_metrics(d_loss, adv, self.content_loss(sharp, fake), sharp, fake)
+
+    def _update_metrics(self, d_loss, adv, content, sharp, fake):
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_adv_tracker.update_state(adv)
+        self.g_content_tracker.update_state(content)
+        fake = tf.clip_by_value(tf.cast(fake, tf.float32), -1.0, 1.0)
+        self.psnr_tracker.update_state(tf.image.psnr(fake, sharp, max_val=2.0))
+        return {m.name: m.result() for m in self.metrics}
+
+    # --- what the runner needs from any trainer ---
+    def savable_models(self):
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def optimizers(self):
+        opts = {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
+        if self.g_adv_optimizer is not None:
+            opts["g_adv_optimizer"] = self.g_adv_optimizer
+        return opts
+
+    def preview(self, blurred):
+        """Deblurred images in [0, 1] for image grids (the generator works in [-1, 1])."""
+        fake = tf.cast(self.generator(tf.cast(blurred, tf.float32), training=False), tf.float32)
+        return tf.clip_by_value((fake + 1.0) / 2.0, 0.0, 1.0)
+
+
+def _adam(train_cfg, prefix):
+    """Adam from train_cfg[`prefix`_lr/beta_1/beta_2/epsilon], falling back to lr/beta_1/...; Keras-2 defaults
+    (lr 1e-3, 0.9, 0.999, epsilon 1e-7 = Keras 2's K.epsilon()) as in the original `optimizer='adam'`."""
+    def get(key, default):
+        return float(train_cfg.get(f"{prefix}_{key}", train_cfg.get(key, default)))
+    return keras.optimizers.Adam(learning_rate=get("lr", 1e-3), beta_1=get("beta_1", 0.9),
+                                 beta_2=get("beta_2", 0.999), epsilon=get("epsilon", 1e-7))
+
+
+def build_trainer(cfg, mixed_precision=False):
+    """Runner factory entry: the compiled GANTrainer for a config dict (see experiments/dense_gan_original.yaml)."""
+    from ..models.registry import build_model
+
+    model_cfg, train_cfg, data_cfg = cfg["model"], cfg["train"], cfg.get("data", {})
+    gen_opts = {k: model_cfg[k] for k in ("channel_rate", "dropout") if k in model_cfg}
+    generator = build_model(model_cfg.get("name", "dense-gan"), **gen_opts)
+    crop = data_cfg.get("crop", 256)
+    batch_patches = bool(model_cfg.get("batch_patches", False)) or not crop
+    discriminator = build_model(model_cfg.get("discriminator", "dense-gan-d"),
+                                patch_size=int(model_cfg.get("patch_size", 64)),
+                                filters=int(model_cfg.get("d_filters", 64)),
+                                image_shape=(crop or None, crop or None, 3), batch_patches=batch_patches)
+    loss_cfg = cfg.get("loss", {})
+    content = make_content_loss(vgg_weights=loss_cfg.get("vgg_weights", "imagenet"),
+                                preprocess=loss_cfg.get("vgg_preprocess", False),
+                                k_perceptual=float(loss_cfg.get("k_perceptual", 145.0)),
+                                k_l1=float(loss_cfg.get("k_l1", 170.0)))
+    trainer = GANTrainer(generator, discriminator, content, mode=train_cfg.get("mode", "original"),
+                         critic_steps=int(train_cfg.get("critic_steps", 1)),
+                         adv_weight=float(train_cfg.get("adv_weight", 1.0)),
+                         fake_for_d=train_cfg.get("fake_for_d", "inference"),
+                         d_bn_in_g_step=train_cfg.get("d_bn_in_g_step", "batch"))
+    g_opt, d_opt = _adam(train_cfg, "g"), _adam(train_cfg, "d")
+    if mixed_precision:
+        g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), keras.optimizers.LossScaleOptimizer(d_opt)
+    trainer.compile(g_optimizer=g_opt, d_optimizer=d_opt, jit_compile=bool(train_cfg.get("jit_compile", False)))
+    return trainer
+
+
+def data_options(cfg):
+    """Extra make_dataset arguments for this family: [-1, 1] values (the original loader's x/127.5 - 1)."""
+    return {"value_range": (-1, 1)}
