@@ -1,0 +1,231 @@
+"""Keras weights -> PyTorch twin state, by layer NAME, with layouts transposed; safetensors files both ways.
+
+Torch key `enc1_2.conv1.weight` <-> Keras weight path `enc1_2/conv1/kernel`. Strict: every Keras weight is used
+once and every torch parameter/buffer filled once; anything left over raises WeightsMismatchError naming it.
+"""
+import importlib
+import json
+import os
+import platform
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import BadInputError, WeightsMismatchError
+from ..models import registry
+from ..utils import atomic_path
+
+FORMAT = "deblurkeras-torch-twin/1"
+
+# (Keras model module, builder) -> (twin module, twin class); twins take the builder's keyword arguments.
+TWINS = {
+    ("deblurkeras.models.srn", "build_srn"): ("deblurkeras.convert.torch_srn", "SRNTorch"),
+    ("deblurkeras.models.dense_gan", "build_generator"): ("deblurkeras.convert.torch_dense_gan", "DenseGeneratorTorch"),
+    ("deblurkeras.models.dense_gan", "build_discriminator"): ("deblurkeras.convert.torch_dense_gan", "PatchGANTorch"),
+    ("deblurkeras.models.dmphn", "build_dmphn"): ("deblurkeras.convert.torch_dmphn", "DMPHNTorch"),
+    ("deblurkeras.models.srresnet", "build_srresnet"): ("deblurkeras.convert.torch_srresnet", "SRResNetTorch"),
+    ("deblurkeras.models.srresnet", "build_srgan_discriminator"):
+        ("deblurkeras.convert.torch_srresnet", "SRGANDiscriminatorTorch"),
+}
+
+_BN = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+
+
+def model_config(model_name, overrides=None):
+    """The builder keyword arguments of a registered model (registry defaults + overrides)."""
+    return {**registry.entry(model_name).defaults, **(overrides or {})}
+
+
+def twin_class(model_name):
+    e = registry.entry(model_name)
+    key = (e.module, e.builder)
+    if key not in TWINS:
+        raise BadInputError(f"{model_name}: no PyTorch twin for {e.module}.{e.builder}")
+    mod, cls = TWINS[key]
+    try:
+        return getattr(importlib.import_module(mod), cls)
+    except (ImportError, AttributeError) as err:
+        raise BadInputError(f"{model_name}: PyTorch twin {mod}.{cls} is not available ({err})") from err
+
+
+def build_twin(model_name, overrides=None, naive=None):
+    """The PyTorch twin of a registered model, built with the same configuration (and optional naive pitfalls)."""
+    return twin_class(model_name)(**model_config(model_name, overrides), naive=naive).eval()
+
+
+def keras_weights(model):
+    """{weight path: numpy array} of a built Keras model; a duplicated path is an error (names must be unique)."""
+    out = {}
+    for w in model.weights:
+        if w.path in out:
+            raise WeightsMismatchError(model.name, unexpected=[f"{w.path} (duplicated)"])
+        out[w.path] = np.asarray(w.numpy())
+    return out
+
+
+def keras_path(twin, key):
+    """Keras weight path for a torch state key, from the kind of module that owns it."""
+    prefix, _, leaf = key.rpartition(".")
+    module = twin.get_submodule(prefix) if prefix else twin
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        leaf = _BN.get(leaf, leaf)
+    elif isinstance(module, nn.PReLU):
+        leaf = {"weight": "alpha"}.get(leaf, leaf)
+    elif leaf == "weight":
+        leaf = "kernel"
+    return f"{prefix.replace('.', '/')}/{leaf}" if prefix else leaf
+
+
+def to_torch_layout(array, torch_shape):
+    """Conv HWIO / ConvTranspose (kh,kw,out,in) -> (O,I,kh,kw) / (in,out,kh,kw); Dense kernel.T; PReLU flattened."""
+    if array.ndim == 4:
+        array = array.transpose(3, 2, 0, 1)
+    elif array.ndim == 2 and len(torch_shape) == 2:
+        array = array.T
+    elif array.ndim == 3 and len(torch_shape) == 1:  # PReLU alpha (1, 1, C) with shared_axes [1, 2]
+        array = array.reshape(-1)
+    return np.ascontiguousarray(array)
+
+
+def to_keras_layout(array, keras_shape):
+    if array.ndim == 4:
+        array = array.transpose(2, 3, 1, 0)
+    elif array.ndim == 2:
+        array = array.T
+    return np.ascontiguousarray(array.reshape(keras_shape))
+
+
+def _torch_targets(twin):
+    """State entries a Keras weight must fill (parameters and BN running stats, not the batch counter)."""
+    return {k: v for k, v in twin.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+def keras_to_torch_state(model, twin, source="keras model"):
+    """Map a Keras model's weights onto the twin's state dict by name; strict both ways."""
+    weights = keras_weights(model)
+    state, used, missing, mismatched = {}, set(), [], []
+    for key, ref in _torch_targets(twin).items():
+        path = keras_path(twin, key)
+        if path not in weights or path in used:
+            missing.append(f"{key} (keras {path})")
+            continue
+        used.add(path)
+        array = to_torch_layout(weights[path], tuple(ref.shape))
+        if tuple(array.shape) != tuple(ref.shape):
+            mismatched.append((f"{key} (keras {path})", tuple(array.shape), tuple(ref.shape)))
+            continue
+        state[key] = torch.from_numpy(array.astype(np.float32))
+    unexpected = sorted(set(weights) - used)
+    if missing or unexpected or mismatched:
+        raise WeightsMismatchError(source, missing=missing, unexpected=unexpected, mismatched=mismatched)
+    for key, ref in twin.state_dict().items():  # counters are not weights: keep the twin's own
+        if key.endswith("num_batches_tracked"):
+            state[key] = ref.clone()
+    return state
+
+
+def torch_state_to_keras(state, model, twin, source="safetensors"):
+    """Assign a twin state dict back onto a Keras model by name (the inverse of keras_to_torch_state)."""
+    by_path = {w.path: w for w in model.weights}
+    targets = {keras_path(twin, k): k for k in _torch_targets(twin)}
+    missing = sorted(p for p in by_path if p not in targets or targets[p] not in state)
+    unexpected = sorted(k for k in state if not k.endswith("num_batches_tracked") and keras_path(twin, k) not in by_path)
+    mismatched = []
+    arrays = {}
+    for path, var in by_path.items():
+        if path in missing:
+            continue
+        array = state[targets[path]].detach().cpu().numpy()
+        if array.size != int(np.prod(var.shape)):
+            mismatched.append((path, tuple(array.shape), tuple(var.shape)))
+            continue
+        arrays[path] = to_keras_layout(array, tuple(var.shape))
+    if missing or unexpected or mismatched:
+        raise WeightsMismatchError(source, missing=missing, unexpected=unexpected, mismatched=mismatched)
+    for path, var in by_path.items():
+        var.assign(arrays[path])
+
+
+def versions():
+    import keras
+    import safetensors
+    import tensorflow as tf
+    from .. import __version__
+    return {"deblurkeras": __version__, "keras": keras.__version__, "tensorflow": tf.__version__,
+            "torch": torch.__version__, "safetensors": safetensors.__version__, "python": platform.python_version()}
+
+
+def save_safetensors(state, path, model_name, config, source, naive=()):
+    """Write the twin state with str->str metadata (model, config, versions, source); atomic."""
+    from safetensors.torch import save_file
+    meta = {"format": FORMAT, "model": model_name, "config": json.dumps(config, sort_keys=True),
+            "naive": ",".join(sorted(naive)), "versions": json.dumps(versions(), sort_keys=True),
+            "source": os.fspath(source) if source else "freshly initialised"}
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata=meta)
+    return meta
+
+
+def read_safetensors(path):
+    """(state dict, metadata) of a file written by save_safetensors; a foreign or corrupt file is BadInputError."""
+    from safetensors import safe_open
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise BadInputError(f"{path}: no such file")
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as err:  # safetensors raises its own error types for corrupt headers
+        raise BadInputError(f"{path}: not a readable safetensors file ({err})") from err
+    if meta.get("format") != FORMAT or "model" not in meta:
+        raise BadInputError(f"{path}: not a deblurkeras export (metadata format {meta.get('format')!r})")
+    return state, meta
+
+
+def load_torch(path, naive=None):
+    """A ready PyTorch module (eval mode) from an exported safetensors file; strict load."""
+    state, meta = read_safetensors(path)
+    twin = twin_class(meta["model"])(**json.loads(meta["config"]), naive=naive if naive is not None else meta.get("naive"))
+    result = twin.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise WeightsMismatchError(path, missing=result.missing_keys, unexpected=result.unexpected_keys)
+    twin.export_metadata = meta
+    return twin.eval()
+
+
+def load_keras_from_safetensors(path, model=None):
+    """Round trip: a Keras model (built from the file's metadata unless given) with the file's weights."""
+    state, meta = read_safetensors(path)
+    config = json.loads(meta["config"])
+    if model is None:
+        model = registry.build_model(meta["model"], **config)
+    twin = twin_class(meta["model"])(**config)
+    torch_state_to_keras(state, model, twin, source=os.fspath(path))
+    return model
+
+
+def load_keras_weights(model, weights_path):
+    """Load `.weights.h5` or a `.keras` file (safe_mode) into `model`, by weight path for `.keras`."""
+    import keras
+    weights_path = os.fspath(weights_path)
+    if not os.path.isfile(weights_path):
+        raise BadInputError(f"{weights_path}: no such file")
+    if weights_path.endswith(".keras"):
+        other = keras.saving.load_model(weights_path, compile=False, safe_mode=True)
+        src = {w.path: w for w in other.weights}
+        dst = {w.path: w for w in model.weights}
+        if set(src) != set(dst):
+            raise WeightsMismatchError(weights_path, missing=sorted(set(dst) - set(src)),
+                                       unexpected=sorted(set(src) - set(dst)))
+        for p, w in dst.items():
+            if tuple(w.shape) != tuple(src[p].shape):
+                raise WeightsMismatchError(weights_path, mismatched=[(p, tuple(src[p].shape), tuple(w.shape))])
+            w.assign(src[p].numpy())
+        return model
+    try:
+        model.load_weights(weights_path)
+    except (ValueError, KeyError, OSError) as err:
+        raise WeightsMismatchError(weights_path, unexpected=[str(err).splitlines()[0]]) from err
+    return model

@@ -1,0 +1,105 @@
+"""Per-layer numeric parity between a Keras model and its PyTorch twin.
+
+Same input to both (NHWC for Keras, NCHW for torch), float32, TF32 off. Keras activations come from a functional
+model over every call node of every layer (a layer shared by SRN's 3 scales gives 3 rows: `enc2_1@0`, `@1`, `@2`,
+node 0 = first call); the twin captures the same (name, node) pairs explicitly. Rows are in the twin's execution
+order, so the first row beyond tolerance is the first diverging layer.
+"""
+import math
+
+import numpy as np
+import torch
+
+DEFAULT_TOL = 1e-4
+
+
+def disable_tf32():
+    """Full float32 matmuls/convs in both frameworks (only matters on GPUs, harmless on CPU)."""
+    import tensorflow as tf
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def row_name(layer, node, n_nodes):
+    return f"{layer}@{node}" if n_nodes > 1 else layer
+
+
+def keras_capture_model(model):
+    """(functional model returning every layer call's first output, [(layer, node)], {layer: n_nodes})."""
+    import keras
+    keys, tensors, counts = [], [], {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        nodes = layer._inbound_nodes
+        counts[layer.name] = len(nodes)
+        for k, node in enumerate(nodes):
+            keys.append((layer.name, k))
+            tensors.append(node.output_tensors[0])
+    return keras.Model(model.input, tensors, name=f"{model.name}_taps"), keys, counts
+
+
+def _to_nhwc(t):
+    a = t.detach().cpu().numpy()
+    return a.transpose(0, 2, 3, 1) if a.ndim == 4 else a
+
+
+def compare(a, b):
+    """Stats of b (torch) against a (keras, the reference): max/mean abs diff, max rel err (diff / max|a|)."""
+    if a.shape != b.shape:
+        return {"max_abs": None, "mean_abs": None, "max_rel": None}
+    d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    scale = float(np.abs(a).max()) if a.size else 0.0
+    return {"max_abs": float(d.max()) if d.size else 0.0, "mean_abs": float(d.mean()) if d.size else 0.0,
+            "max_rel": float(d.max() / scale) if scale > 0 and d.size else 0.0}
+
+
+def psnr(a, b, peak):
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(peak * peak / mse)
+
+
+def run_parity(model, twin, x_nhwc, tol=DEFAULT_TOL, peak=1.0, capture=None):
+    """Compare `model` and `twin` on one NHWC float32 batch; returns a dict (rows, outputs, verdict).
+
+    `capture` = keras_capture_model(model) may be passed to reuse it across sizes.
+    """
+    disable_tf32()
+    x_nhwc = np.ascontiguousarray(x_nhwc, dtype=np.float32)
+    cap_model, keys, counts = capture or keras_capture_model(model)
+    k_acts = cap_model(x_nhwc, training=False)
+    k_acts = dict(zip(keys, [np.asarray(a) for a in k_acts]))
+    k_outs = model(x_nhwc, training=False)
+    k_outs = [np.asarray(o) for o in (k_outs if isinstance(k_outs, (list, tuple)) else [k_outs])]
+    twin.eval()
+    with torch.no_grad(), twin.capturing() as taps:
+        t_outs = twin(torch.from_numpy(x_nhwc.transpose(0, 3, 1, 2).copy()))
+    t_outs = [_to_nhwc(o) for o in (t_outs if isinstance(t_outs, (list, tuple)) else [t_outs])]
+
+    rows = []
+    for depth, (key, t_act) in enumerate(taps.items()):
+        if key not in k_acts:
+            continue  # a twin-only tap (none expected); Keras-only layers are listed as unpaired
+        a, b = k_acts[key], _to_nhwc(t_act)
+        stats = compare(a, b)
+        ok = stats["max_abs"] is not None and stats["max_abs"] <= tol
+        rows.append({"depth": depth, "name": row_name(key[0], key[1], counts[key[0]]), "layer": key[0],
+                     "node": key[1], "keras_shape": list(a.shape), "torch_shape": list(b.shape), **stats, "ok": ok})
+    unpaired = sorted(row_name(n, k, counts[n]) for (n, k) in k_acts if (n, k) not in taps)
+    outputs = []
+    for i, (a, b) in enumerate(zip(k_outs, t_outs)):
+        stats = compare(a, b)
+        ok = stats["max_abs"] is not None and stats["max_abs"] <= tol
+        outputs.append({"index": i, "keras_shape": list(a.shape), "torch_shape": list(b.shape), **stats,
+                        "psnr_db": psnr(a, b, peak) if a.shape == b.shape else None, "ok": ok})
+    first = next((r for r in rows if not r["ok"]), None)
+    ok = len(k_outs) == len(t_outs) and all(o["ok"] for o in outputs) and first is None
+    last_diff = None
+    if k_outs and t_outs and k_outs[-1].shape == t_outs[-1].shape:
+        last_diff = np.abs(k_outs[-1] - t_outs[-1])[0].mean(axis=-1)  # heatmap of the main output
+    return {"size": list(x_nhwc.shape[1:3]), "tol": tol, "ok": ok, "rows": rows, "outputs": outputs,
+            "first_divergence": first["name"] if first else None,
+            "first_divergence_layer": first["layer"] if first else None,
+            "unpaired_keras_layers": unpaired, "max_abs_output": max((o["max_abs"] or math.inf) for o in outputs)
+            if outputs else None, "output_diff_map": last_diff}

@@ -1,0 +1,174 @@
+"""PyTorch building blocks that reproduce TensorFlow/Keras numerics exactly (pure PyTorch, no TensorFlow).
+
+Every block takes `naive`, a set of pitfall names; a name in it makes the block behave the way a hand port
+usually does instead (used to show what the parity report catches). Pitfalls (REFERENCE §6):
+    padding  Conv2d(padding=k//2) symmetric instead of TF SAME's extra pixel bottom/right
+    deconv   ConvTranspose2d(padding=(k-1)//2, output_padding=s+2p-k) instead of TF's 'same' crop
+    resize   interpolate(align_corners=False) (half-pixel) instead of TF1 legacy asymmetric sampling
+    bn       torch default eps 1e-5 instead of Keras 1e-3
+    leaky    torch default slope 0.01 instead of the Keras slope
+    shuffle  F.pixel_shuffle channel order (CRD) instead of tf.nn.depth_to_space (DCR)
+"""
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PITFALLS = ("padding", "deconv", "resize", "bn", "leaky", "shuffle")
+
+
+def check_naive(naive):
+    """Normalise a naive-mode spec (None, 'a,b' or an iterable) to a frozenset of known pitfall names."""
+    if naive is None:
+        return frozenset()
+    items = naive.split(",") if isinstance(naive, str) else naive
+    items = frozenset(s.strip() for s in items if s and s.strip())
+    unknown = items - set(PITFALLS)
+    if unknown:
+        raise ValueError(f"unknown naive mode(s) {sorted(unknown)}; expected some of {list(PITFALLS)}")
+    return items
+
+
+def same_pads(size, kernel, stride, dilation=1):
+    """TF SAME padding along one dim: (before, after); the odd pixel goes after (bottom/right)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with Keras padding ('same' = TF SAME with explicit asymmetric pads, or 'valid') and an activation."""
+
+    def __init__(self, cin, cout, kernel, stride=1, dilation=1, padding="same", activation=None, naive=(), bias=True):
+        super().__init__(cin, cout, kernel, stride=stride, dilation=dilation, padding=0, bias=bias)
+        self.keras_padding, self.activation = padding, activation
+        self.naive_padding = "padding" in naive
+
+    def forward(self, x):
+        if self.keras_padding == "same":
+            (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+            if self.naive_padding:
+                ph, pw = (kh // 2 * dh,) * 2, (kw // 2 * dw,) * 2
+            else:
+                ph, pw = same_pads(x.shape[2], kh, sh, dh), same_pads(x.shape[3], kw, sw, dw)
+            if ph[0] == ph[1] and pw[0] == pw[1]:  # symmetric: let the conv pad (no extra copy)
+                y = F.conv2d(x, self.weight, self.bias, self.stride, (ph[0], pw[0]), self.dilation)
+            else:
+                y = F.conv2d(F.pad(x, (pw[0], pw[1], ph[0], ph[1])), self.weight, self.bias, self.stride, 0,
+                             self.dilation)
+        else:
+            y = F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation)
+        return activate(y, self.activation)
+
+
+class SameConvTranspose2d(nn.ConvTranspose2d):
+    """Keras Conv2DTranspose(padding='same'): output in*s, the full output cropped by k-s, begin = (k-s)//2."""
+
+    def __init__(self, cin, cout, kernel, stride=2, activation=None, naive=(), bias=True):
+        super().__init__(cin, cout, kernel, stride=stride, padding=0, bias=bias)
+        self.activation = activation
+        self.naive_deconv = "deconv" in naive
+
+    def forward(self, x):
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        if self.naive_deconv:
+            p = ((kh - 1) // 2, (kw - 1) // 2)
+            op = (sh + 2 * p[0] - kh, sw + 2 * p[1] - kw)
+            return activate(F.conv_transpose2d(x, self.weight, self.bias, self.stride, p, op), self.activation)
+        th, tw = max(kh - sh, 0), max(kw - sw, 0)
+        if th % 2 == 0 and tw % 2 == 0:  # symmetric crop == torch padding (k=4, s=2 -> padding=1)
+            y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, (th // 2, tw // 2))
+        else:
+            y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, 0)
+            oh, ow = x.shape[2] * sh, x.shape[3] * sw
+            y = y[:, :, th // 2:th // 2 + oh, tw // 2:tw // 2 + ow]
+        return activate(y, self.activation)
+
+
+def activate(x, activation):
+    """Keras activation names used by the models; None/'linear' is the identity."""
+    if activation in (None, "linear"):
+        return x
+    if activation == "relu":
+        return F.relu(x)
+    if activation == "tanh":
+        return torch.tanh(x)
+    if activation == "sigmoid":
+        return torch.sigmoid(x)
+    if activation == "leaky_relu":  # Keras' activation="leaky_relu" uses slope 0.2
+        return F.leaky_relu(x, 0.2)
+    raise ValueError(f"unsupported activation {activation!r}")
+
+
+def resize_bilinear(x, size, mode="tf1_legacy", naive=()):
+    """Bilinear resize of an NCHW tensor to size=(h, w) with TF semantics.
+
+    tf1_legacy (align_corners=False, half_pixel_centers=False: src = dst*in/out) has no torch flag; exact
+    equivalent: replicate-pad one row/col bottom/right, interpolate to (h+1, w+1) with align_corners=True, slice.
+    half_pixel == torch align_corners=False. naive 'resize' always uses the half-pixel form.
+    """
+    oh, ow = int(size[0]), int(size[1])
+    if (oh, ow) == tuple(x.shape[2:]):
+        return x  # both TF modes are the identity at the same size
+    if mode == "half_pixel" or "resize" in naive:
+        return F.interpolate(x, size=(oh, ow), mode="bilinear", align_corners=False)
+    if mode != "tf1_legacy":
+        raise ValueError(f"unknown resize mode {mode!r}")
+    padded = F.pad(x, (0, 1, 0, 1), mode="replicate")
+    return F.interpolate(padded, size=(oh + 1, ow + 1), mode="bilinear", align_corners=True)[:, :, :oh, :ow]
+
+
+def scaled_size(h, w, scale):
+    """SRN's level size int(round(n*scale)), round half to even like Python and tf.round."""
+    return int(round(h * scale)), int(round(w * scale))
+
+
+def depth_to_space(x, block, naive=()):
+    """tf.nn.depth_to_space on NCHW (DCR: input channel (i*b + j)*C + c); naive 'shuffle' = F.pixel_shuffle (CRD)."""
+    if "shuffle" in naive:
+        return F.pixel_shuffle(x, block)
+    n, cb, h, w = x.shape
+    c = cb // (block * block)
+    return x.view(n, block, block, c, h, w).permute(0, 3, 4, 1, 5, 2).reshape(n, c, h * block, w * block)
+
+
+def batch_norm(channels, epsilon=1e-3, momentum=0.99, naive=()):
+    """BatchNorm2d with Keras' epsilon and momentum (torch momentum = 1 - Keras momentum)."""
+    return nn.BatchNorm2d(channels, eps=1e-5 if "bn" in naive else epsilon, momentum=1.0 - momentum)
+
+
+def leaky_relu(slope, naive=()):
+    """LeakyReLU with the Keras slope (Keras 3 layer default 0.3); naive 'leaky' = torch default 0.01."""
+    return nn.LeakyReLU(0.01 if "leaky" in naive else slope)
+
+
+class TwinModule(nn.Module):
+    """Base class of the PyTorch twins: explicit per-layer capture keyed by (keras layer name, call index).
+
+    A Keras layer shared across calls (SRN's 3 scales) has one entry per call; the call index is the index of
+    the Keras node, so both sides pair up by name.
+    """
+
+    PARITY_SIZES = None  # default check sizes (None: the pipeline's even / odd / non-square set)
+
+    def __init__(self):
+        super().__init__()
+        self._taps = None
+
+    def check_size(self, h, w):
+        """Raise BadInputError when the model cannot run on an h x w input (default: any size)."""
+
+    def tap(self, name, x, node=0):
+        if self._taps is not None:
+            self._taps[(name, node)] = x.detach()
+        return x
+
+    @contextlib.contextmanager
+    def capturing(self):
+        """`with twin.capturing() as acts: twin(x)` fills acts {(name, node): NCHW tensor} in execution order."""
+        self._taps = {}
+        try:
+            yield self._taps
+        finally:
+            self._taps = None
