@@ -1,0 +1,88 @@
+"""Write side-by-side images (LEFT sharp | RIGHT blurred) from two folders of matching file names.
+
+The reverse of `build_hdf5 --layout pairs`: its output is the input layout of the original build_hdf5.
+
+    python data_tools/combine_pairs.py --blur DIR --sharp DIR --out DIR [--ext jpg|png] [--quality 95]
+
+Pairs are matched by file name; unpaired files and pairs whose two images differ in size are reported on one
+line each and skipped (the summary counts them). Each output is written atomically. Exit status 2 when no pair
+was written.
+"""
+import argparse
+import collections
+import os
+import sys
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from data_tools.build_hdf5 import Skip, _images, load_rgb  # noqa: E402
+from deblurkeras.errors import BadInputError  # noqa: E402
+from deblurkeras.utils import atomic_path  # noqa: E402
+
+
+def combine(blur_dir, sharp_dir, out_dir, ext="jpg", quality=95, log=print):
+    """Write out_dir/<stem>.<ext> for every name present in both folders -> (written, Counter of skip reasons)."""
+    from PIL import Image
+
+    for d in (blur_dir, sharp_dir):
+        if not os.path.isdir(d):
+            raise BadInputError(f"{d}: folder not found")
+    blur, sharp = set(_images(blur_dir)), set(_images(sharp_dir))
+    skipped = collections.Counter()
+    for name in sorted(blur ^ sharp):
+        where, other = (blur_dir, sharp_dir) if name in blur else (sharp_dir, blur_dir)
+        log(f"skipped: {os.path.join(where, name)}: unpaired (no {os.path.join(other, name)})")
+        skipped["unpaired"] += 1
+    os.makedirs(out_dir, exist_ok=True)
+    written = 0
+    for name in sorted(blur & sharp):
+        try:
+            s, _ = load_rgb(os.path.join(sharp_dir, name))
+            b, _ = load_rgb(os.path.join(blur_dir, name))
+            if s.size != b.size:
+                raise Skip("size mismatch", f"{os.path.join(blur_dir, name)}: {b.size} differs from sharp {s.size}")
+        except Skip as e:
+            log(f"skipped: {e}")
+            skipped[e.reason] += 1
+            continue
+        target = os.path.join(out_dir, os.path.splitext(name)[0] + "." + ext)
+        with atomic_path(target) as tmp:
+            img = Image.fromarray(np.concatenate([np.asarray(s), np.asarray(b)], axis=1))
+            img.save(tmp, "JPEG" if ext in ("jpg", "jpeg") else ext.upper(), **({"quality": quality} if ext in ("jpg", "jpeg") else {}))
+        written += 1
+    return written, skipped
+
+
+def add_arguments(p):
+    p.add_argument("--blur", required=True, help="folder of blurred images")
+    p.add_argument("--sharp", required=True, help="folder of sharp images (same file names)")
+    p.add_argument("--out", required=True, help="output folder of side-by-side images")
+    p.add_argument("--ext", choices=("jpg", "png"), default="jpg")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality")
+
+
+def run(args):
+    written, skipped = combine(args.blur, args.sharp, args.out, args.ext, args.quality,
+                               log=lambda m: print(m, file=sys.stderr))
+    print(f"wrote {written} side-by-side images to {args.out}; skipped {sum(skipped.values())} "
+          f"({', '.join(f'{k} {v}' for k, v in sorted(skipped.items())) or 'none'})")
+    if not written:
+        raise BadInputError(f"{args.blur}, {args.sharp}: no pairs written")
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    try:
+        return run(parser.parse_args(argv))
+    except BadInputError as e:
+        print(f"combine_pairs: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,316 @@
+"""data_tools/build_hdf5.py and combine_pairs.py on tiny generated images (and a few real sample pairs)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from data_tools import build_hdf5 as bh
+from data_tools.combine_pairs import combine
+from deblurkeras.data import read_pairs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEYS = ("train_data_full", "train_data_blur", "test_data_full", "test_data_blur")
+
+
+def _rand(h, w, seed):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _side_by_side(folder, n, h=24, w=48, start=0, ext="png"):
+    """n side-by-side PNGs; returns {name: (sharp, blurred)} as written (lossless)."""
+    os.makedirs(folder, exist_ok=True)
+    out = {}
+    for i in range(start, start + n):
+        img = _rand(h, w, i)
+        name = f"img{i:03d}.{ext}"
+        Image.fromarray(img).save(os.path.join(folder, name))
+        out[name] = (img[:, : w // 2], img[:, w - w // 2:])
+    return out
+
+
+def _args(input_dir, out, **kw):
+    ns = dict(input=str(input_dir), out=str(out), layout="side-by-side", gopro_blur="blur", size=256,
+              compression=None, workers=1, resume=False, strict=False, min_side=16,
+              max_pixels=bh.DEFAULT_MAX_PIXELS, quiet=True, delay=0.0)
+    ns.update(kw)
+    return types.SimpleNamespace(**ns)
+
+
+def _build(input_dir, out, **kw):
+    return bh.run(_args(input_dir, out, **kw))
+
+
+def _arrays(path):
+    with h5py.File(path, "r") as f:
+        return {k: f[k][:] for k in KEYS}, {s: [n.decode() for n in f[f"{s}_names"][:]] for s in ("train", "test")}
+
+
+def _summary(stdout):
+    """{'train': {'written': n, reason: count, ...}, ...} parsed from the final summary lines."""
+    out = {}
+    for line in stdout.splitlines():
+        for split in ("train", "test"):
+            if line.startswith(f"{split}: "):
+                head, _, reasons = line.partition("(")
+                counts = {"written": int(head.split()[1])}
+                for part in reasons.rstrip(")").split(", "):
+                    if part != "none":
+                        k, v = part.rsplit(" ", 1)
+                        counts[k] = int(v)
+                out[split] = counts
+    return out
+
+
+def test_native_size_layout_names_and_attributes(tmp_path, capsys):
+    train = _side_by_side(tmp_path / "in" / "train", 3)
+    test = _side_by_side(tmp_path / "in" / "test", 2, start=10)
+    assert _build(tmp_path / "in", tmp_path / "d.h5", size=0) == 0
+    arrays, names = _arrays(tmp_path / "d.h5")
+    assert names == {"train": sorted(train), "test": sorted(test)}
+    for i, name in enumerate(sorted(train)):
+        np.testing.assert_array_equal(arrays["train_data_full"][i], train[name][0])  # LEFT = sharp
+        np.testing.assert_array_equal(arrays["train_data_blur"][i], train[name][1])  # RIGHT = blurred
+    assert arrays["test_data_full"].shape == (2, 24, 24, 3) and arrays["test_data_full"].dtype == np.uint8
+    with h5py.File(tmp_path / "d.h5", "r") as f:
+        assert f["train_data_full"].chunks == (1, 24, 24, 3)
+        assert f.attrs["n_train"] == 3 and f.attrs["n_test"] == 2 and f.attrs["complete"] == 1
+        assert f.attrs["source"] == str(tmp_path / "in") and f.attrs["size"] == 0
+        assert f.attrs["tool_version"] and "progress" not in f.attrs
+    assert "wrote" in capsys.readouterr().out
+    assert not os.path.exists(bh.partial_path(tmp_path / "d.h5"))
+
+
+def test_resize_is_lanczos_per_half_and_odd_widths_drop_the_middle_column(tmp_path):
+    halves = _side_by_side(tmp_path / "in" / "train", 2, h=20, w=41)  # odd width
+    _side_by_side(tmp_path / "in" / "test", 1, h=20, w=41, start=5)
+    _build(tmp_path / "in", tmp_path / "n.h5", size=0)
+    arrays, names = _arrays(tmp_path / "n.h5")
+    assert arrays["train_data_full"].shape == (2, 20, 20, 3)
+    for i, name in enumerate(names["train"]):
+        full = np.asarray(Image.open(tmp_path / "in" / "train" / name))
+        np.testing.assert_array_equal(arrays["train_data_full"][i], full[:, :20])
+        np.testing.assert_array_equal(arrays["train_data_blur"][i], full[:, 21:])
+    _build(tmp_path / "in", tmp_path / "r.h5", size=16)
+    arrays, names = _arrays(tmp_path / "r.h5")
+    want = Image.fromarray(halves[names["train"][0]][1]).resize((16, 16), Image.LANCZOS)
+    np.testing.assert_array_equal(arrays["train_data_blur"][0], np.asarray(want))
+
+
+def test_real_sample_pairs_match_pil(tmp_path, sample_train_dir):
+    names = sorted(os.listdir(sample_train_dir))[:3]
+    for split, chosen in (("train", names[:2]), ("test", names[2:])):
+        os.makedirs(tmp_path / "in" / split)
+        for n in chosen:
+            shutil.copy(sample_train_dir / n, tmp_path / "in" / split / n)
+    _build(tmp_path / "in", tmp_path / "real.h5")
+    arrays, stored = _arrays(tmp_path / "real.h5")
+    with Image.open(sample_train_dir / stored["train"][1]) as im:
+        w, h = im.size
+        sharp = np.asarray(im.crop((0, 0, w // 2, h)).resize((256, 256), Image.LANCZOS))
+    np.testing.assert_array_equal(arrays["train_data_full"][1], sharp)
+    assert arrays["test_data_blur"].shape == (1, 256, 256, 3)
+
+
+def test_workers_and_compression_give_identical_arrays(tmp_path):
+    _side_by_side(tmp_path / "in" / "train", 9)
+    _side_by_side(tmp_path / "in" / "test", 3, start=20)
+    _build(tmp_path / "in", tmp_path / "one.h5", size=16)
+    _build(tmp_path / "in", tmp_path / "two.h5", size=16, workers=2, compression="gzip")
+    _build(tmp_path / "in", tmp_path / "lzf.h5", size=16, compression="lzf")
+    one, n1 = _arrays(tmp_path / "one.h5")
+    for other in ("two.h5", "lzf.h5"):
+        arrays, names = _arrays(tmp_path / other)
+        assert names == n1
+        for k in KEYS:
+            np.testing.assert_array_equal(arrays[k], one[k])
+    with h5py.File(tmp_path / "two.h5", "r") as f:
+        assert f["train_data_full"].compression == "gzip"
+
+
+def _bad_input_tree(root):
+    """train/: 2 good pairs, 5 convertible, 6 bad files; no test/ at all."""
+    d = root / "train"
+    _side_by_side(d, 2)
+    rgb = _rand(24, 48, 99)
+    Image.fromarray(rgb[..., 0]).save(d / "gray.png")
+    Image.fromarray(rgb).convert("CMYK").save(d / "cmyk.jpg")
+    Image.fromarray(np.dstack([rgb, np.full((24, 48), 255, np.uint8)])).save(d / "rgba.png")
+    Image.fromarray(rgb).convert("P").save(d / "palette.png")
+    Image.fromarray((rgb[..., 1].astype(np.uint16) * 257)).save(d / "deep16.png")
+    (d / "empty.jpg").write_bytes(b"")
+    Image.fromarray(_rand(64, 128, 5)).save(d / "trunc.jpg", quality=90)
+    data = (d / "trunc.jpg").read_bytes()
+    (d / "trunc.jpg").write_bytes(data[: len(data) // 2])
+    (d / "notes.jpg").write_text("this is not an image")
+    Image.fromarray(_rand(8, 16, 6)).save(d / "tiny.png")
+    Image.new("1", (10000, 9000)).save(d / "bomb.png")  # 90 Mpx > Pillow's 89.5 Mpx limit
+    os.symlink(root / "does-not-exist.png", d / "gone.png")  # unreadable (root can read any mode bits)
+    return rgb
+
+
+def test_bad_input_is_skipped_converted_and_counted(tmp_path, capsys):
+    rgb = _bad_input_tree(tmp_path / "in")
+    assert _build(tmp_path / "in", tmp_path / "b.h5", size=0) == 0
+    out, err = capsys.readouterr()
+    counts = _summary(out)
+    assert counts["train"] == {"written": 7, "empty file": 1, "truncated": 1, "not an image": 1, "too small": 1,
+                               "decompression bomb": 1, "unreadable": 1}
+    assert counts["test"] == {"written": 0, "missing split": 1}
+    assert "converted to 8-bit RGB: 16-bit 1, cmyk 1, grayscale 1, palette 1, rgba 1" in out
+    for name in ("empty.jpg", "trunc.jpg", "notes.jpg", "tiny.png", "bomb.png", "gone.png", "in/test:"):
+        lines = [ln for ln in err.splitlines() if name in ln and ln.startswith("skipped")]
+        assert len(lines) == 1, (name, err)
+    arrays, names = _arrays(tmp_path / "b.h5")
+    i = names["train"].index("gray.png")
+    np.testing.assert_array_equal(arrays["train_data_full"][i], np.repeat(rgb[:, :24, :1], 3, axis=2))
+    i = names["train"].index("deep16.png")
+    np.testing.assert_array_equal(arrays["train_data_blur"][i][..., 0], rgb[:, 24:, 1])
+    i = names["train"].index("rgba.png")
+    np.testing.assert_array_equal(arrays["train_data_full"][i], rgb[:, :24])
+    with h5py.File(tmp_path / "b.h5", "r") as f:
+        assert json.loads(f.attrs["skipped"])["train"]["truncated"] == 1
+
+
+def test_strict_and_nothing_usable_exit_non_zero_and_write_nothing(tmp_path):
+    _bad_input_tree(tmp_path / "in")
+    out = tmp_path / "s.h5"
+    cmd = [sys.executable, os.path.join(REPO, "data_tools", "build_hdf5.py"), str(tmp_path / "in"), "--out", str(out)]
+    r = subprocess.run(cmd + ["--strict", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--strict" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists() and not os.path.exists(bh.partial_path(out))
+    (tmp_path / "junk" / "train").mkdir(parents=True)
+    (tmp_path / "junk" / "train" / "a.jpg").write_bytes(b"")
+    from deblurkeras.cli import main
+    assert main(["build-hdf5", str(tmp_path / "junk"), "--out", str(out), "--quiet"]) == 2
+    assert not out.exists() and not os.path.exists(bh.partial_path(out))
+    assert main(["build-hdf5", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+
+
+def test_size_mismatch_with_native_size(tmp_path, capsys):
+    _side_by_side(tmp_path / "in" / "train", 2)
+    _side_by_side(tmp_path / "in" / "train", 1, h=30, w=60, start=7)
+    _side_by_side(tmp_path / "in" / "test", 1, start=9)
+    _build(tmp_path / "in", tmp_path / "m.h5", size=0)
+    assert _summary(capsys.readouterr().out)["train"] == {"written": 2, "size mismatch": 1}
+
+
+def _pair_tree(root, blur_dir, sharp_dir, names, seed=0):
+    os.makedirs(blur_dir, exist_ok=True)
+    os.makedirs(sharp_dir, exist_ok=True)
+    truth = {}
+    for i, (n, where) in enumerate(names):
+        s, b = _rand(20, 20, seed + 2 * i), _rand(20, 20, seed + 2 * i + 1)
+        if where in ("both", "sharp"):
+            Image.fromarray(s).save(os.path.join(sharp_dir, n))
+        if where in ("both", "blur"):
+            Image.fromarray(b).save(os.path.join(blur_dir, n))
+        truth[n] = (s, b)
+    return truth
+
+
+def test_pairs_layout_and_unpaired_files(tmp_path, capsys):
+    spec = [("a.png", "both"), ("b.png", "both"), ("c.png", "blur"), ("d.png", "sharp")]
+    truth = _pair_tree(tmp_path, tmp_path / "in/train/blur", tmp_path / "in/train/sharp", spec)
+    _pair_tree(tmp_path, tmp_path / "in/test/blur", tmp_path / "in/test/sharp", [("z.png", "both")], seed=50)
+    _build(tmp_path / "in", tmp_path / "p.h5", size=0, layout="pairs")
+    assert _summary(capsys.readouterr().out)["train"] == {"written": 2, "unpaired": 2}
+    arrays, names = _arrays(tmp_path / "p.h5")
+    assert names["train"] == ["a.png", "b.png"]
+    np.testing.assert_array_equal(arrays["train_data_full"][1], truth["b.png"][0])
+    np.testing.assert_array_equal(arrays["train_data_blur"][1], truth["b.png"][1])
+
+
+def test_gopro_layout(tmp_path, capsys):
+    for split, seqs in (("train", ("GOPR0372_07_00", "GOPR0374_11_00")), ("test", ("GOPR0384_11_00",))):
+        for k, seq in enumerate(seqs):
+            base = tmp_path / "in" / split / seq
+            _pair_tree(tmp_path, base / "blur", base / "sharp", [("000001.png", "both"), ("000002.png", "both")],
+                       seed=10 * k)
+            _pair_tree(tmp_path, base / "blur_gamma", base / "sharp", [("000001.png", "both"), ("000003.png", "blur")],
+                       seed=100 + 10 * k)
+    _build(tmp_path / "in", tmp_path / "g.h5", size=0, layout="gopro")
+    arrays, names = _arrays(tmp_path / "g.h5")
+    assert names["train"] == ["GOPR0372_07_00/000001.png", "GOPR0372_07_00/000002.png",
+                              "GOPR0374_11_00/000001.png", "GOPR0374_11_00/000002.png"]
+    linear = np.asarray(Image.open(tmp_path / "in/train/GOPR0374_11_00/blur/000001.png"))
+    np.testing.assert_array_equal(arrays["train_data_blur"][2], linear)
+    capsys.readouterr()
+    _build(tmp_path / "in", tmp_path / "gg.h5", size=0, layout="gopro", gopro_blur="blur_gamma")
+    # per sequence: sharp/000002 and blur_gamma/000003 have no partner
+    assert _summary(capsys.readouterr().out)["train"] == {"written": 2, "unpaired": 4}
+
+
+def _wait_for_progress(path, grow=8 * 1536, seconds=60):
+    """Wait until `path` exists and has grown by `grow` bytes (8 pairs of 16x16x3 x2) since first seen."""
+    t0, first = time.time(), None
+    while True:
+        assert time.time() - t0 < seconds, f"{path} did not grow"
+        if os.path.exists(path):
+            size = os.path.getsize(path)
+            first = size if first is None else first
+            if size - first >= grow:
+                return
+        time.sleep(0.02)
+
+
+def test_interrupt_kill_and_resume_without_duplicates(tmp_path):
+    """Ctrl-C, then kill -9 of a resumed run, then a final --resume: same arrays as an uninterrupted build."""
+    _side_by_side(tmp_path / "in" / "train", 60)
+    _side_by_side(tmp_path / "in" / "test", 6, start=100)
+    out, partial = tmp_path / "k.h5", bh.partial_path(tmp_path / "k.h5")
+    out.write_bytes(b"previous build")  # an existing PATH must survive interrupted builds untouched
+    cmd = [sys.executable, os.path.join(REPO, "data_tools", "build_hdf5.py"), str(tmp_path / "in"),
+           "--out", str(out), "--size", "16", "--quiet"]
+    slow = cmd + ["--delay", "0.04"]
+
+    p = subprocess.Popen(slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_progress(partial)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "--resume" in err
+    assert out.read_bytes() == b"previous build" and os.path.exists(partial)
+
+    p = subprocess.Popen(slow + ["--resume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_progress(partial)
+    p.kill()  # SIGKILL: no cleanup at all
+    p.communicate(timeout=60)
+    assert p.returncode == -signal.SIGKILL
+    assert out.read_bytes() == b"previous build" and os.path.exists(partial)
+    with h5py.File(partial, "r") as f:
+        done = f["train_names"].shape[0]
+    assert 0 < done < 60
+
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "resuming train" in r.stderr
+    assert not os.path.exists(partial)
+    _build(tmp_path / "in", tmp_path / "clean.h5", size=16)
+    got, got_names = _arrays(out)
+    want, want_names = _arrays(tmp_path / "clean.h5")
+    assert got_names == want_names and len(set(got_names["train"])) == 60
+    for k in KEYS:
+        np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_combine_pairs_round_trip_and_reader(tmp_path):
+    spec = [("a.png", "both"), ("b.png", "both"), ("c.png", "sharp")]
+    truth = _pair_tree(tmp_path, tmp_path / "blur", tmp_path / "sharp", spec)
+    written, skipped = combine(str(tmp_path / "blur"), str(tmp_path / "sharp"), str(tmp_path / "in" / "train"),
+                               ext="png", log=lambda m: None)
+    assert written == 2 and skipped == {"unpaired": 1}
+    shutil.copytree(tmp_path / "in" / "train", tmp_path / "in" / "test")
+    _build(tmp_path / "in", tmp_path / "c.h5", size=0)
+    pairs = list(read_pairs(tmp_path / "c.h5", "train"))
+    assert [n for _, _, n in pairs] == ["a.png", "b.png"]
+    blurred, sharp, _ = pairs[0]
+    np.testing.assert_array_equal(sharp, truth["a.png"][0])
+    np.testing.assert_array_equal(blurred, truth["a.png"][1])
