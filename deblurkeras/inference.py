@@ -1,0 +1,274 @@
+"""`deblurkeras deblur`: run a registered model on image files, any size, with the original test-time conventions.
+
+Per image (defaults follow the official SRN test script):
+  1. read as uint8 RGB (`deblurkeras.imageio.load_image`: gray / RGBA / 16-bit / palette handled), /255.0;
+  2. portrait images (h > w) are transposed, run, and transposed back. The official script did this so every
+     image fits its fixed landscape placeholder (720x1280). A fully convolutional model needs no such thing, and
+     it buys nothing else; it does change the numbers a little (the kernels are not transpose-symmetric), so it
+     stays the default to match the original outputs. `--no-transpose` runs portrait images as they are;
+  3. the registry's value range is applied (`model_io(name)`), H and W are edge-padded bottom/right to the model's
+     `multiple` (16 for SRN) and the output is cropped back. The original padded to its placeholder size instead;
+     `--pad-to 720x1280` reproduces that exactly (the padded area reaches the border pixels through the
+     receptive field and the multi-scale resizing, so it matters at the bottom/right edges);
+  4. models with one channel (SRN gray / lstm) run an RGB image channel by channel, the 3 channels as a batch of 3;
+  5. the output (`output_index`, the finest SRN scale) is clipped to [0, 1], *255 and truncated to uint8 like the
+     original `im2uint8`; `--round` rounds instead.
+Deviation from the official script, by design: images larger than 720x1280 are NOT bicubically shrunk and
+enlarged back; they run at full resolution. `--tile N --overlap M` bounds memory for large images: tiles of N
+pixels (rounded down to the model's multiple) overlapping by M, blended with linear ramps. An image that fits in
+one tile takes exactly the untiled path (identical output).
+
+Files that cannot be read or written get a one-line error naming them; the others are still processed; the exit
+status is non-zero at the end if any failed. Outputs are written atomically (no partial files).
+"""
+import math
+import os
+import re
+import sys
+
+import numpy as np
+
+from .errors import BadInputError, DeblurKerasError, WeightsMismatchError
+from .imageio import list_images, load_image, save_image, to_uint8
+
+
+def _first_line(e):
+    return (str(e).strip() or type(e).__name__).splitlines()[0]
+
+
+# ------------------------------------------------------------------------------------------------ loading
+def _h5_layout(path):
+    import h5py
+    layout = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: layout.__setitem__(name, obj.shape) if isinstance(obj, h5py.Dataset) else None)
+    return layout
+
+
+def load_weights_strict(model, path):
+    """`model.load_weights(path)` for a Keras `.weights.h5`, but strict.
+
+    Keras 3 silently ignores extra tensors in the file (e.g. lstm weights loaded into a gray model) and its errors
+    span many lines. Keras keys its files by object structure (`layers/conv2d/vars/0`), not by layer name, so the
+    file is compared with the layout this model itself would save: missing, unexpected and mis-shaped entries are
+    listed by those keys.
+    """
+    import tempfile
+    path = os.fspath(path)
+    try:
+        have = _h5_layout(path)
+    except OSError as e:
+        raise BadInputError(f"{path}: not a Keras .weights.h5 file ({_first_line(e)})") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = os.path.join(tmp, "ref.weights.h5")
+        model.save_weights(ref)
+        want = _h5_layout(ref)
+    missing = sorted(set(want) - set(have))
+    unexpected = sorted(set(have) - set(want))
+    mismatched = [(k, have[k], want[k]) for k in sorted(set(want) & set(have)) if have[k] != want[k]]
+    if missing or unexpected or mismatched:
+        raise WeightsMismatchError(path, missing, unexpected, mismatched)
+    try:
+        model.load_weights(path)
+    except Exception as e:  # layout matched, so this is a damaged file
+        raise BadInputError(f"{path}: cannot load weights ({_first_line(e)})") from None
+
+
+def _is_tf1_checkpoint(path):
+    return os.path.exists(path + ".index") or path.endswith(".index") or \
+        (os.path.isdir(path) and os.path.exists(os.path.join(path, "checkpoint")))
+
+
+def load_model(name, weights):
+    """The registered model `name` with weights from a `.weights.h5`, a `.keras` file (safe_mode) or, for SRN,
+    an original TF1 checkpoint prefix / directory."""
+    from .models import registry
+    registry.entry(name)  # unknown model names fail before anything is read
+    path = os.fspath(weights)
+    if path.endswith(".keras"):
+        import keras
+        if not os.path.isfile(path):
+            raise BadInputError(f"{path}: no such weights file")
+        try:
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as e:
+            raise BadInputError(f"{path}: cannot load Keras model ({_first_line(e)})") from None
+    elif path.endswith(".h5"):
+        if not os.path.isfile(path):
+            raise BadInputError(f"{path}: no such weights file")
+        model = registry.build_model(name)
+        load_weights_strict(model, path)
+    elif _is_tf1_checkpoint(path):
+        if registry.entry(name).family != "srn":
+            raise BadInputError(f"{path}: TF1 checkpoints are only for SRN models, not {name}")
+        from .checkpoints.tf1_srn import load_tf1_checkpoint
+        model = load_tf1_checkpoint(registry.build_model(name), path)
+    else:
+        raise BadInputError(f"{path}: not a weights file (.weights.h5, .keras or a TF1 checkpoint prefix)")
+    channels = model.inputs[0].shape[-1]
+    if channels is not None and channels != registry.model_io(name).channels:
+        raise WeightsMismatchError(path, mismatched=[("input channels", channels, registry.model_io(name).channels)])
+    return model
+
+
+# ------------------------------------------------------------------------------------------------ one array
+def _normalize(x01, io):
+    scale = np.asarray(io.in_scale, dtype=np.float32)
+    offset = np.asarray(io.in_offset, dtype=np.float32)
+    return (x01 * scale + offset).astype(np.float32)
+
+
+def _run_padded(model, io, x, pad_to=None):
+    """Normalized (H, W, 3) -> model output for it as (H*s, W*s, 3) in the model's value range."""
+    h, w, _ = x.shape
+    if pad_to is not None:
+        ph, pw = pad_to
+        if h > ph or w > pw:
+            raise BadInputError(f"image {h}x{w} does not fit --pad-to {ph}x{pw}")
+    else:
+        m = io.multiple
+        ph, pw = math.ceil(h / m) * m, math.ceil(w / m) * m
+    x = np.pad(x, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    batch = x.transpose(2, 0, 1)[..., None] if io.channels == 1 else x[None]  # gray: channels -> batch
+    y = model(batch, training=False)
+    if isinstance(y, (list, tuple)):
+        y = y[io.output_index]
+    y = np.asarray(y)
+    y = y[..., 0].transpose(1, 2, 0) if io.channels == 1 else y[0]
+    s = io.scale
+    return y[: h * s, : w * s]
+
+
+def _starts(length, tile, overlap):
+    """Tile origins along one axis: stride tile-overlap, the last tile flush with the end."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap)) + [length - tile]
+    return sorted(set(starts))
+
+
+def _ramp(n, start, length, total, overlap):
+    """Blend weights of a tile along one axis: linear ramps over `overlap` on sides shared with another tile."""
+    w = np.ones(n, np.float32)
+    r = (np.arange(overlap, dtype=np.float32) + 1) / (overlap + 1)
+    if overlap:
+        if start > 0:
+            w[:overlap] = np.minimum(w[:overlap], r)
+        if start + length < total:
+            w[n - overlap:] = np.minimum(w[n - overlap:], r[::-1])
+    return w
+
+
+def _run_tiled(model, io, x, tile, overlap):
+    h, w, _ = x.shape
+    m = io.multiple
+    tile = max(m, tile // m * m)
+    if overlap < 0 or overlap >= tile:
+        raise DeblurKerasError(f"--overlap must be in [0, tile) (tile {tile} after rounding to a multiple of {m})")
+    if h <= tile and w <= tile:
+        return _run_padded(model, io, x)  # exactly the untiled computation
+    s = io.scale
+    acc = np.zeros((h * s, w * s, 3), np.float64)
+    norm = np.zeros((h * s, w * s, 1), np.float64)
+    for y0 in _starts(h, tile, overlap):
+        for x0 in _starts(w, tile, overlap):
+            th, tw = min(tile, h - y0), min(tile, w - x0)
+            out = _run_padded(model, io, x[y0:y0 + th, x0:x0 + tw])
+            wy = _ramp(th * s, y0, th, h, overlap * s)
+            wx = _ramp(tw * s, x0, tw, w, overlap * s)
+            weight = (wy[:, None] * wx[None, :])[..., None]
+            acc[y0 * s:(y0 + th) * s, x0 * s:(x0 + tw) * s] += out * weight
+            norm[y0 * s:(y0 + th) * s, x0 * s:(x0 + tw) * s] += weight
+    return (acc / norm).astype(np.float32)
+
+
+def predict_01(model, io, img_uint8, transpose=True, tile=0, overlap=32, pad_to=None):
+    """uint8 RGB (H, W, 3) -> float32 (H*s, W*s, 3) in [0, 1] units, not clipped (see the module docstring)."""
+    img = np.asarray(img_uint8)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[-1] != 3:
+        raise ValueError(f"expected uint8 (H, W, 3), got {img.dtype} {img.shape}")
+    if tile and pad_to is not None:
+        raise DeblurKerasError("--tile and --pad-to cannot be combined")
+    x01 = (img / 255.0).astype(np.float32)  # the original fed uint8 / 255.0 (float64) into a float32 placeholder
+    rot = transpose and img.shape[0] > img.shape[1]
+    if rot:
+        x01 = x01.transpose(1, 0, 2)
+    x = _normalize(x01, io)
+    y = _run_tiled(model, io, x, tile, overlap) if tile else _run_padded(model, io, x, pad_to)
+    y = (y - io.out_offset) / io.out_scale
+    return np.ascontiguousarray(y.transpose(1, 0, 2) if rot else y)
+
+
+def deblur_array(model, io, img_uint8, transpose=True, round=False, tile=0, overlap=32, pad_to=None):  # noqa: A002
+    """uint8 RGB (H, W, 3) -> deblurred uint8 RGB (H*s, W*s, 3). `io` is `registry.model_io(name)`."""
+    return to_uint8(predict_01(model, io, img_uint8, transpose, tile, overlap, pad_to), round=round)
+
+
+# ------------------------------------------------------------------------------------------------ CLI verb
+def _size(text):
+    m = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not m:
+        raise ValueError(text)
+    return int(m.group(1)), int(m.group(2))
+
+
+def add_arguments(parser):
+    from .models.registry import model_names
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE|DIR", help="image files and/or folders of images")
+    parser.add_argument("--model", default="srn-color", choices=model_names(), help="registered model (srn-color)")
+    parser.add_argument("--weights", required=True,
+                        help=".weights.h5, .keras (loaded with safe_mode) or an original TF1 checkpoint prefix (SRN)")
+    parser.add_argument("--out", required=True, help="output folder (created if needed)")
+    parser.add_argument("--ext", default=None, help="output format by extension, e.g. png (default: the input's)")
+    parser.add_argument("--round", action="store_true", help="round to uint8 instead of truncating (original)")
+    parser.add_argument("--no-transpose", dest="transpose", action="store_false",
+                        help="run portrait images as they are (the original transposes them)")
+    parser.add_argument("--tile", type=int, default=0, help="tile size in pixels to bound memory (0: whole image)")
+    parser.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels, blended (default 32)")
+    parser.add_argument("--pad-to", type=_size, default=None, metavar="HxW",
+                        help="pad to this size instead of the next multiple (720x1280 = the official script)")
+
+
+def _output_path(out_dir, src, ext):
+    base = os.path.basename(src)
+    if ext:
+        base = os.path.splitext(base)[0] + "." + ext.lstrip(".")
+    return os.path.join(out_dir, base)
+
+
+def run(args):
+    import tensorflow as tf
+    from tqdm import tqdm
+    from .models.registry import model_io
+
+    paths = list_images(args.inputs)
+    if not paths:
+        raise BadInputError(f"{', '.join(args.inputs)}: no images found")
+    io = model_io(args.model)
+    model = load_model(args.model, args.weights)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        raise BadInputError(f"{args.out}: cannot create output folder ({_first_line(e)})") from None
+    failed, written = [], {}
+    for src in tqdm(paths, unit="img", desc="deblur", file=sys.stderr):
+        dst = _output_path(args.out, src, args.ext)
+        try:
+            if dst in written:
+                raise BadInputError(f"{src}: output {dst} already written for {written[dst]} (same file name)")
+            if os.path.exists(src) and os.path.exists(dst) and os.path.samefile(src, dst):
+                raise BadInputError(f"{src}: output would overwrite the input; choose another --out")
+            img = load_image(src)
+            try:
+                result = deblur_array(model, io, img, args.transpose, args.round, args.tile, args.overlap, args.pad_to)
+            except tf.errors.ResourceExhaustedError:
+                raise BadInputError(f"{src}: out of memory at {img.shape[1]}x{img.shape[0]}; try --tile 512") from None
+            save_image(dst, result)
+            written[dst] = src
+        except DeblurKerasError as e:
+            msg = str(e) if src in str(e) or dst in str(e) else f"{src}: {e}"
+            tqdm.write(f"deblurkeras deblur: error: {msg}", file=sys.stderr)
+            failed.append(src)
+    print(f"{len(paths) - len(failed)} of {len(paths)} images deblurred -> {args.out}"
+          + (f"; {len(failed)} failed" if failed else ""))
+    return 1 if failed else 0
