@@ -1,0 +1,33 @@
+"""`deblurkeras train --config X.yaml [--set key=value ...] [--resume] [--strategy S] [--mixed-precision]`.
+
+The config (see deblurkeras.training.runner.DEFAULTS) names the model, data, schedule and run directory;
+`--set section.key=value` overrides any entry (value parsed as YAML), e.g. `--set train.total_steps=1000`.
+"""
+import json
+
+from . import runner
+
+
+def add_arguments(p):
+    p.add_argument("--config", required=True, help="YAML config (experiments/*.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config entry, e.g. --set data.path=gopro.h5 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the run in run.dir from its latest checkpoint")
+    p.add_argument("--strategy", choices=runner.STRATEGIES, default=None,
+                   help="tf.distribute strategy (default: run.strategy of the config); multiworker reads TF_CONFIG")
+    p.add_argument("--mixed-precision", action="store_true", default=None,
+                   help="mixed_float16 compute with dynamic loss scaling (GPUs)")
+    p.add_argument("--run-dir", default=None, help="override run.dir")
+
+
+def run(args):
+    cfg = runner.load_config(args.config, args.overrides)
+    if args.strategy:
+        cfg["run"]["strategy"] = args.strategy
+    if args.mixed_precision:
+        cfg["run"]["mixed_precision"] = True
+    if args.run_dir:
+        cfg["run"]["dir"] = args.run_dir
+    summary = runner.train(cfg, resume=args.resume)
+    print(json.dumps(summary, indent=1))
+    return 0
