@@ -1,0 +1,265 @@
+"""SRResNet and SRGAN trainers (custom `train_step`), faithful to the tutorial's train_srresnet.py / train_srgan.py.
+
+Data: `(lr, hr)` batches in [0, 1] from deblurkeras.data_sr (LR either itself or repeated `scale` times — the
+trainers take every `scale`-th pixel then, which recovers it exactly). The trainers apply the model conventions:
+LR ImageNet-normalised in, SR in [-1, 1] out, HR target mapped to [-1, 1].
+
+SRResNet: loss = MSE(SR, HR) in [-1, 1]; Adam lr 1e-4 (betas 0.9/0.999, eps 1e-8), constant.
+SRGAN, per batch as the tutorial orders it:
+  G step: SR = G(LR); content = MSE(VGG19_54(SR), VGG19_54(HR)) (`block5_conv4` after its ReLU, i=5 j=4);
+          adversarial = BCE-with-logits(D(SR), 1); G loss = content + 1e-3 * adversarial; only G's variables
+          are updated. D runs in training mode there (the tutorial keeps it in train()), so its BN statistics
+          move in that forward pass too, as in PyTorch.
+  D step: BCE-with-logits(D(HR), 1) + BCE-with-logits(D(SR detached, from the G step), 0).
+  D sees ImageNet-normalised images (HR, and SR mapped [-1, 1] -> [0, 1] -> ImageNet-normalised), as in the tutorial.
+  Both optimizers Adam 1e-4, multiplied by 0.1 at half of `total_steps`; G initialised from SRResNet weights
+  (`model.init_weights`: a Keras .weights.h5 of an SRResNet run, or the tutorial's .pth via the importer).
+VGG: `loss.vgg_weights` imagenet | local path | none; `loss.vgg_preprocess` defaults to "caffe", what the Keras
+ImageNet VGG19 weights expect (the tutorial's torchvision VGG19 expects ImageNet mean/std instead: "torch").
+"""
+import keras
+import tensorflow as tf
+
+from .. import losses
+from ..models.registry import IMAGENET_MEAN, IMAGENET_STD
+from .schedules import build_schedule
+
+BETA = 1e-3
+
+
+def imagenet_norm(x01):
+    return (x01 - tf.constant(IMAGENET_MEAN, tf.float32)) / tf.constant(IMAGENET_STD, tf.float32)
+
+
+def bce_logits(labels_value, logits):
+    logits = tf.cast(logits, tf.float32)
+    labels = tf.fill(tf.shape(logits), float(labels_value))
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+class _SRBase(keras.Model):
+    def __init__(self, generator, scale=4, **kwargs):
+        super().__init__(**kwargs)
+        self.generator, self.scale = generator, int(scale)
+        self.psnr_tracker = keras.metrics.Mean(name="psnr")
+
+    def call(self, x, training=False):
+        return self.generator(x, training=training)
+
+    def _lr(self, x, hr_size):
+        """LR from the batch: itself, or every `scale`-th pixel of the repeated layout."""
+        if x.shape[1] is not None and x.shape[1] == hr_size:
+            x = x[:, ::self.scale, ::self.scale]
+        return x
+
+    def _prepare(self, data):
+        x, hr = data
+        hr = tf.cast(hr, tf.float32)
+        lr = self._lr(tf.cast(x, tf.float32), hr.shape[1])
+        return imagenet_norm(lr), hr * 2.0 - 1.0
+
+    def _psnr(self, sr, hr_signed):
+        sr01 = tf.clip_by_value((tf.cast(sr, tf.float32) + 1.0) / 2.0, 0.0, 1.0)
+        self.psnr_tracker.update_state(tf.image.psnr(sr01, (hr_signed + 1.0) / 2.0, max_val=1.0))
+
+    def preview(self, x, layout="repeat"):
+        """SR images in [0, 1] for the runner's grids; x is the batch's LR slot ("repeat" layout by default)."""
+        x = tf.cast(x, tf.float32)
+        lr = x[:, ::self.scale, ::self.scale] if layout == "repeat" else x
+        sr = self.generator(imagenet_norm(lr), training=False)
+        return tf.clip_by_value((tf.cast(sr, tf.float32) + 1.0) / 2.0, 0.0, 1.0)
+
+
+class SRResNetTrainer(_SRBase):
+    """MSE in [-1, 1] between SRResNet(LR) and HR."""
+
+    def __init__(self, generator, scale=4, **kwargs):
+        super().__init__(generator, scale, **kwargs)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.psnr_tracker]
+
+    def train_step(self, data):
+        lr, hr = self._prepare(data)
+        variables = self.generator.trainable_variables
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            sr = tf.cast(self.generator(lr, training=True), tf.float32)
+            loss = tf.reduce_mean(tf.square(sr - hr))
+            scaled = self.optimizer.scale_loss(loss / replicas)
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        return self._update(loss, sr, hr)
+
+    def test_step(self, data):
+        lr, hr = self._prepare(data)
+        sr = tf.cast(self.generator(lr, training=False), tf.float32)
+        return self._update(tf.reduce_mean(tf.square(sr - hr)), sr, hr)
+
+    def _update(self, loss, sr, hr):
+        self.loss_tracker.update_state(loss)
+        self._psnr(sr, hr)
+        return {m.name: m.result() for m in self.metrics}
+
+    def savable_models(self):
+        return {"generator": self.generator}
+
+    def optimizers(self):
+        return {"optimizer": self.optimizer}
+
+    def build_optimizers(self):
+        if not self.optimizer.built:
+            self.optimizer.build(self.generator.trainable_variables)
+
+
+class SRGANTrainer(_SRBase):
+    """Content (VGG19 i=5 j=4) + 1e-3 adversarial for G, BCE for D; see the module docstring."""
+
+    def __init__(self, generator, discriminator, features, scale=4, beta=BETA, **kwargs):
+        super().__init__(generator, scale, **kwargs)
+        self.discriminator, self.features, self.beta = discriminator, features, float(beta)
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in ("content", "adversarial", "d_loss")}
+
+    @property
+    def metrics(self):
+        return [*self.trackers.values(), self.psnr_tracker]
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        super().compile(optimizer=g_optimizer, **kwargs)
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.build_optimizers()
+
+    def build_optimizers(self):
+        for opt, model in ((self.g_optimizer, self.generator), (self.d_optimizer, self.discriminator)):
+            if not opt.built:
+                opt.build(model.trainable_variables)
+
+    def _d_input(self, signed):
+        return imagenet_norm((signed + 1.0) / 2.0)
+
+    def train_step(self, data):
+        lr, hr = self._prepare(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        hr_feat = tf.stop_gradient(self.features(hr, training=False))
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            sr = tf.cast(self.generator(lr, training=True), tf.float32)
+            content = tf.reduce_mean(tf.square(self.features(sr, training=False) - hr_feat))
+            adversarial = bce_logits(1.0, self.discriminator(self._d_input(sr), training=True))
+            g_loss = content + self.beta * adversarial
+            scaled = self.g_optimizer.scale_loss(g_loss / replicas)
+        self.g_optimizer.apply(tape.gradient(scaled, g_vars), g_vars)
+
+        d_vars = self.discriminator.trainable_variables
+        fake = tf.stop_gradient(self._d_input(sr))
+        with tf.GradientTape() as tape:
+            d_loss = (bce_logits(0.0, self.discriminator(fake, training=True))
+                      + bce_logits(1.0, self.discriminator(self._d_input(hr), training=True)))
+            scaled = self.d_optimizer.scale_loss(d_loss / replicas)
+        self.d_optimizer.apply(tape.gradient(scaled, d_vars), d_vars)
+        return self._update(content, adversarial, d_loss, sr, hr)
+
+    def test_step(self, data):
+        lr, hr = self._prepare(data)
+        sr = tf.cast(self.generator(lr, training=False), tf.float32)
+        content = tf.reduce_mean(tf.square(self.features(sr, training=False) - self.features(hr, training=False)))
+        d_fake = self.discriminator(self._d_input(sr), training=False)
+        d_real = self.discriminator(self._d_input(hr), training=False)
+        return self._update(content, bce_logits(1.0, d_fake), bce_logits(0.0, d_fake) + bce_logits(1.0, d_real),
+                            sr, hr)
+
+    def _update(self, content, adversarial, d_loss, sr, hr):
+        for name, value in (("content", content), ("adversarial", adversarial), ("d_loss", d_loss)):
+            self.trackers[name].update_state(value)
+        self._psnr(sr, hr)
+        return {m.name: m.result() for m in self.metrics}
+
+    def savable_models(self):
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def optimizers(self):
+        return {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
+
+
+# ----------------------------------------------------------------------------------------------- runner hooks
+def _adam(t, total_steps):
+    return keras.optimizers.Adam(learning_rate=build_schedule(t, total_steps), beta_1=float(t.get("beta_1", 0.9)),
+                                 beta_2=float(t.get("beta_2", 0.999)), epsilon=float(t.get("epsilon", 1e-8)))
+
+
+def _srgan_schedule(t, total):
+    """The tutorial's "lr x 0.1 at half of training" unless the config gives its own schedule."""
+    if t.get("schedule") in (None, "polynomial"):
+        return {**t, "schedule": "piecewise", "boundaries": [total // 2], "factor": 0.1}
+    return t
+
+
+def load_generator_init(generator, path):
+    """SRGAN's G initialised from SRResNet weights: a Keras .weights.h5 / .keras file or the tutorial's .pth."""
+    from ..errors import BadInputError
+
+    path = str(path)
+    if path.endswith(".pth") or path.endswith(".pth.tar") or path.endswith(".pt"):
+        from ..checkpoints.torch_import import import_sr
+        import_sr(path, "generator", model=generator)
+    elif path.endswith(".weights.h5"):
+        generator.load_weights(path)
+    elif path.endswith(".keras"):
+        src = keras.models.load_model(path, safe_mode=True, compile=False)
+        generator.set_weights(src.get_weights())
+    else:
+        raise BadInputError(f"{path}: model.init_weights must be a .weights.h5, .keras or .pth file")
+    return generator
+
+
+def build_trainer(cfg, mixed_precision=False):
+    """Runner factory: SRResNetTrainer for `srresnet-x4`, SRGANTrainer for `srgan-x4` (model.name)."""
+    from ..models.registry import build_model, model_io
+
+    model_cfg, t = cfg["model"], cfg["train"]
+    name = model_cfg.get("name", "srresnet-x4")
+    scale = model_io(name).scale
+    generator = build_model(name)
+    total = int(t["total_steps"])
+    wrap = keras.optimizers.LossScaleOptimizer if mixed_precision else (lambda o: o)
+    if not name.startswith("srgan"):
+        trainer = SRResNetTrainer(generator, scale)
+        trainer.compile(optimizer=wrap(_adam(t, total)), jit_compile=bool(t.get("jit_compile", False)))
+        trainer.build_optimizers()
+        return trainer
+    if model_cfg.get("init_weights"):
+        load_generator_init(generator, model_cfg["init_weights"])
+    crop = int(cfg["data"].get("crop", 96))
+    discriminator = build_model(model_cfg.get("discriminator", "srgan-d"), size=crop)
+    loss_cfg = cfg.get("loss", {})
+    features = losses.vgg_features("vgg19", loss_cfg.get("vgg_layer", "block5_conv4"),
+                                   weights=loss_cfg.get("vgg_weights", "imagenet"),
+                                   preprocess=loss_cfg.get("vgg_preprocess", "caffe"), input_range=(-1.0, 1.0))
+    trainer = SRGANTrainer(generator, discriminator, features, scale, beta=float(loss_cfg.get("beta", BETA)))
+    ts = _srgan_schedule(t, total)
+    trainer.compile(g_optimizer=wrap(_adam(ts, total)), d_optimizer=wrap(_adam(ts, total)),
+                    jit_compile=bool(t.get("jit_compile", False)))
+    return trainer
+
+
+def make_datasets(cfg, start_step):
+    """(train, val) LR/HR streams from data.path (HDF5 sharp images, photo folder, or 'skimage')."""
+    from ..data_sr import ImageSource, make_sr_dataset
+    from ..errors import BadInputError
+    from ..models.registry import model_io
+
+    d, t = cfg["data"], cfg["train"]
+    if not d.get("path"):
+        raise BadInputError("data.path is not set (an HDF5 file, a folder of photos, or 'skimage')")
+    scale = model_io(cfg["model"].get("name", "srresnet-x4")).scale
+    crop, seed = int(d.get("crop") or 96), int(t["seed"])
+    src = ImageSource(d["path"], d.get("split", "train"), min_size=crop)
+    train = make_sr_dataset(src, int(d["batch_size"]), crop, scale, seed, start_step)
+    val = None
+    if int(d.get("val_batches") or 0) > 0:
+        vsrc = ImageSource(d.get("val_path") or d["path"], d.get("val_split", "test"), min_size=crop) \
+            if (d.get("val_path") or str(d["path"]).endswith((".h5", ".hdf5"))) else src
+        val = make_sr_dataset(vsrc, int(d["val_batch_size"]), crop, scale, seed + 10_007, 0, repeat=False,
+                              n_batches=int(d["val_batches"]))
+    return train, val
