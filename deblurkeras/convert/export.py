@@ -74,7 +74,10 @@ def keras_path(twin, key):
         leaf = {"weight": "alpha"}.get(leaf, leaf)
     elif leaf == "weight":
         leaf = "kernel"
-    return f"{prefix.replace('.', '/')}/{leaf}" if prefix else leaf
+    # Keras nests sub-layers with "/" (SRN's enc1_2/conv1); twins whose Keras layer names already hold dots
+    # (SRResNet's torch-style `residual_blocks.0.conv_block1...`) set KERAS_PATH_SEP = ".".
+    sep = getattr(twin, "KERAS_PATH_SEP", "/")
+    return f"{prefix.replace('.', sep)}/{leaf}" if prefix else leaf
 
 
 def to_torch_layout(array, torch_shape):
