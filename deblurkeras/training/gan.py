@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 
 from .. import losses
+from .schedules import build_schedule
 
 MODES = ("original", "combined")
 
@@ -154,18 +155,26 @@ class GANTrainer(keras.Model):
         return self._update_metrics(d_loss, adv, content, sharp, fake)
 
     def test_step(self, data):
+        """Content loss and PSNR of G in inference mode; D loss and -log D too when D accepts the image size
+        (a per-patch D is built for the training crop; validation on other sizes skips the D metrics)."""
         blurred, sharp = self._prepare(data)
         fake = tf.cast(self.generator(blurred, training=False), tf.float32)
-        n = tf.shape(sharp)[0]
-        labels = tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], axis=0)
-        scores = tf.cast(self.discriminator(tf.concat([sharp, fake], axis=0), training=False), tf.float32)
-        d_loss = losses.bce_loss(labels, scores)
-        adv = losses.adversarial_loss(scores[n:], self.adv_eps)
+        d_loss = adv = None
+        if self._d_accepts(sharp.shape):
+            n = tf.shape(sharp)[0]
+            labels = tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], axis=0)
+            scores = tf.cast(self.discriminator(tf.concat([sharp, fake], axis=0), training=False), tf.float32)
+            d_loss, adv = losses.bce_loss(labels, scores), losses.adversarial_loss(scores[n:], self.adv_eps)
         return self._update_metrics(d_loss, adv, self.content_loss(sharp, fake), sharp, fake)
 
+    def _d_accepts(self, shape):
+        want = self.discriminator.inputs[0].shape[1:3]
+        return all(w is None or w == s for w, s in zip(want, tuple(shape)[1:3]))
+
     def _update_metrics(self, d_loss, adv, content, sharp, fake):
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_adv_tracker.update_state(adv)
+        if d_loss is not None:
+            self.d_loss_tracker.update_state(d_loss)
+            self.g_adv_tracker.update_state(adv)
         self.g_content_tracker.update_state(content)
         fake = tf.clip_by_value(tf.cast(fake, tf.float32), -1.0, 1.0)
         self.psnr_tracker.update_state(tf.image.psnr(fake, sharp, max_val=2.0))
@@ -181,6 +190,13 @@ class GANTrainer(keras.Model):
             opts["g_adv_optimizer"] = self.g_adv_optimizer
         return opts
 
+    def build_optimizers(self):
+        """Optimizer slots exist from compile() on (each built on its own model's variables)."""
+        for opt, model in ((self.g_optimizer, self.generator), (self.d_optimizer, self.discriminator),
+                           (self.g_adv_optimizer, self.generator)):
+            if opt is not None and not opt.built:
+                opt.build(model.trainable_variables)
+
     def preview(self, blurred):
         """Deblurred images in [0, 1] for image grids (the generator works in [-1, 1])."""
         fake = tf.cast(self.generator(tf.cast(blurred, tf.float32), training=False), tf.float32)
@@ -188,12 +204,15 @@ class GANTrainer(keras.Model):
 
 
 def _adam(train_cfg, prefix):
-    """Adam from train_cfg[`prefix`_lr/beta_1/beta_2/epsilon], falling back to lr/beta_1/...; Keras-2 defaults
-    (lr 1e-3, 0.9, 0.999, epsilon 1e-7 = Keras 2's K.epsilon()) as in the original `optimizer='adam'`."""
+    """Adam from train_cfg[`prefix`_lr/beta_1/beta_2/epsilon], falling back to lr/beta_1/...; the learning rate
+    follows `train.schedule` (the original: constant 1e-3, beta 0.9/0.999, epsilon 1e-7 = Keras 2's
+    `optimizer='adam'`; experiments/dense_gan_original.yaml spells these out)."""
     def get(key, default):
         return float(train_cfg.get(f"{prefix}_{key}", train_cfg.get(key, default)))
-    return keras.optimizers.Adam(learning_rate=get("lr", 1e-3), beta_1=get("beta_1", 0.9),
-                                 beta_2=get("beta_2", 0.999), epsilon=get("epsilon", 1e-7))
+    sched_cfg = {**train_cfg, "lr": get("lr", 1e-3)}
+    lr = build_schedule(sched_cfg, int(train_cfg.get("total_steps", 1)))
+    return keras.optimizers.Adam(learning_rate=lr, beta_1=get("beta_1", 0.9), beta_2=get("beta_2", 0.999),
+                                 epsilon=get("epsilon", 1e-7))
 
 
 def build_trainer(cfg, mixed_precision=False):
