@@ -36,7 +36,7 @@ class DMPHNTrainer(keras.Model):
 
     @staticmethod
     def _prepare(data):
-        blurred, sharp = data
+        blurred, sharp, _ = keras.utils.unpack_x_y_sample_weight(data)
         return tf.cast(blurred, tf.float32) - SHIFT, tf.cast(sharp, tf.float32) - SHIFT
 
     def _update(self, loss, out, target):

@@ -53,7 +53,7 @@ class _SRBase(keras.Model):
         return x
 
     def _prepare(self, data):
-        x, hr = data
+        x, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
         hr = tf.cast(hr, tf.float32)
         lr = self._lr(tf.cast(x, tf.float32), hr.shape[1])
         return imagenet_norm(lr), hr * 2.0 - 1.0
