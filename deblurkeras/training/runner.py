@@ -427,7 +427,7 @@ class Run:
             try:
                 self.trainer.fit(train_ds, epochs=epochs, initial_epoch=self.step // self.ckpt_every,
                                  steps_per_epoch=self.ckpt_every, validation_data=val_ds,
-                                 callbacks=[_make_callback(self)], verbose=0)
+                                 callbacks=[_make_callback(self)], verbose=0, shuffle=False)
             finally:
                 if self._bar is not None:
                     self._bar.close()

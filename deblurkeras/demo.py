@@ -1,0 +1,148 @@
+"""`deblurkeras demo` (`make demo`): data -> train SRN -> evaluate on held-out pairs -> pictures, offline.
+
+1. data: synthetic motion-blur pairs of the photos bundled with scikit-image (data_tools/synthesize_blur.py; the
+   test photos are never seen in training), or with `--data DIR` side-by-side JPEGs (left sharp | right blurred)
+   through data_tools/build_hdf5.py. DIR may hold train/ and test/; without test/ every 5th file (sorted) is held
+   out. -> demo_out/data.h5
+2. train: SRN colour with experiments/srn_demo.yaml (small crops, a higher learning rate than the original: a demo
+   setting, not the faithful one) -> demo_out/run/ (checkpoints, log.csv, TensorBoard, previews)
+3. eval: `deblurkeras.evaluate` on the held-out pairs -> demo_out/eval/{per_image.csv,summary.json,images/*.png}
+4. demo_out/comparison.png: rows of blurred | deblurred | sharp; the PSNR/SSIM table printed at the end is the
+   measurement of this run.
+"""
+import argparse
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+from .errors import BadInputError
+
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments",
+                              "srn_demo.yaml")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def add_arguments(p):
+    p.add_argument("--data", default=None, help="folder of side-by-side JPEGs (default: synthetic pairs)")
+    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="training config (default experiments/srn_demo.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config entry, e.g. --set train.total_steps=50")
+
+
+# ----------------------------------------------------------------------------------------------- data
+def _images(folder):
+    return sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTS))
+
+
+def _stage_folder(data, stage):
+    """A train/ + test/ tree of symlinks for build_hdf5; holds out every 5th file when `data` has no test/."""
+    if os.path.isdir(os.path.join(data, "train")) and os.path.isdir(os.path.join(data, "test")):
+        return data
+    src = os.path.join(data, "train") if os.path.isdir(os.path.join(data, "train")) else data
+    files = _images(src)
+    if len(files) < 2:
+        raise BadInputError(f"{data}: need at least 2 side-by-side images to train and hold some out")
+    shutil.rmtree(stage, ignore_errors=True)
+    for split in ("train", "test"):
+        os.makedirs(os.path.join(stage, split))
+    for i, name in enumerate(files):
+        split = "test" if i % 5 == 4 else "train"
+        os.symlink(os.path.abspath(os.path.join(src, name)), os.path.join(stage, split, name))
+    return stage
+
+
+def build_data(demo_cfg, out_dir, data=None):
+    """demo_out/data.h5 from synthetic pairs or a folder of side-by-side pairs; returns its path."""
+    path = os.path.join(out_dir, "data.h5")
+    if os.path.exists(path):
+        os.remove(path)  # always rebuilt: the demo measures what it made
+    size = int(demo_cfg["size"])
+    if data is None:
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from data_tools.synthesize_blur import synthesize_hdf5
+
+        synthesize_hdf5(path, n_train=int(demo_cfg["n_train"]), n_test=int(demo_cfg["n_test"]), size=size,
+                        seed=int(demo_cfg["seed"]), max_len=demo_cfg.get("max_len"),
+                        **({"exposures": tuple(demo_cfg["exposures"])} if demo_cfg.get("exposures") else {}))
+        return path
+    if not os.path.isdir(data):
+        raise BadInputError(f"{data}: --data must be a folder of side-by-side images")
+    from data_tools import build_hdf5
+
+    staged = _stage_folder(data, os.path.join(out_dir, "pairs"))
+    p = argparse.ArgumentParser()
+    build_hdf5.add_arguments(p)
+    if build_hdf5.run(p.parse_args([staged, "--out", path, "--size", str(size), "--quiet"])) != 0:
+        raise BadInputError(f"{data}: no usable side-by-side pairs")
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- pictures
+def comparison_grid(data_path, image_dir, path, n_rows, split="test"):
+    """PNG of n_rows held-out pairs: blurred | deblurred | sharp, 4 px white gaps."""
+    from .data.hdf5 import read_pairs
+    from .imageio import load_image, save_image
+
+    rows = []
+    for i, (blurred, sharp, name) in enumerate(read_pairs(data_path, split)):
+        if i >= n_rows:
+            break
+        out = load_image(os.path.join(image_dir, os.path.splitext(str(name).replace("/", "_"))[0] + ".png"))
+        gap = np.full((blurred.shape[0], 4, 3), 255, np.uint8)
+        rows.append(np.concatenate([blurred, gap, out, gap, sharp], axis=1))
+        rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
+    save_image(path, np.concatenate(rows[:-1], axis=0))
+    return path
+
+
+# ----------------------------------------------------------------------------------------------- the job
+def run(args):
+    from .training import runner
+
+    t_start = time.time()
+    if not os.path.isfile(args.config):
+        raise BadInputError(f"{args.config}: demo config not found (pass --config)")
+    cfg = runner.load_config(args.config, args.overrides)
+    demo_cfg = cfg.pop("demo", {})
+    out_dir = os.path.abspath(args.out)
+    os.makedirs(out_dir, exist_ok=True)
+    timings = {}
+
+    t = time.time()
+    data_path = build_data(demo_cfg, out_dir, args.data)
+    timings["data"] = time.time() - t
+
+    run_dir = os.path.join(out_dir, "run")
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time
+    cfg["data"]["path"], cfg["run"]["dir"] = data_path, run_dir
+    t = time.time()
+    summary = runner.train(cfg)
+    timings["train"] = time.time() - t
+
+    from .evaluate import evaluate
+
+    t = time.time()
+    eval_dir = os.path.join(out_dir, "eval")
+    _, res = evaluate(cfg["model"]["name"], summary["weights"]["generator"], data_path, eval_dir,
+                      split="test", save_images=True)
+    timings["eval"] = time.time() - t
+    grid = comparison_grid(data_path, os.path.join(eval_dir, "images"), os.path.join(out_dir, "comparison.png"),
+                           int(demo_cfg.get("grid_rows", 6)))
+    total = time.time() - t_start
+
+    print()
+    print(f"held-out pairs: {res['n_images']} (never seen in training), model {cfg['model']['name']}, "
+          f"{summary['step']} steps")
+    print(f"{'':16}{'PSNR (dB)':>10}{'SSIM':>9}")
+    print(f"{'blurred input':16}{res['psnr_in']:10.2f}{res['ssim_in']:9.4f}")
+    print(f"{'SRN output':16}{res['psnr_out']:10.2f}{res['ssim_out']:9.4f}")
+    print(f"{'gain':16}{res['psnr_gain']:+10.2f}{res['ssim_gain']:+9.4f}")
+    print(f"time: data {timings['data']:.0f} s, train {timings['train']:.0f} s, eval {timings['eval']:.0f} s, "
+          f"total {total:.0f} s")
+    print(f"wrote {grid} (blurred | deblurred | sharp), {eval_dir}/ (per_image.csv, summary.json, images/), "
+          f"{run_dir}/ (checkpoints, log.csv, tb/)")
+    return 0
