@@ -114,7 +114,7 @@ def load_rgb(path, max_pixels=DEFAULT_MAX_PIXELS):
         raise Skip("decompression bomb", f"{path}: decompression-bomb sized image ({e})") from None
     except OSError as e:
         raise Skip("unreadable", f"{path}: unreadable ({e.strerror or e})") from None
-    with im:
+    try:
         w, h = im.size
         if w * h > max_pixels:
             raise Skip("decompression bomb", f"{path}: decompression-bomb sized image ({w}x{h} > {max_pixels} pixels)")
@@ -126,7 +126,7 @@ def load_rgb(path, max_pixels=DEFAULT_MAX_PIXELS):
             raise Skip("truncated", f"{path}: corrupt image data ({type(e).__name__}: {e})") from None
         mode = im.mode
         if mode == "RGB":
-            return im.copy(), None
+            return im, None
         if mode not in _CONVERSIONS:
             raise Skip("not an image", f"{path}: unsupported pixel mode {mode}")
         if _CONVERSIONS[mode] == "16-bit":
@@ -137,12 +137,18 @@ def load_rgb(path, max_pixels=DEFAULT_MAX_PIXELS):
         if mode in ("P", "PA"):
             return im.convert("RGBA").convert("RGB"), "palette"
         return im.convert("RGB"), _CONVERSIONS[mode]
+    finally:
+        # The pixels are in memory after load(); only the file handle goes (no copy of the image).
+        if getattr(im, "fp", None) is not None:
+            im.fp.close()
 
 
 def _resize(im, size):
     from PIL import Image
 
-    return np.asarray(im.resize((size, size), Image.LANCZOS) if size else im)
+    if size and im.size != (size, size):  # Pillow's resize to the same size is a plain copy: skip it
+        im = im.resize((size, size), Image.LANCZOS)
+    return np.asarray(im)
 
 
 def _check_small(path, im, min_side):
@@ -227,6 +233,7 @@ class Build:
         self.skipped = {s: collections.Counter() for s in SPLITS}
         self.converted = collections.Counter()
         self.writer = None
+        self.last_commit = 0.0
 
     def log(self, msg):
         from tqdm import tqdm
@@ -281,14 +288,21 @@ class Build:
         self.converted.update(state.get("converted", {}))
         return True
 
-    def save_progress(self, split, next_index, done=False):
+    def save_progress(self, split, next_index, done=False, every=0.0):
+        """Commit the writer with the resume state (next source index per split, skip counts).
+
+        With `every` > 0 only when that many seconds passed since the last commit: flushing per image would
+        cost more than decoding it; a resumed build redoes at most those seconds of work."""
+        now = time.monotonic()
+        if self.writer is None or now - self.last_commit < every:
+            return
+        self.last_commit = now
         st = json.loads(self.writer.f.attrs.get("progress", "{}"))
         st.setdefault("next", {})[split] = next_index
         st.setdefault("done", {})[split] = done
         st["skipped"] = {s: dict(c) for s, c in self.skipped.items()}
         st["converted"] = dict(self.converted)
-        self.writer.f.attrs["progress"] = json.dumps(st)
-        self.writer.f.flush()
+        self.writer.commit(progress=json.dumps(st))
 
     def start_index(self, split, items):
         """Where a resumed split continues: after its last stored pair (and after skips recorded since)."""
@@ -322,6 +336,8 @@ class Build:
                 self.bad(split, "unpaired", msg)
         elif start < len(items):
             self.log(f"resuming {split} at {items[start][0]} ({start}/{len(items)})")
+        if self.writer is not None:
+            self.writer.reserve(split, len(items) - start)
         bar = tqdm(total=len(items), initial=start, desc=split, unit="img", disable=None if not a.quiet else True)
         with bar:
             for k, res in enumerate(results(items[start:], a.layout, a.size, a.min_side, a.max_pixels,
@@ -330,11 +346,9 @@ class Build:
                     self.bad(split, res[2], res[3])
                 else:
                     self.add(split, *res[1:])
-                if self.writer is not None:
-                    self.save_progress(split, k + 1)
+                self.save_progress(split, k + 1, every=0.25)
                 bar.update()
-        if self.writer is not None:
-            self.save_progress(split, len(items), done=True)
+        self.save_progress(split, len(items), done=True)
 
     def add(self, split, name, sharp, blurred, conversions):
         if self.writer is None:
