@@ -54,14 +54,35 @@ def build_twin(model_name, overrides=None, naive=None):
     return twin_class(model_name)(**model_config(model_name, overrides), naive=naive).eval()
 
 
-def keras_weights(model):
-    """{weight path: numpy array} of a built Keras model; a duplicated path is an error (names must be unique)."""
-    out = {}
-    for w in model.weights:
-        if w.path in out:
-            raise WeightsMismatchError(model.name, unexpected=[f"{w.path} (duplicated)"])
-        out[w.path] = np.asarray(w.numpy())
+def keras_variables(model):
+    """{name: variable} of a built Keras model. Layers of nested functional sub-models are prefixed with the
+    sub-model's name (`encoder_lv1/layer2.0/kernel`: Keras' own paths repeat across DMPHN's per-level models);
+    a variable shared by two places is listed once; a name clash is an error."""
+    import keras
+    out, seen = {}, set()
+
+    def walk(layer, prefix):
+        if isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth") and prefix is not None:
+            for sub in layer.layers:
+                walk(sub, f"{prefix}{layer.name}/")
+            return
+        for w in layer.weights:
+            if id(w) in seen:
+                continue
+            seen.add(id(w))
+            name = f"{prefix or ''}{w.path}"
+            if name in out:
+                raise WeightsMismatchError(model.name, unexpected=[f"{name} (duplicated)"])
+            out[name] = w
+
+    for layer in model.layers:
+        walk(layer, "")
     return out
+
+
+def keras_weights(model):
+    """{weight name: numpy array}, names as keras_variables."""
+    return {k: np.asarray(v.numpy()) for k, v in keras_variables(model).items()}
 
 
 def keras_path(twin, key):
@@ -76,8 +97,11 @@ def keras_path(twin, key):
         leaf = "kernel"
     # Keras nests sub-layers with "/" (SRN's enc1_2/conv1); twins whose Keras layer names already hold dots
     # (SRResNet's torch-style `residual_blocks.0.conv_block1...`) set KERAS_PATH_SEP = ".".
-    sep = getattr(twin, "KERAS_PATH_SEP", "/")
-    return f"{prefix.replace('.', sep)}/{leaf}" if prefix else leaf
+    if hasattr(twin, "keras_prefix"):
+        prefix = twin.keras_prefix(prefix)
+    else:
+        prefix = prefix.replace(".", getattr(twin, "KERAS_PATH_SEP", "/"))
+    return f"{prefix}/{leaf}" if prefix else leaf
 
 
 def to_torch_layout(array, torch_shape):
@@ -130,7 +154,7 @@ def keras_to_torch_state(model, twin, source="keras model"):
 
 def torch_state_to_keras(state, model, twin, source="safetensors"):
     """Assign a twin state dict back onto a Keras model by name (the inverse of keras_to_torch_state)."""
-    by_path = {w.path: w for w in model.weights}
+    by_path = keras_variables(model)
     targets = {keras_path(twin, k): k for k in _torch_targets(twin)}
     missing = sorted(p for p in by_path if p not in targets or targets[p] not in state)
     unexpected = sorted(k for k in state if not k.endswith("num_batches_tracked") and keras_path(twin, k) not in by_path)

@@ -2,7 +2,7 @@
 
 Pure PyTorch, NCHW, values in [-1, 1]. Module and parameter names are the Keras layer names (`d3_conv1x1.weight`,
 `d3_bn1.running_mean`, `score.weight`); the discriminator's shared patch sub-model has its layers at top level,
-as the Keras weight paths do (`conv1/kernel`, not `patch_gan/conv1/kernel`).
+under `patch_gan` like the nested Keras sub-model (`patch_gan.conv1.weight` <-> `patch_gan/conv1/kernel`).
 """
 import torch
 from torch import nn
@@ -61,6 +61,27 @@ class DenseGeneratorTorch(TwinModule):
         return self._apply("output", self._apply("skip_lrelu", self._apply("skip_conv", x)))
 
 
+class PatchModel(nn.Module):
+    """The shared patch scorer: 4 x [3x3 stride-2 SAME conv, BN, LReLU(0.2)], Flatten (H, W, C), Dense(1), sigmoid."""
+
+    def __init__(self, patch_size, filters, naive):
+        super().__init__()
+        chans = [3, filters, 2 * filters, 4 * filters, 4 * filters]
+        for i, (cin, cout) in enumerate(zip(chans, chans[1:]), start=1):
+            self.add_module(f"conv{i}", SameConv2d(cin, cout, 3, stride=2, naive=naive))
+            self.add_module(f"bn{i}", batch_norm(cout, naive=naive))
+            self.add_module(f"lrelu{i}", leaky_relu(0.2, naive))
+        side = patch_size // 16
+        self.score = nn.Linear(side * side * chans[-1], 1)
+
+    def forward(self, x):
+        for i in range(1, 5):
+            for name in (f"conv{i}", f"bn{i}", f"lrelu{i}"):
+                x = getattr(self, name)(x)
+        x = x.permute(0, 2, 3, 1).flatten(1)  # Keras Flatten order is H, W, C
+        return torch.sigmoid(self.score(x))
+
+
 class PatchGANTorch(TwinModule):
     """Arguments of build_discriminator (patch_size, image_shape, filters, batch_patches) plus `naive`."""
 
@@ -69,13 +90,7 @@ class PatchGANTorch(TwinModule):
         super().__init__()
         naive = check_naive(naive)
         self.patch_size, self.image_shape, self.batch_patches = patch_size, tuple(image_shape), batch_patches
-        chans = [3, filters, 2 * filters, 4 * filters, 4 * filters]
-        for i, (cin, cout) in enumerate(zip(chans, chans[1:]), start=1):
-            self.add_module(f"conv{i}", SameConv2d(cin, cout, 3, stride=2, naive=naive))
-            self.add_module(f"bn{i}", batch_norm(cout, naive=naive))
-            self.add_module(f"lrelu{i}", leaky_relu(0.2, naive))
-        side = patch_size // 16
-        self.score = nn.Linear(side * side * chans[-1], 1)
+        self.patch_gan = PatchModel(patch_size, filters, naive)
 
     @property
     def PARITY_SIZES(self):  # noqa: N802 (matches the class attribute of the other twins)
@@ -94,11 +109,7 @@ class PatchGANTorch(TwinModule):
             raise BadInputError(f"image size {h}x{w} is not a multiple of patch_size {s}")
 
     def patch_scores(self, x):
-        for i in range(1, 5):
-            for name in (f"conv{i}", f"bn{i}", f"lrelu{i}"):
-                x = getattr(self, name)(x)
-        x = x.permute(0, 2, 3, 1).flatten(1)  # Keras Flatten order is H, W, C
-        return torch.sigmoid(self.score(x))
+        return self.patch_gan(x)
 
     def forward(self, image):
         s = self.patch_size
