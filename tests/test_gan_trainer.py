@@ -1,0 +1,143 @@
+"""The dense-field GAN trainer: D truly frozen in G steps, separate optimizers, both modes, metrics, data in [-1, 1]."""
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import deblurkeras  # noqa: F401  (sets the Keras backend)
+from deblurkeras import losses
+from deblurkeras.models import dense_gan
+from deblurkeras.training import gan
+
+
+def _models():
+    keras.utils.set_random_seed(0)
+    g = dense_gan.build_generator(channel_rate=4)
+    d = dense_gan.build_discriminator(patch_size=16, filters=4, image_shape=(32, 32, 3))
+    return g, d
+
+
+def _l1(sharp, fake):
+    return 170.0 * losses.l1_loss(sharp, fake)
+
+
+def _trainer(mode="original", critic_steps=1, content=_l1, **kwargs):
+    g, d = _models()
+    t = gan.GANTrainer(g, d, content, mode=mode, critic_steps=critic_steps, **kwargs)
+    t.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3))
+    return t
+
+
+def _batch(n=2, seed=0):
+    rng = np.random.default_rng(seed)
+    sharp = rng.uniform(-1, 1, (n, 32, 32, 3)).astype("float32")
+    blurred = np.clip(sharp * 0.7 + rng.normal(0, 0.1, sharp.shape), -1, 1).astype("float32")
+    return tf.constant(blurred), tf.constant(sharp)
+
+
+def _snapshot(model):
+    return [v.numpy().copy() for v in model.variables]
+
+
+def _changed(before, model):
+    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, model.variables)]
+
+
+@pytest.mark.parametrize("d_bn", ["batch", "inference"])
+def test_generator_steps_leave_every_discriminator_variable_untouched(d_bn):
+    t = _trainer(mode="combined", d_bn_in_g_step=d_bn)
+    t.g_adv_optimizer = keras.optimizers.Adam(1e-3)  # to run the original's through-D step too
+    blurred, sharp = _batch()
+    d_before, g_before = _snapshot(t.discriminator), _snapshot(t.generator)
+    t.g_adv_step(blurred)
+    t.g_content_step(blurred, sharp, with_adv=True)
+    assert not any(_changed(d_before, t.discriminator)), "D changed during G steps"
+    g_trainable = {id(v) for v in t.generator.trainable_variables}
+    changed = [c for c, v in zip(_changed(g_before, t.generator), t.generator.variables) if id(v) in g_trainable]
+    assert all(changed), "some generator weights got no update"
+    # The check can fail: running D in training mode the ordinary way does update its BN statistics.
+    t.discriminator(t.generator(blurred), training=True)
+    assert any(_changed(d_before, t.discriminator))
+
+
+def test_discriminator_step_updates_only_the_discriminator():
+    t = _trainer()
+    blurred, sharp = _batch()
+    d_before, g_before = _snapshot(t.discriminator), _snapshot(t.generator)
+    d_loss = float(t.d_step(blurred, sharp))
+    assert np.isfinite(d_loss) and d_loss > 0
+    assert not any(_changed(g_before, t.generator))  # fakes come from G in inference mode (the original's predict)
+    d_trainable = {id(v) for v in t.discriminator.trainable_variables}
+    assert all(c for c, v in zip(_changed(d_before, t.discriminator), t.discriminator.variables)
+               if id(v) in d_trainable)
+
+
+def test_original_mode_runs_critic_d_steps_then_two_g_steps_with_their_own_adam():
+    t = _trainer(mode="original", critic_steps=2)
+    logs = t.train_step(_batch())
+    assert int(t.d_optimizer.iterations) == 2
+    assert int(t.g_adv_optimizer.iterations) == 1 and int(t.g_optimizer.iterations) == 1
+    assert t.g_adv_optimizer is not t.g_optimizer
+    # Each optimizer holds slots for its own model's variables only.
+    n_g, n_d = len(t.generator.trainable_variables), len(t.discriminator.trainable_variables)
+    assert len(t.g_optimizer.variables) == len(t.g_adv_optimizer.variables) == 2 * n_g + 2
+    assert len(t.d_optimizer.variables) == 2 * n_d + 2
+    assert set(logs) == {"d_loss", "g_adv", "g_content", "psnr"}
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert set(t.optimizers()) == {"g_optimizer", "d_optimizer", "g_adv_optimizer"}
+
+
+def test_combined_mode_adds_the_weighted_adversarial_term():
+    t = _trainer(mode="combined", adv_weight=0.0)
+    assert t.g_adv_optimizer is None and set(t.optimizers()) == {"g_optimizer", "d_optimizer"}
+    blurred, sharp = _batch()
+    g_before = _snapshot(t.generator)
+    t.train_step((blurred, sharp))
+    assert int(t.g_optimizer.iterations) == 1 and int(t.d_optimizer.iterations) == 1
+    # With adv_weight 0 the G update equals a pure content step from the same weights.
+    after_combined = [v.numpy().copy() for v in t.generator.trainable_variables]
+    ref = _trainer(mode="combined", adv_weight=0.0)
+    for v, b in zip(ref.generator.variables, g_before):
+        v.assign(b)
+    ref.g_content_step(blurred, sharp, with_adv=False)
+    for a, b in zip(after_combined, ref.generator.trainable_variables):
+        np.testing.assert_allclose(a, b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_options_are_rejected():
+    g, d = _models()
+    with pytest.raises(ValueError, match="unknown GAN mode"):
+        gan.GANTrainer(g, d, _l1, mode="wgan")
+    with pytest.raises(ValueError, match="critic_steps"):
+        gan.GANTrainer(g, d, _l1, critic_steps=0)
+
+
+def test_fit_on_the_hdf5_pipeline_in_minus_one_one(tmp_path):
+    """One short graph-mode fit on a build_hdf5-layout file read by make_dataset(value_range=(-1, 1)),
+    with the original's content loss (VGG16 block3_conv3, random weights here) and evaluation."""
+    from deblurkeras.data import Hdf5Writer, make_dataset
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / "data.h5"
+    with Hdf5Writer(path, (32, 32)) as w:
+        for split in ("train", "test"):
+            for i in range(4):
+                sharp = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                w.append(split, sharp, (sharp // 2 + 64).astype(np.uint8), f"{split}{i}")
+    ds = make_dataset(path, "train", batch_size=2, crop=32, value_range=(-1, 1))
+    blurred, _ = next(iter(ds))
+    assert float(tf.reduce_min(blurred)) >= -1 and float(tf.reduce_min(blurred)) < 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        content = gan.make_content_loss(vgg_weights="none")
+    t = _trainer(mode="original", content=content)
+    hist = t.fit(ds, steps_per_epoch=2, epochs=1, verbose=0).history
+    assert set(hist) == {"d_loss", "g_adv", "g_content", "psnr"}
+    assert all(np.isfinite(v[-1]) for v in hist.values())
+    val = make_dataset(path, "test", batch_size=2, crop=32, value_range=(-1, 1), repeat=False, shuffle=False)
+    res = t.evaluate(val, verbose=0, return_dict=True)
+    assert res["psnr"] > 0 and res["g_content"] > 0
+    preview = t.preview(blurred).numpy()
+    assert preview.min() >= 0 and preview.max() <= 1
