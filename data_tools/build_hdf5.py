@@ -31,6 +31,7 @@ import concurrent.futures as cf
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import warnings
@@ -186,6 +187,11 @@ def process(item, layout, size, min_side, max_pixels, delay=0.0):
     return ("ok", name, sharp, blurred, [(p, c) for p, c in conversions if c])
 
 
+def _ignore_sigint():
+    # Ctrl-C reaches the whole process group: the main process handles it (keeps PATH.partial), workers stay quiet.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_one(args):
     return process(*args)
 
@@ -199,7 +205,7 @@ def results(items, layout, size, min_side, max_pixels, workers=1, delay=0.0):
         return
     window = collections.deque()
     ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
-    with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint) as pool:
         try:
             for task in tasks:
                 window.append(pool.submit(_run_one, task))

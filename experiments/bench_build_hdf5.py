@@ -152,7 +152,7 @@ def main():
         runs[label] = r
         print(f"{label:12s} {r['images']:5d} img  {r['seconds']:7.1f} s  {r['images'] / r['seconds']:7.1f} img/s  "
               f"peak RSS tree {r['tree_peak_mb']:7.0f} MB (getrusage main {r['maxrss_self_mb']:.0f} MB, "
-              f"largest worker {r['maxrss_child_mb']:.0f} MB)")
+              f"largest child process {r['maxrss_child_mb']:.0f} MB)")
     print()
     print(f"byte-identical arrays, ours --workers 2 vs reference (10x): "
           f"{identical(runs['ours w2 10x']['out'], runs['ref 10x']['out'])}")

@@ -142,3 +142,12 @@ def test_bad_requests_name_the_file(h5_original, tmp_path):
     junk.write_bytes(b"not hdf5")
     with pytest.raises(BadInputError, match="junk.h5"):
         make_dataset(junk)
+
+
+def test_reads_files_written_by_our_writer(tmp_path):
+    from data_tools.synthesize_blur import synthesize_hdf5
+
+    path = synthesize_hdf5(tmp_path / "syn.h5", n_train=3, n_test=1, size=32, seed=0)
+    b, s = next(iter(make_dataset(path, batch_size=2, crop=16, value_range=(-1, 1))))
+    assert b.shape == s.shape == (2, 16, 16, 3) and -1 <= float(tf.reduce_min(b)) and float(tf.reduce_max(b)) <= 1
+    assert [n for _, _, n in read_pairs(path, "test")] == ["chelsea_00000"]

@@ -5,10 +5,11 @@ Layout (readable unchanged by the original loader):
     {split}_data_blur   uint8 (N, H, W, 3)  blurred images, pairs aligned by index with `_full`
     {split}_names       bytes (N,), UTF-8   source file name of each pair (ours; absent in original files)
 for split in ("train", "test"). File attributes (ours): source, size, resize_filter, layout, n_train, n_test,
-tool, tool_version; a file still being written carries `complete = 0` (see data_tools/build_hdf5.py --resume).
+tool, tool_version, {split}_count; a file still being written carries `complete = 0` (build_hdf5 --resume).
 
-The writer creates chunked, resizable datasets with one image per chunk row, so memory stays bounded whatever
-the dataset size, and `flush()`es after every image so a killed build leaves a readable prefix.
+The writer creates chunked, resizable datasets with one image per chunk row (each image written straight to its
+chunk), so memory stays bounded whatever the dataset size; `commit()` flushes a consistent state that a killed
+build can be resumed from.
 """
 import os
 import zlib
