@@ -196,26 +196,30 @@ def _run_one(args):
     return process(*args)
 
 
-def results(items, layout, size, min_side, max_pixels, workers=1, delay=0.0):
-    """process() over items, in order. With workers > 1 a bounded window of tasks runs in worker processes,
-    so memory stays flat and the output is the same as with one worker."""
+def make_pool(workers):
+    """Worker processes for decode/resize (forkserver: no fork of a possibly multi-threaded parent)."""
+    ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+    return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint)
+
+
+def results(items, layout, size, min_side, max_pixels, pool=None, workers=1, delay=0.0):
+    """process() over items, in order. With a pool, a bounded window of 4 tasks per worker is in flight, so
+    memory stays flat and the output is the same as with one worker."""
     tasks = ((it, layout, size, min_side, max_pixels, delay) for it in items)
-    if workers <= 1:
+    if pool is None:
         yield from map(_run_one, tasks)
         return
     window = collections.deque()
-    ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
-    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint) as pool:
-        try:
-            for task in tasks:
-                window.append(pool.submit(_run_one, task))
-                if len(window) >= 4 * workers:
-                    yield window.popleft().result()
-            while window:
+    try:
+        for task in tasks:
+            window.append(pool.submit(_run_one, task))
+            if len(window) >= 4 * workers:
                 yield window.popleft().result()
-        finally:
-            for fut in window:
-                fut.cancel()
+        while window:
+            yield window.popleft().result()
+    finally:
+        for fut in window:
+            fut.cancel()
 
 
 # ---------------------------------------------------------------- the build
@@ -239,6 +243,7 @@ class Build:
         self.skipped = {s: collections.Counter() for s in SPLITS}
         self.converted = collections.Counter()
         self.writer = None
+        self.pool = None
         self.last_commit = 0.0
 
     def log(self, msg):
@@ -344,10 +349,10 @@ class Build:
             self.log(f"resuming {split} at {items[start][0]} ({start}/{len(items)})")
         if self.writer is not None:
             self.writer.reserve(split, len(items) - start)
-        bar = tqdm(total=len(items), initial=start, desc=split, unit="img", disable=None if not a.quiet else True)
+        bar = tqdm(total=len(items), initial=start, desc=split, unit="img", disable=a.quiet)
         with bar:
             for k, res in enumerate(results(items[start:], a.layout, a.size, a.min_side, a.max_pixels,
-                                            a.workers, a.delay), start):
+                                            self.pool, a.workers, a.delay), start):
                 if res[0] == "skip":
                     self.bad(split, res[2], res[3])
                 else:
@@ -377,6 +382,7 @@ class Build:
             if a.size:
                 self.open_writer((a.size, a.size))
         try:
+            self.pool = make_pool(a.workers) if a.workers > 1 else None
             for split in SPLITS:
                 self.build_split(split)
         except BadInputError:
@@ -391,6 +397,9 @@ class Build:
         return self.finish()
 
     def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
         if self.writer is not None:
             self.writer.close()
 
