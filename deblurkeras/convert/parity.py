@@ -26,7 +26,8 @@ def row_name(layer, node, n_nodes):
 
 
 def keras_capture_model(model):
-    """(functional model returning every layer call's first output, [(layer, node)], {layer: n_nodes})."""
+    """(functional model returning every layer call's first output then the model outputs, [(layer, node)],
+    {layer: n_nodes}): one Keras forward pass gives both."""
     import keras
     keys, tensors, counts = [], [], {}
     for layer in model.layers:
@@ -37,6 +38,7 @@ def keras_capture_model(model):
         for k, node in enumerate(nodes):
             keys.append((layer.name, k))
             tensors.append(node.output_tensors[0])
+    tensors += list(model.outputs)
     return keras.Model(model.input, tensors, name=f"{model.name}_taps"), keys, counts
 
 
@@ -68,10 +70,8 @@ def run_parity(model, twin, x_nhwc, tol=DEFAULT_TOL, peak=1.0, capture=None):
     disable_tf32()
     x_nhwc = np.ascontiguousarray(x_nhwc, dtype=np.float32)
     cap_model, keys, counts = capture or keras_capture_model(model)
-    k_acts = cap_model(x_nhwc, training=False)
-    k_acts = dict(zip(keys, [np.asarray(a) for a in k_acts]))
-    k_outs = model(x_nhwc, training=False)
-    k_outs = [np.asarray(o) for o in (k_outs if isinstance(k_outs, (list, tuple)) else [k_outs])]
+    k_all = [np.asarray(a) for a in cap_model(x_nhwc, training=False)]
+    k_acts, k_outs = dict(zip(keys, k_all[:len(keys)])), k_all[len(keys):]
     twin.eval()
     with torch.no_grad(), twin.capturing() as taps:
         t_outs = twin(torch.from_numpy(x_nhwc.transpose(0, 3, 1, 2).copy()))
@@ -103,3 +103,21 @@ def run_parity(model, twin, x_nhwc, tol=DEFAULT_TOL, peak=1.0, capture=None):
             "first_divergence_layer": first["layer"] if first else None,
             "unpaired_keras_layers": unpaired, "max_abs_output": max((o["max_abs"] or math.inf) for o in outputs)
             if outputs else None, "output_diff_map": last_diff}
+
+
+def randomize_batchnorm(model, seed=0):
+    """Give every BatchNormalization non-trivial gamma/beta/moving statistics, in place (for checks and tests).
+
+    A fresh BN layer (mean 0, variance 1, gamma 1, beta 0) is almost the identity, which hides swapped
+    statistics and epsilon mistakes; trained models never look like that.
+    """
+    rng = np.random.RandomState(seed)
+    for w in model.weights:
+        leaf = w.path.rsplit("/", 1)[-1]
+        shape = tuple(w.shape)
+        value = {"gamma": lambda: rng.uniform(0.5, 1.5, shape), "beta": lambda: rng.uniform(-0.2, 0.2, shape),
+                 "moving_mean": lambda: rng.uniform(-0.2, 0.2, shape),
+                 "moving_variance": lambda: rng.uniform(0.5, 1.5, shape)}.get(leaf)
+        if value is not None and len(shape) == 1:
+            w.assign(value().astype("float32"))
+    return model

@@ -53,15 +53,17 @@ def export_and_check(model_name, out, weights=None, report_dir=None, check=True,
     """Write `out` (only if parity holds, or check=False); returns (ok, results, report paths, seconds)."""
     start = time.perf_counter()
     config = export.model_config(model_name, overrides)
+    twin = export.build_twin(model_name, overrides)  # the exported twin is always the exact one; cheap to build
+    if check and sizes:  # user errors first, before the (slow) Keras build
+        for size in sizes:
+            twin.check_size(*size)
+    if weights and not os.path.isfile(weights):
+        raise BadInputError(f"{weights}: no such weights file")
     model = registry.build_model(model_name, **config)
     if weights:
         export.load_keras_weights(model, weights)
     else:
         warnings.warn(f"{model_name}: no --weights given, exporting the freshly initialised model", stacklevel=2)
-    twin = export.build_twin(model_name, overrides)  # the exported twin is always the exact one
-    if check and sizes:
-        for size in sizes:
-            twin.check_size(*size)
     state = export.keras_to_torch_state(model, twin, source=os.fspath(weights) if weights else model.name)
     results, paths, ok = [], [], True
     try:
