@@ -83,8 +83,19 @@ def apply_override(cfg, item):
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
             raise BadInputError(f"--set {item!r}: {p!r} is not a section")
-    node[leaf] = yaml.safe_load(value)
+    node[leaf] = _parse_value(value)
     return cfg
+
+
+def _parse_value(text):
+    """YAML scalar, but `3e-4` is a float (YAML 1.1 would keep it a string)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def load_config(path=None, overrides=(), base=None):

@@ -61,7 +61,7 @@ class SRNTrainer(keras.Model):
         return self.generator(x, training=training)
 
     def _prepare(self, data):
-        blurred, sharp = data
+        blurred, sharp, _ = keras.utils.unpack_x_y_sample_weight(data)  # (x, y) or (x, y, None) from Keras
         if self.channels == 1 and blurred.shape[-1] == 3:
             blurred, sharp = tf.image.rgb_to_grayscale(blurred), tf.image.rgb_to_grayscale(sharp)
         return tf.cast(blurred, tf.float32), tf.cast(sharp, tf.float32)
