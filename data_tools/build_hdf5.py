@@ -244,6 +244,7 @@ class Build:
         self.converted = collections.Counter()
         self.writer = None
         self.pool = None
+        self.started = set()
         self.last_commit = 0.0
 
     def log(self, msg):
@@ -297,6 +298,7 @@ class Build:
         for split in SPLITS:
             self.skipped[split].update(state.get("skipped", {}).get(split, {}))
         self.converted.update(state.get("converted", {}))
+        self.started = set(state.get("next", {}))  # splits whose unpaired files were already counted
         return True
 
     def save_progress(self, split, next_index, done=False, every=0.0):
@@ -342,10 +344,10 @@ class Build:
             return
         items, unpaired = list_split(split_dir, a.layout, a.gopro_blur)
         start = self.start_index(split, items)
-        if start == 0:
+        if split not in self.started:
             for msg in unpaired:
                 self.bad(split, "unpaired", msg)
-        elif start < len(items):
+        if 0 < start < len(items):
             self.log(f"resuming {split} at {items[start][0]} ({start}/{len(items)})")
         if self.writer is not None:
             self.writer.reserve(split, len(items) - start)
