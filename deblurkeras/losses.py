@@ -26,7 +26,7 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 
 
 def _preprocess_mode(preprocess):
-    mode = {False: None, True: "caffe"}.get(preprocess, preprocess) if isinstance(preprocess, bool) else preprocess
+    mode = ("caffe" if preprocess else None) if isinstance(preprocess, bool) else preprocess
     if mode not in PREPROCESS_MODES:
         raise ValueError(f"unknown VGG preprocess {preprocess!r}; expected False, True, 'caffe' or 'torch'")
     return mode

@@ -141,3 +141,24 @@ def test_fit_on_the_hdf5_pipeline_in_minus_one_one(tmp_path):
     assert res["psnr"] > 0 and res["g_content"] > 0
     preview = t.preview(blurred).numpy()
     assert preview.min() >= 0 and preview.max() <= 1
+
+
+def test_original_config_builds_the_original_setup():
+    import pathlib
+
+    from deblurkeras.training import runner
+
+    yaml_path = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "dense_gan_original.yaml"
+    cfg = runner.load_config(yaml_path, ["loss.vgg_weights=none"])
+    assert runner.family_module(cfg) is gan
+    assert gan.data_options(cfg) == {"value_range": (-1, 1)}
+    assert cfg["data"]["batch_size"] == 2 and cfg["data"]["crop"] == 256
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = gan.build_trainer(cfg)
+    assert t.mode == "original" and t.critic_steps == 1
+    assert t.generator.count_params() == 3_204_739 and t.discriminator.count_params() == 967_809
+    assert len([lyr for lyr in t.discriminator.layers if isinstance(lyr, dense_gan.Patch)]) == 16
+    for opt in t.optimizers().values():
+        assert float(keras.ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(1e-3)
+        assert (opt.beta_1, opt.beta_2, opt.epsilon) == (0.9, 0.999, 1e-7)
