@@ -215,12 +215,14 @@ def _size(text):
 def add_arguments(parser):
     from .models.registry import model_names
     parser.add_argument("inputs", nargs="+", metavar="IMAGE|DIR", help="image files and/or folders of images")
-    parser.add_argument("--model", default="srn-color", choices=model_names(), help="registered model (srn-color)")
+    names = [n for n in model_names() if not n.endswith("-d")]  # discriminators produce no image
+    parser.add_argument("--model", default="srn-color", choices=names, help="registered model (default srn-color)")
     parser.add_argument("--weights", required=True,
                         help=".weights.h5, .keras (loaded with safe_mode) or an original TF1 checkpoint prefix (SRN)")
     parser.add_argument("--out", required=True, help="output folder (created if needed)")
     parser.add_argument("--ext", default=None, help="output format by extension, e.g. png (default: the input's)")
-    parser.add_argument("--round", action="store_true", help="round to uint8 instead of truncating (original)")
+    parser.add_argument("--round", action="store_true",
+                        help="round to uint8 instead of truncating (the original truncates)")
     parser.add_argument("--no-transpose", dest="transpose", action="store_false",
                         help="run portrait images as they are (the original transposes them)")
     parser.add_argument("--tile", type=int, default=0, help="tile size in pixels to bound memory (0: whole image)")

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deblurkeras.checkpoints.tf1_srn import load_tf1_checkpoint, open_checkpoint, run
+from deblurkeras.checkpoints.tf1_srn import (detect_variant, load_tf1_checkpoint, open_checkpoint,
+                                            read_generator_tensors, run)
 from deblurkeras.errors import BadInputError, WeightsMismatchError
 from deblurkeras.models.srn import PARAM_COUNTS
 
@@ -171,49 +172,58 @@ def test_variant_auto_detected(tmp_path, variant):
     prefix = write_tf1_checkpoint(tmp_path / "ckpt", random_tensors(official_shapes(*VARIANT_LAYOUT[variant]), 3))
     model = load_tf1_checkpoint(None, prefix)
     assert model.name == f"srn_{variant}"
-    # a directory works too (latest checkpoint)
-    assert load_tf1_checkpoint(None, tmp_path).name == f"srn_{variant}"
+    # a directory works too (its latest checkpoint)
+    assert detect_variant(read_generator_tensors(open_checkpoint(tmp_path))[0]) == variant
+
+
+@pytest.fixture(scope="module")
+def color_model():
+    """One built colour model for the error tests (they fail before assigning anything)."""
+    from deblurkeras.models.srn import build_srn
+    return build_srn("color")
 
 
 def _tensors(variant="color"):
     return random_tensors(official_shapes(*VARIANT_LAYOUT[variant]), 5)
 
 
-def test_missing_tensor_is_named(tmp_path):
+def test_missing_tensor_is_named(tmp_path, color_model):
     t = _tensors()
     del t["g_net/enc2_3/conv2/biases"]
     prefix = write_tf1_checkpoint(tmp_path / "m", t)
     with pytest.raises(WeightsMismatchError, match=r"missing: g_net/enc2_3/conv2/biases") as e:
-        load_tf1_checkpoint(None, prefix)
+        load_tf1_checkpoint(color_model, prefix)
     assert e.value.missing == ["g_net/enc2_3/conv2/biases"] and not e.value.unexpected
     assert "\n" not in str(e.value)
 
 
-def test_unexpected_tensor_is_named(tmp_path):
+def test_unexpected_and_missing_are_listed_together(tmp_path, color_model):
     t = _tensors()
     t["g_net/enc9_1/weights"] = np.zeros((1, 1, 1, 1), "float32")
     t["d_net/conv/weights"] = np.zeros((1,), "float32")
+    del t["g_net/dec1_1/conv1/weights"]
     prefix = write_tf1_checkpoint(tmp_path / "u", t)
     with pytest.raises(WeightsMismatchError) as e:
-        load_tf1_checkpoint(None, prefix)
-    assert "d_net/conv/weights" in e.value.unexpected
+        load_tf1_checkpoint(color_model, prefix)
+    assert e.value.unexpected == ["g_net/enc9_1/weights", "d_net/conv/weights"]
+    assert e.value.missing == ["g_net/dec1_1/conv1/weights"]
 
 
-def test_extra_generator_tensor_is_named(tmp_path):
+def test_extra_generator_tensor_is_named(tmp_path, color_model):
     t = _tensors()
     t["g_net/enc9_1/weights"] = np.zeros((1, 1, 1, 1), "float32")
     prefix = write_tf1_checkpoint(tmp_path / "u", t)
     with pytest.raises(WeightsMismatchError) as e:
-        load_tf1_checkpoint(None, prefix)
+        load_tf1_checkpoint(color_model, prefix)
     assert e.value.unexpected == ["g_net/enc9_1/weights"]
 
 
-def test_misshaped_tensor_is_named(tmp_path):
+def test_misshaped_tensor_is_named(tmp_path, color_model):
     t = _tensors()
     t["g_net/dec2_4/weights"] = np.zeros((4, 4, 128, 64), "float32")  # in/out swapped
     prefix = write_tf1_checkpoint(tmp_path / "s", t)
     with pytest.raises(WeightsMismatchError, match=r"g_net/dec2_4/weights \(4, 4, 128, 64\) vs \(4, 4, 64, 128\)"):
-        load_tf1_checkpoint(None, prefix)
+        load_tf1_checkpoint(color_model, prefix)
 
 
 def test_wrong_variant_requested_lists_the_difference(checkpoints):
@@ -223,14 +233,14 @@ def test_wrong_variant_requested_lists_the_difference(checkpoints):
     assert ("g_net/dec1_0/weights", (5, 5, 32, 3), (5, 5, 32, 1)) in e.value.mismatched
 
 
-def test_optimizer_slots_and_step_are_ignored_explicitly(tmp_path):
+def test_optimizer_slots_and_step_are_ignored_explicitly(tmp_path, color_model):
     t = _tensors()
     t["g_net/enc1_1/weights/Adam"] = np.zeros_like(t["g_net/enc1_1/weights"])
     t["g_net/enc1_1/weights/Adam_1"] = np.zeros_like(t["g_net/enc1_1/weights"])
     t["beta1_power"] = np.float32(0.9)
     t["Variable"] = np.int32(523000)
     prefix = write_tf1_checkpoint(tmp_path / "adam", t)
-    model = load_tf1_checkpoint(None, prefix)
+    model = load_tf1_checkpoint(color_model, prefix)
     np.testing.assert_array_equal(model.get_layer("enc1_1").kernel.numpy(), t["g_net/enc1_1/weights"])
 
 

@@ -72,18 +72,16 @@ def keras_to_tf1_name(path):
     return f"{SCOPE}{scope}/{ {v: k for k, v in _SUFFIX.items()}[leaf] }"
 
 
-def read_generator_tensors(reader, source="checkpoint"):
-    """{checkpoint name: shape} of the model tensors; raise on tensors that are neither model nor training state."""
+def read_generator_tensors(reader):
+    """({checkpoint name: shape} of the generator tensors, [names that are neither generator nor training state])."""
     shapes = reader.get_variable_to_shape_map()
-    model, unexpected = {}, []
+    model, foreign = {}, []
     for name, shape in sorted(shapes.items()):
         if tf1_to_keras_name(name) is not None:
             model[name] = tuple(shape)
         elif not _is_training_state(name, reader):
-            unexpected.append(name)
-    if unexpected:
-        raise WeightsMismatchError(source, unexpected=unexpected)
-    return model
+            foreign.append(name)
+    return model, foreign
 
 
 def detect_variant(shapes, source="checkpoint"):
@@ -104,14 +102,14 @@ def load_tf1_checkpoint(model_or_none, path, variant="auto", resize_mode="tf1_le
     """
     reader = open_checkpoint(path)
     source = os.fspath(path)
-    shapes = read_generator_tensors(reader, source)
+    shapes, foreign = read_generator_tensors(reader)
     if model_or_none is None:
         from ..models.srn import build_srn
         model_or_none = build_srn(detect_variant(shapes, source) if variant == "auto" else variant, resize_mode)
     model = model_or_none
     wanted = {keras_to_tf1_name(w.path): w for w in model.weights}
     missing = sorted(set(wanted) - set(shapes))
-    unexpected = sorted(set(shapes) - set(wanted))
+    unexpected = sorted(set(shapes) - set(wanted)) + foreign
     mismatched = [(n, shapes[n], tuple(wanted[n].shape)) for n in sorted(set(wanted) & set(shapes))
                   if tuple(shapes[n]) != tuple(wanted[n].shape)]
     if missing or unexpected or mismatched:
