@@ -46,6 +46,9 @@ def _stage_folder(data, stage):
     files = _images(src)
     if len(files) < 2:
         raise BadInputError(f"{data}: need at least 2 side-by-side images to train and hold some out")
+    if os.path.commonpath([os.path.abspath(stage), os.path.abspath(src)]) in (os.path.abspath(stage),
+                                                                              os.path.abspath(src)):
+        raise BadInputError(f"{data}: the output folder {stage} must not overlap the data folder")
     shutil.rmtree(stage, ignore_errors=True)
     for split in ("train", "test"):
         os.makedirs(os.path.join(stage, split))
@@ -73,7 +76,7 @@ def build_data(demo_cfg, out_dir, data=None):
         raise BadInputError(f"{data}: --data must be a folder of side-by-side images")
     from data_tools import build_hdf5
 
-    staged = _stage_folder(data, os.path.join(out_dir, "pairs"))
+    staged = _stage_folder(data, os.path.join(out_dir, "staged_pairs"))
     p = argparse.ArgumentParser()
     build_hdf5.add_arguments(p)
     if build_hdf5.run(p.parse_args([staged, "--out", path, "--size", str(size), "--quiet"])) != 0:

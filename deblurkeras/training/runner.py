@@ -55,6 +55,7 @@ DEFAULTS = {
              "val_batch_size": 4, "val_crop": 256, "val_batches": 2, "num_parallel_calls": 2},
     "train": {"total_steps": 524000, "lr": 1e-4, "end_lr": 0.0, "power": 0.3, "schedule": "polynomial",
               "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "clip_lstm_norm": None, "seed": 0,
+              "warmup_steps": 0, "global_clipnorm": None,
               "ckpt_every": 1000, "keep_last": 2, "log_every": 100, "n_preview": 4, "jit_compile": False},
     "run": {"dir": "runs/default", "strategy": "default", "mixed_precision": False, "progress": True},
 }
