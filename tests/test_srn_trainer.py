@@ -105,3 +105,14 @@ def test_lstm_only_clipping():
     clipped = on._clip(big, [lstm, other])
     assert float(tf.norm(clipped[0])) == pytest.approx(3.0, rel=1e-6)
     np.testing.assert_array_equal(clipped[1].numpy(), big[1].numpy())  # non-LSTM gradients untouched
+
+
+def test_warmup_and_global_clipnorm_are_off_by_default_and_named_options():
+    assert srn.make_optimizer({}, 10).global_clipnorm is None
+    assert srn.make_optimizer({"global_clipnorm": 1.0}, 10).global_clipnorm == 1.0
+    sched = build_schedule({"lr": 1e-3, "warmup_steps": 10}, 100)
+    for step in (0, 4, 9, 50):
+        expected = 1e-3 * (1 - step / 100) ** 0.3 * min(1.0, (step + 1) / 10)
+        assert float(sched(step)) == pytest.approx(expected, rel=1e-5)
+    config = keras.optimizers.schedules.serialize(sched)
+    assert float(keras.optimizers.schedules.deserialize(config)(4)) == pytest.approx(float(sched(4)))
