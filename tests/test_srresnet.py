@@ -157,3 +157,16 @@ def test_y_channel_metric_convention():
     assert sr_metrics(b, a, 4)[0] == float("inf")       # the cropped border does not count
     b[4, 4] = 255 - a[4, 4]
     assert np.isfinite(sr_metrics(b, a, 4)[0])
+
+
+def test_keras_file_round_trip_in_safe_mode(tmp_path):
+    """The custom layers (PixelShuffle, AdaptiveAvgPool2D) are registered: .keras files load with safe_mode."""
+    import keras
+    rng = np.random.default_rng(0)
+    for model, x in ((_tiny_g(), rng.uniform(size=(1, 6, 6, 3))),
+                     (srresnet.build_srgan_discriminator(size=40, channels=4, fc_size=8), rng.uniform(size=(1, 40, 40, 3)))):
+        path = str(tmp_path / f"{model.name}.keras")
+        model.save(path)
+        loaded = keras.models.load_model(path, safe_mode=True)
+        x = x.astype("float32")
+        assert np.array_equal(np.asarray(model(x)), np.asarray(loaded(x)))
