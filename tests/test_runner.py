@@ -250,3 +250,12 @@ def test_mixed_precision_run_and_resume(tmp_path, tiny):
     assert state["optimizer_iterations"] == {"optimizer": 3}
     cfg["train"]["total_steps"] = 4  # a longer schedule continues from the restored LossScaleOptimizer state
     assert runner.train(cfg, resume=True)["step"] == 4
+
+
+def test_time_budget_stops_cleanly_with_a_checkpoint(tmp_path, tiny):
+    cfg = tiny_cfg(tmp_path, total_steps=50, ckpt_every=10)
+    cfg["run"]["time_budget_s"] = 1e-6  # exceeded after the first step
+    summary = runner.train(cfg)
+    assert summary["step"] == 1 and "time budget" in summary["stopped_early"]
+    assert (tmp_path / "run" / "ckpt" / "latest").read_text() == "step_00000001"
+    assert (tmp_path / "run" / "generator.weights.h5").is_file()

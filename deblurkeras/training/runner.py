@@ -57,7 +57,8 @@ DEFAULTS = {
               "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "clip_lstm_norm": None, "seed": 0,
               "warmup_steps": 0, "global_clipnorm": None,
               "ckpt_every": 1000, "keep_last": 2, "log_every": 100, "n_preview": 4, "jit_compile": False},
-    "run": {"dir": "runs/default", "strategy": "default", "mixed_precision": False, "progress": True},
+    "run": {"dir": "runs/default", "strategy": "default", "mixed_precision": False, "progress": True,
+            "time_budget_s": None},
 }
 
 
@@ -373,7 +374,10 @@ class Run:
         self.step = 0
         self.best_psnr = -math.inf
         self.diverged = None
+        self.stopped_early = None
         self.last_ckpt = None
+        budget = cfg["run"].get("time_budget_s")
+        self.budget = float(budget) if budget else None
 
     # --- setup
     def _state(self):
@@ -473,6 +477,11 @@ class Run:
             self._log_scalars(logs, "train")
         if self.step >= self.total:
             self.trainer.stop_training = True
+        elif self.budget is not None and time.time() - self.t0 > self.budget:
+            # a wall-clock guard (the demo's 10 minutes): stop cleanly; the final checkpoint is written as usual
+            self.stopped_early = f"time budget of {self.budget:.0f} s reached at step {self.step}/{self.total}"
+            self.log(self.stopped_early)
+            self.trainer.stop_training = True
 
     def on_epoch_end(self, logs):
         if self.diverged:
@@ -537,7 +546,8 @@ class Run:
                     model.save_weights(tmp)
                 out[key] = path
         return {"step": self.step, "best_val_psnr": None if math.isinf(self.best_psnr) else self.best_psnr,
-                "weights": out, "run_dir": self.run_dir, "last_checkpoint": self.last_ckpt}
+                "weights": out, "run_dir": self.run_dir, "last_checkpoint": self.last_ckpt,
+                "stopped_early": self.stopped_early}
 
 
 def train(cfg, resume=False, log=print):
