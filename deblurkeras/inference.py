@@ -25,6 +25,7 @@ import math
 import os
 import re
 import sys
+import weakref
 
 import numpy as np
 
@@ -112,6 +113,28 @@ def load_model(name, weights):
 
 
 # ------------------------------------------------------------------------------------------------ one array
+_FORWARD = weakref.WeakKeyDictionary()
+
+
+def _forward_fn(model, io):
+    """The model's image output as one tf.function over any batch / size (traced once per model).
+
+    Graph mode frees each activation after its last use; an eager Keras call keeps far more alive (measured on a
+    368x640 SRN colour run: +125 MB peak RSS in graph mode vs +710 MB eager).
+    """
+    import tensorflow as tf
+    key = (io.output_index,)
+    fns = _FORWARD.setdefault(model, {})
+    if key not in fns:
+        spec = tf.TensorSpec((None, None, None, model.inputs[0].shape[-1]), tf.float32)
+
+        def forward(x):
+            y = model(x, training=False)
+            return y[io.output_index] if isinstance(y, (list, tuple)) else y
+        fns[key] = tf.function(forward, input_signature=[spec])
+    return fns[key]
+
+
 def _normalize(x01, io):
     scale = np.asarray(io.in_scale, dtype=np.float32)
     offset = np.asarray(io.in_offset, dtype=np.float32)
@@ -130,10 +153,7 @@ def _run_padded(model, io, x, pad_to=None):
         ph, pw = math.ceil(h / m) * m, math.ceil(w / m) * m
     x = np.pad(x, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
     batch = x.transpose(2, 0, 1)[..., None] if io.channels == 1 else x[None]  # gray: channels -> batch
-    y = model(batch, training=False)
-    if isinstance(y, (list, tuple)):
-        y = y[io.output_index]
-    y = np.asarray(y)
+    y = _forward_fn(model, io)(batch).numpy()
     y = y[..., 0].transpose(1, 2, 0) if io.channels == 1 else y[0]
     s = io.scale
     return y[: h * s, : w * s]
