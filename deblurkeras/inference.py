@@ -188,8 +188,8 @@ def _run_tiled(model, io, x, tile, overlap):
     if h <= tile and w <= tile:
         return _run_padded(model, io, x)  # exactly the untiled computation
     s = io.scale
-    acc = np.zeros((h * s, w * s, 3), np.float64)
-    norm = np.zeros((h * s, w * s, 1), np.float64)
+    acc = np.zeros((h * s, w * s, 3), np.float32)
+    norm = np.zeros((h * s, w * s, 1), np.float32)
     for y0 in _starts(h, tile, overlap):
         for x0 in _starts(w, tile, overlap):
             th, tw = min(tile, h - y0), min(tile, w - x0)
@@ -260,12 +260,15 @@ def _output_path(out_dir, src, ext):
 
 def run(args):
     import tensorflow as tf
+    from PIL import Image
     from tqdm import tqdm
     from .models.registry import model_io
 
     paths = list_images(args.inputs)
     if not paths:
         raise BadInputError(f"{', '.join(args.inputs)}: no images found")
+    if args.ext and "." + args.ext.lstrip(".").lower() not in Image.registered_extensions():
+        raise BadInputError(f"--ext {args.ext}: unknown image format")
     io = model_io(args.model)
     model = load_model(args.model, args.weights)
     try:
