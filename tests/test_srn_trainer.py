@@ -116,3 +116,15 @@ def test_warmup_and_global_clipnorm_are_off_by_default_and_named_options():
         assert float(sched(step)) == pytest.approx(expected, rel=1e-5)
     config = keras.optimizers.schedules.serialize(sched)
     assert float(keras.optimizers.schedules.deserialize(config)(4)) == pytest.approx(float(sched(4)))
+
+
+def test_time_polynomial_schedule_follows_progress():
+    from deblurkeras.training.schedules import TimePolynomial, time_progress_schedule
+
+    opt = srn.make_optimizer({"schedule": "time_polynomial", "lr": 1e-3, "power": 1.0, "warmup_steps": 2}, 10)
+    sched = time_progress_schedule(opt)
+    assert isinstance(sched, TimePolynomial)
+    sched.set_progress(0.25)
+    assert float(opt.learning_rate) == pytest.approx(1e-3 * 0.75 * 0.5, rel=1e-5)  # warm-up step 0: x1/2
+    sched.set_progress(2.0)  # clamped: past the budget the rate is the end rate
+    assert float(sched(5)) == pytest.approx(0.0, abs=1e-12)

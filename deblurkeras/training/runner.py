@@ -438,6 +438,7 @@ class Run:
             self.csv = _CsvLog(os.path.join(self.run_dir, "log.csv"), self.step) if self.chief else None
             self.tb = tf.summary.create_file_writer(os.path.join(self.run_dir, "tb")) if self.chief else None
             self._bar = self._progress()
+            self._time_schedules = self._find_time_schedules()
             self.t0 = time.time()
             epochs = math.ceil(self.total / self.ckpt_every)
             try:
@@ -452,6 +453,15 @@ class Run:
             if self.last_ckpt is None or not self.last_ckpt.endswith(f"step_{self.step:08d}"):
                 self._checkpoint({})
             return self._finish(module)
+
+    def _find_time_schedules(self):
+        from .schedules import time_progress_schedule
+
+        found = [time_progress_schedule(o) for o in self.trainer.optimizers().values()]
+        found = [s for s in found if s is not None]
+        if found and not self.budget:
+            raise BadInputError("train.schedule time_polynomial needs run.time_budget_s (seconds)")
+        return found
 
     def _progress(self):
         if not self.cfg["run"].get("progress", True) or not self.chief:
@@ -475,6 +485,8 @@ class Run:
             self._bar.set_postfix(loss=f"{loss:.4g}", psnr=f"{float(logs.get('psnr', 0)):.2f}")
         if self.step % self.log_every == 0 or self.step == self.total:
             self._log_scalars(logs, "train")
+        for sched in self._time_schedules:
+            sched.set_progress((time.time() - self.t0) / self.budget)
         if self.step >= self.total:
             self.trainer.stop_training = True
         elif self.budget is not None and time.time() - self.t0 > self.budget:

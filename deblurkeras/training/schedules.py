@@ -50,6 +50,38 @@ class Warmup(keras.optimizers.schedules.LearningRateSchedule):
         return cls(inner, config["steps"])
 
 
+class TimePolynomial(keras.optimizers.schedules.LearningRateSchedule):
+    """Polynomial decay over wall-clock time instead of steps: lr = (lr0 - end) * (1 - progress)**power + end,
+    progress = elapsed / run.time_budget_s, set by the runner after every step (`set_progress`).
+
+    A demo setting (not in any original recipe): on a machine shared with other work the number of steps that fit
+    in the budget is unknown, and a step-based schedule cut short would end at a high learning rate. Exact resume
+    is not defined for it (the clock restarts); use the step-based `polynomial` for real runs.
+    """
+
+    def __init__(self, lr, end_lr=0.0, power=1.0):
+        self.lr, self.end_lr, self.power = float(lr), float(end_lr), float(power)
+        self.progress = keras.Variable(0.0, trainable=False, name="time_progress", dtype="float32")
+
+    def set_progress(self, fraction):
+        self.progress.assign(min(max(float(fraction), 0.0), 1.0))
+
+    def __call__(self, step):
+        remaining = 1.0 - keras.ops.convert_to_tensor(self.progress)
+        return (self.lr - self.end_lr) * keras.ops.power(remaining, self.power) + self.end_lr
+
+    def get_config(self):
+        return {"lr": self.lr, "end_lr": self.end_lr, "power": self.power}
+
+
+def time_progress_schedule(optimizer):
+    """The TimePolynomial an optimizer runs on (through Warmup / LossScaleOptimizer), or None."""
+    opt = getattr(optimizer, "inner_optimizer", optimizer)
+    sched = getattr(opt, "_learning_rate", None)
+    sched = getattr(sched, "inner", sched)
+    return sched if isinstance(sched, TimePolynomial) else None
+
+
 def build_schedule(train_cfg, total_steps):
     """Schedule from a `train` config section: schedule (polynomial|constant|piecewise), lr, end_lr, power,
     boundaries/factor (piecewise), warmup_steps (0 = none, the original)."""
@@ -61,8 +93,10 @@ def build_schedule(train_cfg, total_steps):
         sched = constant(lr)
     elif kind == "piecewise":
         sched = piecewise(lr, train_cfg.get("boundaries", []), train_cfg.get("factor", 0.1))
+    elif kind == "time_polynomial":
+        sched = TimePolynomial(lr, train_cfg.get("end_lr", 0.0), train_cfg.get("power", 1.0))
     else:
-        raise ValueError(f"unknown schedule {kind!r}; expected polynomial, constant or piecewise")
+        raise ValueError(f"unknown schedule {kind!r}; expected polynomial, constant, piecewise or time_polynomial")
     warmup = int(train_cfg.get("warmup_steps") or 0)
     return Warmup(sched, warmup) if warmup > 0 else sched
 
