@@ -1,6 +1,5 @@
 """SRN Keras -> PyTorch: parity per variant and size, the naive pitfalls named, strict weights, files, CLI."""
 import json
-import os
 
 import numpy as np
 import pytest
@@ -124,12 +123,18 @@ def test_safetensors_metadata_load_torch_and_exact_round_trip(color, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_cli_export_reports_and_failure_exit(tmp_path, capsys):
+def test_cli_export_reports_and_failure_exit(color, tmp_path, capsys):
+    model, _ = color
+    weights = tmp_path / "srn.weights.h5"
+    model.save_weights(str(weights))
     out, rep = tmp_path / "srn.safetensors", tmp_path / "rep"
-    with pytest.warns(UserWarning, match="freshly initialised"):
-        code = main(["export-torch", "--model", "srn-color", "--out", str(out), "--report", str(rep),
-                     "--sizes", "16x16"])
+    code = main(["export-torch", "--model", "srn-color", "--weights", str(weights), "--out", str(out),
+                 "--report", str(rep), "--sizes", "16x16,16x32"])
     assert code == 0 and out.is_file()
+    exported = load_torch(str(out))
+    np.testing.assert_array_equal(exported.enc2_1.weight.numpy(),
+                                  model.get_layer("enc2_1").kernel.numpy().transpose(3, 2, 0, 1))
+    assert exported.export_metadata["source"] == str(weights)
     doc = json.loads((rep / "parity.json").read_text())
     assert doc["ok"] and doc["results"][0]["rows"][0]["name"] == "resize_blur_0"
     page = (rep / "parity.html").read_text()
@@ -139,7 +144,7 @@ def test_cli_export_reports_and_failure_exit(tmp_path, capsys):
     with pytest.warns(UserWarning):
         code = main(["export-torch", "--model", "srn-color", "--out", str(bad), "--report", str(rep),
                      "--sizes", "16x16", "--naive", "padding"])
-    assert code == 1 and not bad.exists() and not os.listdir(tmp_path) == []
+    assert code == 1 and not bad.exists() and not list(tmp_path.glob("*.partial*"))
     assert json.loads((rep / "parity.json").read_text())["results"][0]["first_divergence"] == "enc2_1@0"
     assert "first divergence: enc2_1@0" in capsys.readouterr().out
     assert main(["export-torch", "--model", "srn-color", "--out", str(bad), "--weights", str(tmp_path / "no.h5")]) == 2

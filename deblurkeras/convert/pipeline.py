@@ -53,7 +53,13 @@ def export_and_check(model_name, out, weights=None, report_dir=None, check=True,
     """Write `out` (only if parity holds, or check=False); returns (ok, results, report paths, seconds)."""
     start = time.perf_counter()
     config = export.model_config(model_name, overrides)
-    twin = export.build_twin(model_name, overrides)  # the exported twin is always the exact one; cheap to build
+    try:  # the exported twin is always the exact one; cheap to build, and it validates the configuration
+        twin = export.build_twin(model_name, overrides)
+    except (TypeError, ValueError) as err:
+        raise BadInputError(f"{model_name}: bad configuration {config} ({err})") from None
+    out_dir = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(out_dir):
+        raise BadInputError(f"{out}: directory {out_dir} does not exist")
     if check and sizes:  # user errors first, before the (slow) Keras build
         for size in sizes:
             twin.check_size(*size)

@@ -41,24 +41,24 @@ class DenseGeneratorTorch(TwinModule):
         self.skip_lrelu = leaky_relu(0.2, naive)
         self.output = SameConv2d(c, 3, 3, activation="tanh", naive=naive)
 
-    def _apply(self, name, x):
+    def _run(self, name, x):
         return self.tap(name, getattr(self, name)(x))
 
     def _block(self, x, k):
         for part in ("lrelu1", "conv1x1", "bn1", "lrelu2", "conv3x3", "bn2") + (("dropout",) if self.dropout else ()):
-            x = self._apply(f"d{k}_{part}", x)
+            x = self._run(f"d{k}_{part}", x)
         return x
 
     def forward(self, blurred):
-        head = self._apply("head", blurred)
+        head = self._run("head", blurred)
         x = head
         for k in range(1, N_BLOCKS + 1):
             d = self._block(x, k)
             if k < N_BLOCKS:
                 x = self.tap(f"cat{k}", torch.cat([x, d], dim=1))
-        t = self._apply("tail_bn", self._apply("tail_conv1x1", self._apply("tail_lrelu", d)))
+        t = self._run("tail_bn", self._run("tail_conv1x1", self._run("tail_lrelu", d)))
         x = self.tap("skip_cat", torch.cat([head, t], dim=1))
-        return self._apply("output", self._apply("skip_lrelu", self._apply("skip_conv", x)))
+        return self._run("output", self._run("skip_lrelu", self._run("skip_conv", x)))
 
 
 class PatchModel(nn.Module):
