@@ -170,3 +170,19 @@ def test_keras_file_round_trip_in_safe_mode(tmp_path):
         loaded = keras.models.load_model(path, safe_mode=True)
         x = x.astype("float32")
         assert np.array_equal(np.asarray(model(x)), np.asarray(loaded(x)))
+
+
+def test_finite_sr_stream_evaluates_like_eager():
+    """Graph-mode evaluate over the finite validation stream must average like eager (it halved without a known
+    cardinality)."""
+    import keras
+    from deblurkeras.data_sr import make_sr_dataset
+    from deblurkeras.training.sr import SRResNetTrainer
+    g = _tiny_g()
+    ds = make_sr_dataset("skimage", batch_size=2, crop=32, scale=4, seed=3, repeat=False, n_batches=1)
+    res = []
+    for eager in (True, False):
+        t = SRResNetTrainer(g, scale=4)
+        t.compile(optimizer=keras.optimizers.Adam(1e-4), run_eagerly=eager)
+        res.append(t.evaluate(ds, verbose=0, return_dict=True))
+    assert abs(res[0]["loss"] - res[1]["loss"]) < 1e-6 and abs(res[0]["psnr"] - res[1]["psnr"]) < 1e-4

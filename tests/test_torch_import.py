@@ -110,6 +110,8 @@ def test_mismatch_names_the_tensors_and_assigns_nothing(tmp_path):
     msg = str(e.value)
     assert "encoder_lv2.pkl" in msg and "layer2.2.bias" in msg and "layer5.weight" in msg
     assert all(np.array_equal(a, np.asarray(v)) for a, v in zip(before, model.weights))
+    with pytest.raises(BadInputError, match="3 levels"):
+        torch_import.import_dmphn(tmp_path, build_dmphn((1, 2, 4, 8)))      # level 4 would stay random
 
 
 def test_cli_import_writes_weights_and_rejects_bad_files(tmp_path, capsys):

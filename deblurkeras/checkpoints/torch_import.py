@@ -148,6 +148,9 @@ def import_dmphn(directory, model=None):
     n = len(files) // 2
     if model is None:
         model = build_dmphn(LEVELS[:n])
+    levels = sum(1 for layer in model.layers if layer.name.startswith("encoder_lv"))
+    if levels != n:
+        raise BadInputError(f"{os.fspath(directory)}: checkpoint has {n} levels, the model {model.name} has {levels}")
     plans = []
     for part, path in files.items():
         try:
