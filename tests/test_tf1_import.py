@@ -231,6 +231,7 @@ def test_wrong_variant_requested_lists_the_difference(checkpoints):
         load_tf1_checkpoint(None, checkpoints["color"], variant="lstm")
     assert "g_net/convLSTM/LSTM_conv/weights" in e.value.missing
     assert ("g_net/dec1_0/weights", (5, 5, 32, 3), (5, 5, 32, 1)) in e.value.mismatched
+    assert str(e.value).endswith("[the checkpoint holds SRN 'color']")
 
 
 def test_optimizer_slots_and_step_are_ignored_explicitly(tmp_path, color_model):

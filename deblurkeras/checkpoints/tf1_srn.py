@@ -113,7 +113,12 @@ def load_tf1_checkpoint(model_or_none, path, variant="auto", resize_mode="tf1_le
     mismatched = [(n, shapes[n], tuple(wanted[n].shape)) for n in sorted(set(wanted) & set(shapes))
                   if tuple(shapes[n]) != tuple(wanted[n].shape)]
     if missing or unexpected or mismatched:
-        raise WeightsMismatchError(source, missing, unexpected, mismatched)
+        err = WeightsMismatchError(source, missing, unexpected, mismatched)
+        try:  # say which variant the checkpoint does hold, when that is clear
+            err.args = (f"{err.args[0]} [the checkpoint holds SRN '{detect_variant(shapes, source)}']",)
+        except WeightsMismatchError:
+            pass
+        raise err
     for name, var in wanted.items():
         var.assign(np.asarray(reader.get_tensor(name), dtype=var.dtype))
     return model
