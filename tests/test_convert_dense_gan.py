@@ -86,3 +86,16 @@ def test_prelu_and_dense_layouts_round_trip(tmp_path):
     for (p, a), (q, b) in zip(sorted(export.keras_weights(model).items()), sorted(export.keras_weights(back).items())):
         assert p == q
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name,overrides", [("dense-gan", {"channel_rate": 4}), ("srn-color", {})])
+def test_twins_are_ordinary_modules_channels_last(name, overrides):
+    """Twins behave as plain nn.Modules: .to(channels_last) (the fast CPU layout) keeps the numbers."""
+    twin = export.build_twin(name, overrides)
+    fast = export.build_twin(name, overrides).to(memory_format=torch.channels_last)
+    fast.load_state_dict(twin.state_dict())
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        a, b = twin(x), fast(x.contiguous(memory_format=torch.channels_last))
+    a, b = (a[-1], b[-1]) if isinstance(a, list) else (a, b)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

@@ -132,7 +132,7 @@ def test_cli_export_reports_and_failure_exit(color, tmp_path, capsys):
                  "--report", str(rep), "--sizes", "16x16,16x32"])
     assert code == 0 and out.is_file()
     exported = load_torch(str(out))
-    np.testing.assert_array_equal(exported.enc2_1.weight.numpy(),
+    np.testing.assert_array_equal(exported.enc2_1.weight.detach().numpy(),
                                   model.get_layer("enc2_1").kernel.numpy().transpose(3, 2, 0, 1))
     assert exported.export_metadata["source"] == str(weights)
     doc = json.loads((rep / "parity.json").read_text())
