@@ -138,7 +138,10 @@ def test_cli_export_reports_and_failure_exit(color, tmp_path, capsys):
     doc = json.loads((rep / "parity.json").read_text())
     assert doc["ok"] and doc["results"][0]["rows"][0]["name"] == "resize_blur_0"
     page = (rep / "parity.html").read_text()
-    assert "<table>" in page and "enc2_1@0" in page and page.count("src='data:image/png;base64,") == 2
+    assert "<table>" in page and "enc2_1@0" in page and page.count("src='data:image/png;base64,") == 4
+    import base64
+    png = page.split("src='data:image/png;base64,", 1)[1].split("'", 1)[0]
+    assert base64.b64decode(png).startswith(b"\x89PNG")  # 2 sizes x (diff-vs-depth plot, heatmap)
     assert "| depth |" in (rep / "parity.md").read_text()
     bad = tmp_path / "naive.safetensors"
     with pytest.warns(UserWarning):
