@@ -88,7 +88,7 @@ def test_prelu_and_dense_layouts_round_trip(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("name,overrides", [("dense-gan", {"channel_rate": 4}), ("srn-color", {})])
+@pytest.mark.parametrize("name,overrides", [("dense-gan", {"channel_rate": 4})])
 def test_twins_are_ordinary_modules_channels_last(name, overrides):
     """Twins behave as plain nn.Modules: .to(channels_last) (the fast CPU layout) keeps the numbers."""
     twin = export.build_twin(name, overrides)
