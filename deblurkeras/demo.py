@@ -145,7 +145,7 @@ def run(args):
     print(f"{'SRN output':16}{res['psnr_out']:10.2f}{res['ssim_out']:9.4f}")
     print(f"{'gain':16}{res['psnr_gain']:+10.2f}{res['ssim_gain']:+9.4f}")
     if summary.get("stopped_early"):
-        print(f"note: training stopped early: {summary['stopped_early']} (a busy machine; fewer steps, less gain)")
+        print(f"training ended: {summary['stopped_early']}")
     print(f"time: data {timings['data']:.0f} s, train {timings['train']:.0f} s, eval {timings['eval']:.0f} s, "
           f"total {total:.0f} s")
     print(f"wrote {grid} (blurred | deblurred | sharp), {eval_dir}/ (per_image.csv, summary.json, images/), "

@@ -468,7 +468,7 @@ class Run:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=self.total, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        return tqdm(total=self.total, initial=self.step, desc="train", unit="step", dynamic_ncols=True, mininterval=1.0)
 
     # --- callbacks
     def on_step(self, logs):
@@ -481,8 +481,8 @@ class Run:
             self.trainer.stop_training = True
             return
         if self._bar is not None:
+            self._bar.set_postfix(loss=f"{loss:.4g}", psnr=f"{float(logs.get('psnr', 0)):.2f}", refresh=False)
             self._bar.update(1)
-            self._bar.set_postfix(loss=f"{loss:.4g}", psnr=f"{float(logs.get('psnr', 0)):.2f}")
         if self.step % self.log_every == 0 or self.step == self.total:
             self._log_scalars(logs, "train")
         for sched in self._time_schedules:
@@ -492,6 +492,8 @@ class Run:
         elif self.budget is not None and time.time() - self.t0 > self.budget:
             # a wall-clock guard (the demo's 10 minutes): stop cleanly; the final checkpoint is written as usual
             self.stopped_early = f"time budget of {self.budget:.0f} s reached at step {self.step}/{self.total}"
+            if self._time_schedules:
+                self.stopped_early += " (the end of the time-based schedule, as planned)"
             self.log(self.stopped_early)
             self.trainer.stop_training = True
 
