@@ -87,7 +87,9 @@ def load_model(name, weights):
     registry.entry(name)  # unknown model names fail before anything is read
     path = os.fspath(weights)
     if path.endswith(".keras"):
+        import importlib
         import keras
+        importlib.import_module(registry.entry(name).module)  # registers the family's custom layers for safe_mode
         if not os.path.isfile(path):
             raise BadInputError(f"{path}: no such weights file")
         try:

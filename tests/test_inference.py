@@ -155,3 +155,17 @@ def test_cli_good_run_exits_zero_and_wrong_weights_exit_two(tmp_path, weights, c
                "--weights", str(weights / "gray.weights.h5")]
     assert main(bad_out) == 2
     assert "file" in capsys.readouterr().err
+
+
+def test_keras_file_of_any_family_loads_in_a_fresh_process(tmp_path):
+    """`.keras` files need their family's custom layers registered before safe_mode loading: load_model does it."""
+    import subprocess
+    import sys
+    from deblurkeras.models import build_model
+    path = tmp_path / "d.keras"
+    build_model("dense-gan-d").save(path)
+    code = ("from deblurkeras.inference import load_model; "
+            f"m = load_model('dense-gan-d', {str(path)!r}); print(m.count_params())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) == build_model("dense-gan-d").count_params()
