@@ -82,8 +82,8 @@ def _as_rgb(a):
     return a[..., :3]
 
 
-def make_pair(photos, j, size, seed, split, max_len=None, exposures=EXPOSURES):
-    """(sharp, blurred, name) number j of a split: a pure function of its arguments."""
+def make_pair(photos, j, size, seed, split, max_len=None, exposures=EXPOSURES, kernel=None):
+    """(sharp, blurred, name) number j of a split: a pure function of its arguments (`kernel`: a fixed one)."""
     from PIL import Image
 
     rng = np.random.default_rng([seed, 0 if split == "train" else 1, j])
@@ -97,16 +97,28 @@ def make_pair(photos, j, size, seed, split, max_len=None, exposures=EXPOSURES):
     if rng.random() < 0.5:
         sharp = sharp[:, ::-1]
     max_len = 60.0 * size / 256 if max_len is None else float(max_len)
-    kernel = random_kernel(rng, canvas=int(np.ceil(max_len)) + 4, max_len=max_len, exposures=exposures)
+    drawn = random_kernel(rng, canvas=int(np.ceil(max_len)) + 4, max_len=max_len, exposures=exposures)
+    kernel = drawn if kernel is None else kernel  # drawn either way, so the crops do not depend on the bank
     blurred = blur_image(sharp, kernel)
     return np.ascontiguousarray(sharp), blurred, f"{name}_{j:05d}"
 
 
-def _pairs(sources, n_train, n_test, size, seed, max_len, exposures):
+def kernel_bank(n_kernels, size, seed, max_len=None, exposures=EXPOSURES):
+    """`n_kernels` random-trajectory kernels shared by both splits (pair j uses kernel j % n_kernels)."""
+    max_len = 60.0 * size / 256 if max_len is None else float(max_len)
+    return [random_kernel(np.random.default_rng([seed, 2, i]), canvas=int(np.ceil(max_len)) + 4, max_len=max_len,
+                          exposures=exposures) for i in range(int(n_kernels))]
+
+
+def _pairs(sources, n_train, n_test, size, seed, max_len, exposures, n_kernels=None):
+    """Every pair gets its own random kernel, or with `n_kernels` one of a bank shared by train and test: a much
+    easier, partly non-blind problem (a named option: the demo uses it to show a measurable gain in minutes)."""
     train, test = resolve_sources(sources)
+    bank = kernel_bank(n_kernels, size, seed, max_len, exposures) if n_kernels else None
     for split, photos, n in (("train", train, n_train), ("test", test, n_test)):
         for j in range(n):
-            yield (split,) + make_pair(photos, j, size, seed, split, max_len, exposures)
+            kernel = bank[j % len(bank)] if bank else None
+            yield (split,) + make_pair(photos, j, size, seed, split, max_len, exposures, kernel)
 
 
 def _progress(total, desc):
@@ -116,7 +128,7 @@ def _progress(total, desc):
 
 
 def synthesize_hdf5(out_path, sources=None, n_train=200, n_test=20, size=256, seed=0, max_len=None,
-                    exposures=EXPOSURES, compression=None):
+                    exposures=EXPOSURES, compression=None, n_kernels=None):
     """Write `n_train` + `n_test` synthetic pairs of `size`x`size` to `out_path` in the build_hdf5 layout."""
     from deblurkeras import __version__
     from deblurkeras.data.hdf5 import Hdf5Writer
@@ -127,10 +139,11 @@ def synthesize_hdf5(out_path, sources=None, n_train=200, n_test=20, size=256, se
                  resize_filter="LANCZOS", layout="synthetic", blur="Boracchi-Foi random trajectories",
                  seed=seed, max_len=60.0 * size / 256 if max_len is None else float(max_len),
                  exposures=np.asarray(exposures, np.float64), tool="data_tools/synthesize_blur.py",
-                 tool_version=__version__, complete=0)
+                 n_kernels=int(n_kernels or 0), tool_version=__version__, complete=0)
     with atomic_path(out_path) as tmp, Hdf5Writer(tmp, (size, size), compression, attrs=attrs) as w:
         with _progress(n_train + n_test, "synthesize") as bar:
-            for split, sharp, blurred, name in _pairs(sources, n_train, n_test, size, seed, max_len, exposures):
+            for split, sharp, blurred, name in _pairs(sources, n_train, n_test, size, seed, max_len, exposures,
+                                                      n_kernels):
                 w.append(split, sharp, blurred, name)
                 bar.update()
         w.set_attrs(n_train=w.n("train"), n_test=w.n("test"), complete=1)
@@ -139,7 +152,7 @@ def synthesize_hdf5(out_path, sources=None, n_train=200, n_test=20, size=256, se
 
 
 def synthesize_folder(out_dir, sources=None, n_train=200, n_test=20, size=256, seed=0, max_len=None,
-                      exposures=EXPOSURES, quality=95):
+                      exposures=EXPOSURES, quality=95, n_kernels=None):
     """Write side-by-side JPEGs (left sharp | right blurred) to out_dir/train and out_dir/test."""
     from PIL import Image
 
@@ -148,7 +161,8 @@ def synthesize_folder(out_dir, sources=None, n_train=200, n_test=20, size=256, s
     for split in ("train", "test"):
         os.makedirs(os.path.join(out_dir, split), exist_ok=True)
     with _progress(n_train + n_test, "synthesize") as bar:
-        for split, sharp, blurred, name in _pairs(sources, n_train, n_test, size, seed, max_len, exposures):
+        for split, sharp, blurred, name in _pairs(sources, n_train, n_test, size, seed, max_len, exposures,
+                                                  n_kernels):
             with atomic_path(os.path.join(out_dir, split, name + ".jpg")) as tmp:
                 Image.fromarray(np.concatenate([sharp, blurred], axis=1)).save(tmp, "JPEG", quality=quality)
             bar.update()
@@ -167,13 +181,15 @@ def add_arguments(p):
     p.add_argument("--exposures", type=float, nargs="+", default=list(EXPOSURES),
                    help="exposure fractions drawn per pair (default 0.01 0.1 0.5 1)")
     p.add_argument("--compression", choices=("gzip", "lzf"), default=None)
+    p.add_argument("--n-kernels", type=int, default=None,
+                   help="draw the kernels from a bank of N shared by train and test (default: a new one per pair)")
 
 
 def run(args):
     if not args.out and not args.out_dir:
         raise BadInputError("give --out FILE.h5 and/or --out-dir DIR")
     kw = dict(sources=args.sources, n_train=args.n_train, n_test=args.n_test, size=args.size, seed=args.seed,
-              max_len=args.max_len, exposures=tuple(args.exposures))
+              max_len=args.max_len, exposures=tuple(args.exposures), n_kernels=args.n_kernels)
     if args.out:
         synthesize_hdf5(args.out, compression=args.compression, **kw)
         print(f"wrote {args.out}: {args.n_train} train + {args.n_test} test pairs of {args.size}x{args.size}")

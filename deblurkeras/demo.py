@@ -70,6 +70,7 @@ def build_data(demo_cfg, out_dir, data=None):
 
         synthesize_hdf5(path, n_train=int(demo_cfg["n_train"]), n_test=int(demo_cfg["n_test"]), size=size,
                         seed=int(demo_cfg["seed"]), max_len=demo_cfg.get("max_len"),
+                        n_kernels=demo_cfg.get("n_kernels"),
                         **({"exposures": tuple(demo_cfg["exposures"])} if demo_cfg.get("exposures") else {}))
         return path
     if not os.path.isdir(data):

@@ -13,17 +13,18 @@ does the -0.5 shift, so previews and metrics stay in [0, 1]. Metrics: loss, psnr
 import keras
 import tensorflow as tf
 
+from .base import SingleModelHooks
 from .schedules import build_schedule
 
 SHIFT = 0.5
 
 
-class DMPHNTrainer(keras.Model):
+class DMPHNTrainer(SingleModelHooks, keras.Model):
     """Trains a DMPHN functional model (image - 0.5 -> deblurred - 0.5) on MSE of the final output."""
 
     def __init__(self, network, **kwargs):
         super().__init__(**kwargs)
-        self.network = network
+        self.generator = network
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.psnr_tracker = keras.metrics.Mean(name="psnr")
 
@@ -32,7 +33,7 @@ class DMPHNTrainer(keras.Model):
         return [self.loss_tracker, self.psnr_tracker]
 
     def call(self, x, training=False):
-        return self.network(x, training=training)
+        return self.generator(x, training=training)
 
     @staticmethod
     def _prepare(data):
@@ -48,9 +49,9 @@ class DMPHNTrainer(keras.Model):
     def train_step(self, data):
         x, target = self._prepare(data)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        variables = self.network.trainable_variables
+        variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            out = tf.cast(self.network(x, training=True), tf.float32)
+            out = tf.cast(self.generator(x, training=True), tf.float32)
             loss = tf.reduce_mean(tf.square(out - target))
             scaled = self.optimizer.scale_loss(loss / replicas)
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -58,22 +59,12 @@ class DMPHNTrainer(keras.Model):
 
     def test_step(self, data):
         x, target = self._prepare(data)
-        out = tf.cast(self.network(x, training=False), tf.float32)
+        out = tf.cast(self.generator(x, training=False), tf.float32)
         return self._update(tf.reduce_mean(tf.square(out - target)), out, target)
 
     # --- what the runner needs from any trainer ---
-    def savable_models(self):
-        return {"generator": self.network}
-
-    def optimizers(self):
-        return {"optimizer": self.optimizer}
-
-    def build_optimizers(self):
-        if not self.optimizer.built:
-            self.optimizer.build(self.network.trainable_variables)
-
     def preview(self, blurred):
-        out = self.network(tf.cast(blurred, tf.float32) - SHIFT, training=False)
+        out = self.generator(tf.cast(blurred, tf.float32) - SHIFT, training=False)
         return tf.clip_by_value(tf.cast(out, tf.float32) + SHIFT, 0.0, 1.0)
 
 

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from .. import losses
 from ..models.registry import IMAGENET_MEAN, IMAGENET_STD
+from .base import SingleModelHooks
 from .schedules import build_schedule
 
 BETA = 1e-3
@@ -70,7 +71,7 @@ class _SRBase(keras.Model):
         return tf.clip_by_value((tf.cast(sr, tf.float32) + 1.0) / 2.0, 0.0, 1.0)
 
 
-class SRResNetTrainer(_SRBase):
+class SRResNetTrainer(SingleModelHooks, _SRBase):
     """MSE in [-1, 1] between SRResNet(LR) and HR."""
 
     def __init__(self, generator, scale=4, **kwargs):
@@ -101,16 +102,6 @@ class SRResNetTrainer(_SRBase):
         self.loss_tracker.update_state(loss)
         self._psnr(sr, hr)
         return {m.name: m.result() for m in self.metrics}
-
-    def savable_models(self):
-        return {"generator": self.generator}
-
-    def optimizers(self):
-        return {"optimizer": self.optimizer}
-
-    def build_optimizers(self):
-        if not self.optimizer.built:
-            self.optimizer.build(self.generator.trainable_variables)
 
 
 class SRGANTrainer(_SRBase):
