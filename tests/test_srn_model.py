@@ -75,3 +75,14 @@ def test_save_and_load_keras_formats_safe_mode(tmp_path):
     fresh = build_model("srn-lstm")
     fresh.load_weights(tmp_path / "m.weights.h5")
     np.testing.assert_array_equal(fresh(x)[-1].numpy(), want)
+
+
+def test_identity_init_starts_every_scale_at_the_blurred_input():
+    """The demo's named deviation: outputs start within a hair of the (resized) blurred input."""
+    from deblurkeras.models.srn import identity_init
+    x = np.random.RandomState(4).rand(1, 32, 48, 3).astype("float32")
+    fresh = build_srn("color")
+    assert np.abs(fresh(x)[-1].numpy() - x).mean() > 0.05  # Xavier: far from the identity
+    outs = identity_init(fresh)(x)
+    assert np.abs(outs[-1].numpy() - x).max() < 0.01
+    assert tuple(outs[0].shape) == (1, 8, 12, 3)

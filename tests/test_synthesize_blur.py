@@ -108,3 +108,21 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert sb.main(["--out", str(tmp_path / "x.h5"), "--sources", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "nope" in err[1]
+
+
+def test_kernel_bank_is_shared_by_train_and_test():
+    from data_tools.synthesize_blur import _pairs, kernel_bank
+    from deblurkeras.data.blur_kernels import blur_image
+    photos = [np.random.RandomState(i).randint(0, 255, (64, 64, 3)).astype("uint8") for i in range(6)]  # 1 for test
+    bank = kernel_bank(2, 32, seed=5, max_len=6)
+    pairs = list(_pairs(photos, 3, 2, 32, 5, 6, (1.0,), n_kernels=2))
+    assert {p[0] for p in pairs} == {"train", "test"}
+    counts = {"train": 0, "test": 0}
+    for split, sharp, blurred, _ in pairs:
+        j = counts[split]
+        counts[split] += 1
+        np.testing.assert_array_equal(blurred, blur_image(sharp, bank[j % 2]))
+    unbanked = list(_pairs(photos, 3, 2, 32, 5, 6, (1.0,)))
+    assert any(not np.array_equal(a[2], b[2]) for a, b in zip(pairs, unbanked))
+    for a, b in zip(pairs, unbanked):  # the crops do not depend on the bank
+        np.testing.assert_array_equal(a[1], b[1])
