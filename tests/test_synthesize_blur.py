@@ -114,7 +114,7 @@ def test_kernel_bank_is_shared_by_train_and_test():
     from data_tools.synthesize_blur import _pairs, kernel_bank
     from deblurkeras.data.blur_kernels import blur_image
     photos = [np.random.RandomState(i).randint(0, 255, (64, 64, 3)).astype("uint8") for i in range(6)]  # 1 for test
-    bank = kernel_bank(2, 32, seed=5, max_len=6)
+    bank = kernel_bank(2, 32, seed=5, max_len=6, exposures=(1.0,))
     pairs = list(_pairs(photos, 3, 2, 32, 5, 6, (1.0,), n_kernels=2))
     assert {p[0] for p in pairs} == {"train", "test"}
     counts = {"train": 0, "test": 0}
