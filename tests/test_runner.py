@@ -259,3 +259,16 @@ def test_time_budget_stops_cleanly_with_a_checkpoint(tmp_path, tiny):
     assert summary["step"] == 1 and "time budget" in summary["stopped_early"]
     assert (tmp_path / "run" / "ckpt" / "latest").read_text() == "step_00000001"
     assert (tmp_path / "run" / "generator.weights.h5").is_file()
+
+
+def test_image_grid_maps_signed_data_to_unit_range():
+    """Preview grids of a [-1, 1] family (the dense-field GAN) show the data panels in [0, 1], not clipped dark."""
+    import numpy as np
+    from deblurkeras.training.runner import image_grid
+    signed = np.full((1, 2, 2, 3), -0.5, "float32")  # 0.25 in [0, 1]
+    out = np.full((1, 2, 2, 3), 0.75, "float32")
+    grid = image_grid(signed, out, signed, value_range=(-1, 1)).numpy()
+    np.testing.assert_allclose(grid[0, :, :2], 0.25)
+    np.testing.assert_allclose(grid[0, :, 2:4], 0.75)
+    np.testing.assert_allclose(grid[0, :, 4:], 0.25)
+    assert image_grid(signed, out, signed).numpy()[0, 0, 0, 0] == 0.0  # the old behaviour: clipped to black

@@ -263,11 +263,16 @@ def default_datasets(cfg, module, start_step):
 
 
 # ----------------------------------------------------------------------------------------------- logging
-def image_grid(blurred, output, sharp):
-    """(N, H, 3W, 3) float [0, 1]: blurred | output | sharp side by side, gray images shown as RGB."""
+def image_grid(blurred, output, sharp, value_range=(0, 1)):
+    """(N, H, 3W, 3) float [0, 1]: blurred | output | sharp side by side, gray images shown as RGB.
+
+    `blurred` and `sharp` come from the data pipeline in `value_range` (e.g. [-1, 1] for the dense-field GAN);
+    `output` is the trainer's preview, already in [0, 1]."""
     import tensorflow as tf
 
-    parts = [tf.clip_by_value(tf.cast(t, tf.float32), 0.0, 1.0) for t in (blurred, output, sharp)]
+    lo, hi = (float(v) for v in value_range)
+    to01 = [lambda t: (t - lo) / (hi - lo), lambda t: t, lambda t: (t - lo) / (hi - lo)]
+    parts = [tf.clip_by_value(f(tf.cast(t, tf.float32)), 0.0, 1.0) for f, t in zip(to01, (blurred, output, sharp))]
     channels = max(int(p.shape[-1]) for p in parts)
     parts = [tf.image.grayscale_to_rgb(p) if p.shape[-1] == 1 and channels == 3 else p for p in parts]
     return tf.concat(parts, axis=2)
@@ -435,6 +440,8 @@ class Run:
             n_preview = int(cfg["train"]["n_preview"])
             blurred, sharp = next(iter(val_ds if val_ds is not None else train_ds))
             self.preview_batch, self.preview_sharp = blurred[:n_preview], sharp[:n_preview]
+            options = module.data_options(cfg) if hasattr(module, "data_options") else {}
+            self.value_range = tuple(options.get("value_range", (0, 1)))
             self.csv = _CsvLog(os.path.join(self.run_dir, "log.csv"), self.step) if self.chief else None
             self.tb = tf.summary.create_file_writer(os.path.join(self.run_dir, "tb")) if self.chief else None
             self._bar = self._progress()
@@ -522,7 +529,8 @@ class Run:
     def _preview(self):
         if not self.chief:
             return
-        grid = image_grid(self.preview_batch, self.trainer.preview(self.preview_batch), self.preview_sharp)
+        grid = image_grid(self.preview_batch, self.trainer.preview(self.preview_batch), self.preview_sharp,
+                          self.value_range)
         with self.tb.as_default():
             tb_images("blurred|output|sharp", grid, self.step)
         save_grid_png(grid, os.path.join(self.run_dir, "previews", f"step_{self.step:08d}.png"))
