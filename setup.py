@@ -27,6 +27,8 @@ setup(
         # The Makefile installs torch==2.13.0 (a local CPU wheel) first; this range is then already satisfied.
         "torch": ["torch>=2.1", "safetensors"],
         "test": ["pytest", "psutil"],
+        # to view the runs' tb/ logs (they are written with core TensorFlow, no tensorboard needed to train)
+        "tensorboard": ["tensorboard"],
     },
     entry_points={"console_scripts": ["deblurkeras=deblurkeras.cli:main"]},
 )
