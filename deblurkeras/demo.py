@@ -104,6 +104,24 @@ def comparison_grid(data_path, image_dir, path, n_rows, split="test"):
 
 
 # ----------------------------------------------------------------------------------------------- the job
+def _train_with_retries(runner, cfg, retries=2):
+    """Train; the demo's high learning rate can blow up on an unlucky batch (seen once in a few runs), so on a
+    NaN/Inf loss resume from the last good checkpoint with the peak learning rate halved, within what is left of
+    the time budget (at most `retries` times, each one printed). The divergence is still reported, not hidden."""
+    budget = cfg["run"].get("time_budget_s")
+    t0 = time.time()
+    for attempt in range(retries + 1):
+        try:
+            return runner.train(cfg, resume=attempt > 0)
+        except runner.TrainingDivergedError as e:
+            if attempt == retries:
+                raise
+            cfg["train"]["lr"] = float(cfg["train"]["lr"]) / 2
+            if budget:
+                cfg["run"]["time_budget_s"] = max(30.0, float(budget) - (time.time() - t0))
+            print(f"demo: {e}\ndemo: resuming from that checkpoint with peak lr {cfg['train']['lr']:g}")
+
+
 def run(args):
     from .training import runner
 
@@ -124,7 +142,7 @@ def run(args):
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time
     cfg["data"]["path"], cfg["run"]["dir"] = data_path, run_dir
     t = time.time()
-    summary = runner.train(cfg)
+    summary = _train_with_retries(runner, cfg)
     timings["train"] = time.time() - t
 
     from .evaluate import evaluate
