@@ -22,3 +22,8 @@ class WeightsMismatchError(DeblurKerasError):
         if self.mismatched:
             parts.append("shape mismatch: " + ", ".join(f"{n} {a} vs {b}" for n, a, b in self.mismatched))
         super().__init__(f"{source}: weights do not match the model ({'; '.join(parts)})")
+
+
+def first_line(e):
+    """The first line of an exception's message (its class name when empty): for one-line error messages."""
+    return (str(e).strip() or type(e).__name__).splitlines()[0]

@@ -19,15 +19,10 @@ import os
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import BadInputError
+from .errors import BadInputError, first_line
 from .utils import atomic_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pnm")
-
-
-def _first_line(e):
-    text = str(e).strip() or type(e).__name__
-    return text.splitlines()[0]
 
 
 def _to_rgb_array(img):
@@ -67,11 +62,11 @@ def load_image(path, apply_exif=True):
     except UnidentifiedImageError:
         raise BadInputError(f"{path}: not an image (unrecognised format)") from None
     except Image.DecompressionBombError as e:
-        raise BadInputError(f"{path}: image too large ({_first_line(e)})") from None
+        raise BadInputError(f"{path}: image too large ({first_line(e)})") from None
     except PermissionError:
         raise BadInputError(f"{path}: permission denied") from None
     except (OSError, ValueError, SyntaxError) as e:  # PIL reports truncated/corrupt data as OSError
-        raise BadInputError(f"{path}: unreadable or corrupt image ({_first_line(e)})") from None
+        raise BadInputError(f"{path}: unreadable or corrupt image ({first_line(e)})") from None
     if arr.ndim != 3 or arr.shape[-1] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise BadInputError(f"{path}: unexpected decoded shape {arr.shape}")
     return np.ascontiguousarray(arr)
@@ -92,7 +87,7 @@ def save_image(path, image):
         with atomic_path(path) as tmp:
             Image.fromarray(image).save(tmp, format=Image.registered_extensions()[ext])
     except (OSError, ValueError) as e:
-        raise BadInputError(f"{path}: cannot write ({_first_line(e)})") from None
+        raise BadInputError(f"{path}: cannot write ({first_line(e)})") from None
 
 
 def to_uint8(x01, round=False):  # noqa: A002 - mirrors the CLI flag --round

@@ -29,12 +29,8 @@ import weakref
 
 import numpy as np
 
-from .errors import BadInputError, DeblurKerasError, WeightsMismatchError
+from .errors import BadInputError, DeblurKerasError, WeightsMismatchError, first_line
 from .imageio import list_images, load_image, save_image, to_uint8
-
-
-def _first_line(e):
-    return (str(e).strip() or type(e).__name__).splitlines()[0]
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -59,7 +55,7 @@ def load_weights_strict(model, path):
     try:
         have = _h5_layout(path)
     except OSError as e:
-        raise BadInputError(f"{path}: not a Keras .weights.h5 file ({_first_line(e)})") from None
+        raise BadInputError(f"{path}: not a Keras .weights.h5 file ({first_line(e)})") from None
     with tempfile.TemporaryDirectory() as tmp:
         ref = os.path.join(tmp, "ref.weights.h5")
         model.save_weights(ref)
@@ -72,7 +68,7 @@ def load_weights_strict(model, path):
     try:
         model.load_weights(path)
     except Exception as e:  # layout matched, so this is a damaged file
-        raise BadInputError(f"{path}: cannot load weights ({_first_line(e)})") from None
+        raise BadInputError(f"{path}: cannot load weights ({first_line(e)})") from None
 
 
 def _is_tf1_checkpoint(path):
@@ -95,7 +91,7 @@ def load_model(name, weights):
         try:
             model = keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as e:
-            raise BadInputError(f"{path}: cannot load Keras model ({_first_line(e)})") from None
+            raise BadInputError(f"{path}: cannot load Keras model ({first_line(e)})") from None
     elif path.endswith(".h5"):
         if not os.path.isfile(path):
             raise BadInputError(f"{path}: no such weights file")
@@ -276,7 +272,7 @@ def run(args):
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:
-        raise BadInputError(f"{args.out}: cannot create output folder ({_first_line(e)})") from None
+        raise BadInputError(f"{args.out}: cannot create output folder ({first_line(e)})") from None
     failed, written = [], {}
     for src in tqdm(paths, unit="img", desc="deblur", file=sys.stderr):
         dst = _output_path(args.out, src, args.ext)

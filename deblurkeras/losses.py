@@ -16,7 +16,7 @@ import warnings
 import keras
 from keras import ops
 
-from .errors import BadInputError
+from .errors import BadInputError, first_line
 
 VGG_ARCHS = ("vgg16", "vgg19")
 PREPROCESS_MODES = (None, "caffe", "torch")
@@ -75,8 +75,7 @@ def _vgg_backbone(arch, weights):
     try:
         model.load_weights(path)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise BadInputError(f"{path}: not a {arch} (no top) weights file ({first})") from e
+        raise BadInputError(f"{path}: not a {arch} (no top) weights file ({first_line(e)})") from e
     return model
 
 

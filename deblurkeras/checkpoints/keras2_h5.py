@@ -26,14 +26,10 @@ import re
 
 import numpy as np
 
-from ..errors import BadInputError, WeightsMismatchError
+from ..errors import BadInputError, WeightsMismatchError, first_line
 
 _AUTO_NAME = re.compile(r"^(conv2d|batch_normalization|dense)_(\d+)$")
 _KERAS_CLASS = {"Conv2D": "conv2d", "BatchNormalization": "batch_normalization", "Dense": "dense"}
-
-
-def _first_line(e):
-    return (str(e).strip() or type(e).__name__).splitlines()[0]
 
 
 def _text(v):
@@ -50,7 +46,7 @@ def read_keras2_h5(path):
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise BadInputError(f"{path}: not an HDF5 file ({_first_line(e)})") from e
+        raise BadInputError(f"{path}: not an HDF5 file ({first_line(e)})") from e
     with f:
         root = f["model_weights"] if "model_weights" in f else f
         if "layer_names" not in root.attrs:
@@ -200,7 +196,7 @@ def run(args):
             with open(args.name_map) as fh:
                 name_map = json.load(fh)
         except (OSError, ValueError) as e:
-            raise BadInputError(f"{args.name_map}: not a readable JSON name map ({_first_line(e)})") from e
+            raise BadInputError(f"{args.name_map}: not a readable JSON name map ({first_line(e)})") from e
         if not isinstance(name_map, dict) or not all(isinstance(v, str) for v in name_map.values()):
             raise BadInputError(f"{args.name_map}: the name map must be a JSON object of strings")
     model, name = load_file(args.weights, args.model, name_map)

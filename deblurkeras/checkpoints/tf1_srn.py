@@ -19,15 +19,11 @@ import re
 
 import numpy as np
 
-from ..errors import BadInputError, WeightsMismatchError
+from ..errors import BadInputError, WeightsMismatchError, first_line
 
 SCOPE = "g_net/"
 _IGNORED = re.compile(r"(^|/)(Adam|Adam_\d+)$|^beta[12]_power(_\d+)?$|^global_step$")
 _SUFFIX = {"weights": "kernel", "biases": "bias"}
-
-
-def _first_line(e):
-    return (str(e).strip() or type(e).__name__).splitlines()[0]
 
 
 def _is_training_state(name, reader):
@@ -53,7 +49,7 @@ def open_checkpoint(path):
     try:
         return tf.train.load_checkpoint(path)
     except Exception as e:  # corrupt index/data files surface as various tf.errors
-        raise BadInputError(f"{path}: cannot read TF checkpoint ({_first_line(e)})") from None
+        raise BadInputError(f"{path}: cannot read TF checkpoint ({first_line(e)})") from None
 
 
 def tf1_to_keras_name(name):

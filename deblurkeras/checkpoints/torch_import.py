@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from ..errors import BadInputError, WeightsMismatchError
+from ..errors import BadInputError, WeightsMismatchError, first_line
 from ..utils import atomic_path
 
 DMPHN_FILE = re.compile(r"^(encoder|decoder)_lv(\d+)\.pkl$")
@@ -47,7 +47,7 @@ def load_torch_file(path):
     except pickle.UnpicklingError as e:
         if "weights_only" in str(e) or "Weights only" in str(e):
             raise BadInputError(f"{path}: {RESAVE_HINT}") from None
-        raise BadInputError(f"{path}: not a PyTorch checkpoint ({str(e).splitlines()[0]})") from None
+        raise BadInputError(f"{path}: not a PyTorch checkpoint ({first_line(e)})") from None
     except Exception as e:  # zip / header errors of torch.load on a non-torch file
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise BadInputError(f"{path}: not a PyTorch checkpoint ({first})") from None

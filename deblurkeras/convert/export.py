@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import BadInputError, WeightsMismatchError
+from ..errors import BadInputError, WeightsMismatchError, first_line
 from ..models import registry
 from ..utils import atomic_path
 
@@ -254,5 +254,5 @@ def load_keras_weights(model, weights_path):
     try:
         model.load_weights(weights_path)
     except (ValueError, KeyError, OSError) as err:
-        raise WeightsMismatchError(weights_path, unexpected=[str(err).splitlines()[0]]) from err
+        raise WeightsMismatchError(weights_path, unexpected=[first_line(err)]) from err
     return model

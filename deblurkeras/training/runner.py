@@ -35,7 +35,7 @@ import time
 import numpy as np
 import yaml
 
-from ..errors import BadInputError, DeblurKerasError
+from ..errors import BadInputError, DeblurKerasError, first_line
 from ..utils import atomic_path
 
 FAMILIES = {
@@ -108,7 +108,7 @@ def load_config(path=None, overrides=(), base=None):
             with open(path, encoding="utf-8") as f:
                 loaded = yaml.safe_load(f) or {}
         except yaml.YAMLError as e:
-            raise BadInputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+            raise BadInputError(f"{path}: not valid YAML ({first_line(e)})") from None
         if not isinstance(loaded, dict):
             raise BadInputError(f"{path}: a config must be a mapping of sections (model, data, train, run)")
         cfg = _merge(cfg, loaded)
