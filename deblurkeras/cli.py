@@ -15,9 +15,9 @@ VERBS = {
     "eval": ("deblurkeras.evaluate", "PSNR/SSIM of a model on an HDF5 file or a folder of pairs"),
     "deblur": ("deblurkeras.inference", "deblur images or folders with a trained model"),
     "upscale": ("deblurkeras.inference_sr", "x4 super-resolution with SRResNet / SRGAN"),
-    "import-tf1": ("deblurkeras.checkpoints.tf1_srn", "import an original SRN-Deblur TF1 checkpoint"),
+    "import-tf1": ("deblurkeras.families.srn.importer", "import an original SRN-Deblur TF1 checkpoint"),
     "import-torch": ("deblurkeras.checkpoints.torch_import", "import original PyTorch checkpoints (DMPHN, SRResNet, SRGAN)"),
-    "import-keras2": ("deblurkeras.checkpoints.keras2_h5", "import weights saved by the original Keras 2 dense-field GAN"),
+    "import-keras2": ("deblurkeras.families.dense_gan.importer", "import weights saved by the original Keras 2 dense-field GAN"),
     "export-torch": ("deblurkeras.convert.cli", "export to PyTorch (safetensors) with a per-layer parity report"),
     "demo": ("deblurkeras.demo", "the main job: synthetic data -> train -> evaluate -> pictures"),
 }

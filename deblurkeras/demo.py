@@ -4,7 +4,7 @@
    test photos are never seen in training), or with `--data DIR` side-by-side JPEGs (left sharp | right blurred)
    through data_tools/build_hdf5.py. DIR may hold train/ and test/; without test/ every 5th file (sorted) is held
    out. -> demo_out/data.h5
-2. train: SRN colour with experiments/srn_demo.yaml (small crops, a higher learning rate than the original: a demo
+2. train: SRN colour with deblurkeras/families/srn/configs/demo.yaml (small crops, a higher learning rate than the original: a demo
    setting, not the faithful one) -> demo_out/run/ (checkpoints, log.csv, TensorBoard, previews)
 3. eval: `deblurkeras.evaluate` on the held-out pairs -> demo_out/eval/{per_image.csv,summary.json,images/*.png}
 4. demo_out/comparison.png: rows of blurred | deblurred | sharp; the PSNR/SSIM table printed at the end is the
@@ -20,15 +20,14 @@ import numpy as np
 
 from .errors import BadInputError
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments",
-                              "srn_demo.yaml")
+DEFAULT_CONFIG = "srn/demo"  # shipped inside the package: deblurkeras/families/srn/configs/demo.yaml
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def add_arguments(p):
     p.add_argument("--data", default=None, help="folder of side-by-side JPEGs (default: synthetic pairs)")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--config", default=DEFAULT_CONFIG, help="training config (default experiments/srn_demo.yaml)")
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="training config: a YAML path or a shipped name (default srn/demo)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config entry, e.g. --set train.total_steps=50")
 
@@ -126,8 +125,6 @@ def run(args):
     from .training import runner
 
     t_start = time.time()
-    if not os.path.isfile(args.config):
-        raise BadInputError(f"{args.config}: demo config not found (pass --config)")
     cfg = runner.load_config(args.config, args.overrides)
     demo_cfg = cfg.pop("demo", {})
     out_dir = os.path.abspath(args.out)

@@ -129,7 +129,7 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
              **deblur_kwargs):
     """Evaluate a registered model (weights file, or an already loaded `model`) and write the reports."""
     from .inference import load_model
-    from .models.registry import model_io
+    from .families import model_io
 
     io = model_io(model_name)
     pairs = iter_pairs(data, split)  # checks the data before the (slow) model load
@@ -146,7 +146,7 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
 
 # ----------------------------------------------------------------------------------------------- CLI verb
 def add_arguments(p):
-    from .models.registry import model_names
+    from .families import model_names
 
     p.add_argument("--model", default="srn-color", choices=model_names(), help="registered model (srn-color)")
     p.add_argument("--weights", required=True, help=".weights.h5, .keras or (SRN) a TF1 checkpoint")

@@ -79,7 +79,7 @@ def _is_tf1_checkpoint(path):
 def load_model(name, weights):
     """The registered model `name` with weights from a `.weights.h5`, a `.keras` file (safe_mode) or, for SRN,
     an original TF1 checkpoint prefix / directory."""
-    from .models import registry
+    from . import families as registry
     registry.entry(name)  # unknown model names fail before anything is read
     path = os.fspath(weights)
     if path.endswith(".keras"):
@@ -100,7 +100,7 @@ def load_model(name, weights):
     elif _is_tf1_checkpoint(path):
         if registry.entry(name).family != "srn":
             raise BadInputError(f"{path}: TF1 checkpoints are only for SRN models, not {name}")
-        from .checkpoints.tf1_srn import load_tf1_checkpoint
+        from .families.srn.importer import load_tf1_checkpoint
         model = load_tf1_checkpoint(registry.build_model(name), path)
     else:
         raise BadInputError(f"{path}: not a weights file (.weights.h5, .keras or a TF1 checkpoint prefix)")
@@ -231,7 +231,7 @@ def _size(text):
 
 
 def add_arguments(parser):
-    from .models.registry import model_names
+    from .families import model_names
     parser.add_argument("inputs", nargs="+", metavar="IMAGE|DIR", help="image files and/or folders of images")
     names = [n for n in model_names() if not n.endswith("-d")]  # discriminators produce no image
     parser.add_argument("--model", default="srn-color", choices=names, help="registered model (default srn-color)")
@@ -260,7 +260,7 @@ def run(args):
     import tensorflow as tf
     from PIL import Image
     from tqdm import tqdm
-    from .models.registry import model_io
+    from .families import model_io
 
     paths = list_images(args.inputs)
     if not paths:

@@ -56,7 +56,7 @@ def sr_metrics(sr_uint8, hr_uint8, scale):
 
 def load_sr_model(name, weights):
     """The registered SR model with weights from .weights.h5 / .keras (deblurkeras.inference) or a tutorial .pth."""
-    from .models.registry import entry
+    from .families import entry
 
     if name not in SR_MODELS:
         raise BadInputError(f"--model {name!r}: expected one of {SR_MODELS}")
@@ -93,7 +93,7 @@ def _mean(rows, key):
 
 def run(args):
     from .data_sr import bicubic_down, bicubic_up, center_crop_multiple
-    from .models.registry import model_io
+    from .families import model_io
 
     io = model_io(args.model)
     scale = io.scale

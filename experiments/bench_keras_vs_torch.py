@@ -48,7 +48,7 @@ def main():
     from deblurkeras.convert import export
     from deblurkeras.convert.parity import disable_tf32
     from deblurkeras.convert.pipeline import export_and_check, parity_input
-    from deblurkeras.models import build_model
+    from deblurkeras.families import build_model
     disable_tf32()
     print(f"threads: tensorflow intra-op {tf.config.threading.get_intra_op_parallelism_threads()}, "
           f"torch {torch.get_num_threads()}; cores {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} "

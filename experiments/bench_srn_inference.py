@@ -54,7 +54,7 @@ def time_size(model, h, w, repeats, warmup):
 
 
 def bench(sizes, repeats, warmup):
-    from deblurkeras.models import build_model
+    from deblurkeras.families import build_model
     print(thread_info())
     model = build_model("srn-color")
     print(f"model srn-color, {model.count_params():,} parameters, batch 1, repeats {repeats}, warm-up {warmup}")
@@ -83,7 +83,7 @@ print("PEAK_RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 
 def memory(tile, overlap):
     import numpy as np
     from deblurkeras.imageio import save_image
-    from deblurkeras.models import build_model
+    from deblurkeras.families import build_model
     with tempfile.TemporaryDirectory() as tmp:
         weights = os.path.join(tmp, "color.weights.h5")
         build_model("srn-color").save_weights(weights)

@@ -31,7 +31,7 @@ def main(argv=None):
 
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    from deblurkeras.training.srn import build_trainer
+    from deblurkeras.families.srn.trainer import build_trainer
 
     cfg = {"model": {"name": f"srn-{args.variant}"}, "train": {"total_steps": 524000, "jit_compile": args.xla}}
     trainer = build_trainer(cfg, mixed_precision=args.mixed_precision)

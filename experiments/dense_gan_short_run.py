@@ -102,7 +102,7 @@ def main(argv=None):
     import keras
     import tensorflow as tf
 
-    from deblurkeras.models import dense_gan
+    from deblurkeras.families import dense_gan
     from deblurkeras.training import gan
     from deblurkeras.utils import atomic_path
 

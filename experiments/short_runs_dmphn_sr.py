@@ -70,8 +70,8 @@ def parity(tmp):
         diff = np.abs(np.asarray(model(x, training=False)) - want)
         out[label] = {"input": list(x.shape), "max_abs_diff": float(diff.max()),
                       "max_rel_diff": float(diff.max() / max(np.abs(want).max(), 1e-12))}
-    from deblurkeras.models.dmphn import build_decoder, build_encoder
-    from deblurkeras.models.srresnet import build_srresnet
+    from deblurkeras.families.dmphn.model import build_decoder, build_encoder
+    from deblurkeras.families.sr.model import build_srresnet
     out["params"] = {
         "dmphn_pair_keras": int(build_encoder().count_params() + build_decoder().count_params()),
         "dmphn_pair_torch": int(sum(p.numel() for m in (ref.Encoder(), ref.Decoder()) for p in m.parameters())),
@@ -121,7 +121,7 @@ def _run(config, overrides, run_dir):
 def dmphn(tmp, sample_dir, steps, n_train=96, n_test=12, name="dmphn-1-2-4-8", crop=128, batch=4):
     from deblurkeras.inference import deblur_array, load_model
     from deblurkeras.metrics import psnr, ssim
-    from deblurkeras.models.registry import model_io
+    from deblurkeras.families import model_io
 
     pairs = _sample_pairs(sample_dir, 0, n_train + n_test)
     h5 = os.path.join(tmp, "sample.h5")

@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 from deblurkeras.convert import export  # noqa: E402
 from deblurkeras.convert.parity import randomize_batchnorm  # noqa: E402
 from deblurkeras.convert.pipeline import check_parity  # noqa: E402
-from deblurkeras.models import build_model  # noqa: E402
+from deblurkeras.families import build_model  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

@@ -95,7 +95,7 @@ def test_batchnorm_and_leaky_defaults_follow_keras():
 
 
 def test_convert_package_and_twins_import_without_tensorflow():
-    code = ("import sys, deblurkeras.convert, deblurkeras.convert.torch_srn, deblurkeras.convert.torch_dense_gan, "
-            "deblurkeras.convert.torch_dmphn, deblurkeras.convert.torch_srresnet; "
+    code = ("import sys, deblurkeras.convert, deblurkeras.families.srn.twin, deblurkeras.families.dense_gan.twin, "
+            "deblurkeras.families.dmphn.twin, deblurkeras.families.sr.twin; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,7 +10,7 @@ from deblurkeras.cli import main  # noqa: E402
 from deblurkeras.convert import export, load_torch  # noqa: E402
 from deblurkeras.convert.pipeline import check_parity  # noqa: E402
 from deblurkeras.errors import BadInputError, WeightsMismatchError  # noqa: E402
-from deblurkeras.models import build_model  # noqa: E402
+from deblurkeras.families import build_model  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -157,7 +157,7 @@ def test_cli_export_reports_and_failure_exit(color, tmp_path, capsys):
 def test_flat_1e5_parity_with_image_range_weights():
     """With weights whose outputs live in the image range (identity start + perturbation, like a trained model)
     the issue's flat bound holds as is: output max abs diff <= 1e-5 at 64x64 and 48x80, all 3 scales."""
-    from deblurkeras.models.srn import identity_init
+    from deblurkeras.families.srn.model import identity_init
 
     model = identity_init(build_model("srn-color"))
     xavier = build_model("srn-color").get_weights()  # perturb by a tenth of a fresh Xavier draw

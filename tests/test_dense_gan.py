@@ -8,8 +8,8 @@ import pytest
 import deblurkeras  # noqa: F401  (sets the Keras backend)
 from deblurkeras import losses
 from deblurkeras.errors import BadInputError
-from deblurkeras.models import dense_gan
-from deblurkeras.models.registry import SIGNED, build_model, model_io
+from deblurkeras.families import dense_gan
+from deblurkeras.families import SIGNED, build_model, model_io
 
 # Parameter counts worked out by hand from REFERENCE §2 (c = 64, f = 4c = 256; conv k x k: k*k*in*out + out,
 # BN: 4 per channel of which 2 trainable):

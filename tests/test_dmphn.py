@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from deblurkeras.models import dmphn
-from deblurkeras.models.registry import build_model, model_io
+from deblurkeras.families import dmphn
+from deblurkeras.families import build_model, model_io
 
 
 def _n(model):
@@ -87,7 +87,7 @@ def test_finer_levels_reach_the_output():
 
 def test_trainer_mse_and_steps():
     import keras
-    from deblurkeras.training.dmphn import DMPHNTrainer
+    from deblurkeras.families.dmphn.trainer import DMPHNTrainer
     keras.utils.set_random_seed(0)
     net = dmphn.build_dmphn((1, 2))             # small graph; the loss does not depend on the depth
     trainer = DMPHNTrainer(net)

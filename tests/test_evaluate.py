@@ -12,7 +12,7 @@ from deblurkeras import cli, evaluate, metrics
 
 @pytest.fixture(scope="module")
 def srn_weights(tmp_path_factory):
-    from deblurkeras.models.registry import build_model
+    from deblurkeras.families import build_model
 
     path = tmp_path_factory.mktemp("w") / "srn.weights.h5"
     model = build_model("srn-color")
@@ -29,7 +29,7 @@ def _pairs(n=3, size=32, seed=0):
 
 def test_eval_on_hdf5_writes_csv_and_summary(tmp_path, srn_weights):
     from deblurkeras.inference import deblur_array
-    from deblurkeras.models.registry import model_io
+    from deblurkeras.families import model_io
 
     weights, model = srn_weights
     blur, sharp = _pairs()

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import deblurkeras  # noqa: F401  (sets the Keras backend)
 from deblurkeras import losses
-from deblurkeras.models import dense_gan
+from deblurkeras.families import dense_gan
 from deblurkeras.training import gan
 
 
@@ -144,12 +144,9 @@ def test_fit_on_the_hdf5_pipeline_in_minus_one_one(tmp_path):
 
 
 def test_original_config_builds_the_original_setup():
-    import pathlib
-
     from deblurkeras.training import runner
 
-    yaml_path = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "dense_gan_original.yaml"
-    cfg = runner.load_config(yaml_path, ["loss.vgg_weights=none"])
+    cfg = runner.load_config("dense_gan/original", ["loss.vgg_weights=none"])
     assert runner.family_module(cfg) is gan
     assert gan.data_options(cfg) == {"value_range": (-1, 1)}
     assert cfg["data"]["batch_size"] == 2 and cfg["data"]["crop"] == 256

@@ -10,7 +10,7 @@ from deblurkeras.cli import main
 from deblurkeras.errors import BadInputError, WeightsMismatchError
 from deblurkeras.imageio import load_image, save_image
 from deblurkeras.inference import deblur_array, load_model, predict_01
-from deblurkeras.models.registry import ModelIO, build_model, model_io
+from deblurkeras.families import ModelIO, build_model, model_io
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_keras_file_of_any_family_loads_in_a_fresh_process(tmp_path):
     """`.keras` files need their family's custom layers registered before safe_mode loading: load_model does it."""
     import subprocess
     import sys
-    from deblurkeras.models import build_model
+    from deblurkeras.families import build_model
     path = tmp_path / "d.keras"
     build_model("dense-gan-d").save(path)
     code = ("from deblurkeras.inference import load_model; "

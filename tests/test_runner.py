@@ -72,8 +72,8 @@ def test_config_file_and_overrides(tmp_path):
 
 
 def test_shipped_configs_load_with_the_original_setup():
-    for name, model in (("srn_gopro_color", "srn-color"), ("srn_gopro_lstm", "srn-lstm")):
-        cfg = runner.load_config(os.path.join(REPO, "experiments", f"{name}.yaml"))
+    for name, model in (("srn/gopro_color", "srn-color"), ("gopro_lstm", "srn-lstm")):
+        cfg = runner.load_config(name)  # shipped inside the package, found by name
         assert cfg["model"]["name"] == model
         assert (cfg["data"]["crop"], cfg["data"]["batch_size"], cfg["train"]["total_steps"]) == (256, 16, 524000)
         assert (cfg["train"]["lr"], cfg["train"]["end_lr"], cfg["train"]["power"]) == (1e-4, 0.0, 0.3)

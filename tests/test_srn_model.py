@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import keras
-from deblurkeras.models import build_model
-from deblurkeras.models.srn import PARAM_COUNTS, build_srn
+from deblurkeras.families import build_model
+from deblurkeras.families.srn.model import PARAM_COUNTS, build_srn
 
 
 @pytest.mark.parametrize("variant", ["color", "gray", "lstm"])
@@ -79,7 +79,7 @@ def test_save_and_load_keras_formats_safe_mode(tmp_path):
 
 def test_identity_init_starts_every_scale_at_the_blurred_input():
     """The demo's named deviation: outputs start within a hair of the (resized) blurred input."""
-    from deblurkeras.models.srn import identity_init
+    from deblurkeras.families.srn.model import identity_init
     x = np.random.RandomState(4).rand(1, 32, 48, 3).astype("float32")
     fresh = build_srn("color")
     assert np.abs(fresh(x)[-1].numpy() - x).mean() > 0.05  # Xavier: far from the identity

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from deblurkeras.layers.pixel_shuffle import PixelShuffle
-from deblurkeras.models import srresnet
-from deblurkeras.models.registry import build_model
+from deblurkeras.families import srresnet
+from deblurkeras.families import build_model
 
 
 def _trainable(model):
@@ -92,7 +92,7 @@ def _tiny_g():
 
 def test_srresnet_trainer_loss_and_step():
     import keras
-    from deblurkeras.training.sr import SRResNetTrainer, imagenet_norm
+    from deblurkeras.families.sr.trainer import SRResNetTrainer, imagenet_norm
     keras.utils.set_random_seed(0)
     g = _tiny_g()
     t = SRResNetTrainer(g, scale=4)
@@ -110,7 +110,7 @@ def test_srresnet_trainer_loss_and_step():
 def test_srgan_trainer_updates_g_and_d_and_beta_weighting():
     import keras
     from deblurkeras import losses
-    from deblurkeras.training.sr import SRGANTrainer
+    from deblurkeras.families.sr.trainer import SRGANTrainer
     keras.utils.set_random_seed(0)
     g, d = _tiny_g(), srresnet.build_srgan_discriminator(size=32, channels=8, fc_size=16)
     with warnings.catch_warnings():
@@ -177,7 +177,7 @@ def test_finite_sr_stream_evaluates_like_eager():
     cardinality)."""
     import keras
     from deblurkeras.data_sr import make_sr_dataset
-    from deblurkeras.training.sr import SRResNetTrainer
+    from deblurkeras.families.sr.trainer import SRResNetTrainer
     g = _tiny_g()
     ds = make_sr_dataset("skimage", batch_size=2, crop=32, scale=4, seed=3, repeat=False, n_batches=1)
     res = []

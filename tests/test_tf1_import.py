@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deblurkeras.checkpoints.tf1_srn import (detect_variant, load_tf1_checkpoint, open_checkpoint,
+from deblurkeras.families.srn.importer import (detect_variant, load_tf1_checkpoint, open_checkpoint,
                                             read_generator_tensors, run)
 from deblurkeras.errors import BadInputError, WeightsMismatchError
-from deblurkeras.models.srn import PARAM_COUNTS
+from deblurkeras.families.srn.model import PARAM_COUNTS
 
 
 # ------------------------------------------------------------- the official g_net variables, written from the table
@@ -179,7 +179,7 @@ def test_variant_auto_detected(tmp_path, variant):
 @pytest.fixture(scope="module")
 def color_model():
     """One built colour model for the error tests (they fail before assigning anything)."""
-    from deblurkeras.models.srn import build_srn
+    from deblurkeras.families.srn.model import build_srn
     return build_srn("color")
 
 
@@ -257,7 +257,7 @@ def test_cli_writes_weights_and_keras_atomically(tmp_path, checkpoints):
     import argparse
     import keras
     from deblurkeras.checkpoints import tf1_srn
-    from deblurkeras.models import build_model
+    from deblurkeras.families import build_model
     parser = argparse.ArgumentParser()
     tf1_srn.add_arguments(parser)
     x = np.random.RandomState(1).rand(1, 32, 32, 1).astype("float32")

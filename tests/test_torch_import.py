@@ -102,7 +102,7 @@ def test_mismatch_names_the_tensors_and_assigns_nothing(tmp_path):
     sd["layer5.weight"] = torch.zeros(64, 32, 5, 5)
     del sd["layer2.2.bias"]
     torch.save(sd, tmp_path / "encoder_lv2.pkl")
-    from deblurkeras.models.dmphn import build_dmphn
+    from deblurkeras.families.dmphn.model import build_dmphn
     model = build_dmphn((1, 2, 4))
     before = [np.asarray(v).copy() for v in model.weights]
     with pytest.raises(WeightsMismatchError) as e:

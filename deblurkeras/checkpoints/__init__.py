@@ -6,6 +6,6 @@ Submodules import TensorFlow / torch themselves, so importing this package stays
 
 
 def load_tf1_checkpoint(model_or_none, path, variant="auto", resize_mode="tf1_legacy"):
-    """See `deblurkeras.checkpoints.tf1_srn.load_tf1_checkpoint` (imported lazily: it needs TensorFlow)."""
+    """See `deblurkeras.families.srn.importer.load_tf1_checkpoint` (imported lazily: it needs TensorFlow)."""
     from .tf1_srn import load_tf1_checkpoint as load
     return load(model_or_none, path, variant, resize_mode)

@@ -142,7 +142,8 @@ def dmphn_files(directory):
 
 def import_dmphn(directory, model=None):
     """Build (or fill `model`) DMPHN from the official per-level state_dict files in `directory`."""
-    from ..models.dmphn import LEVELS, build_dmphn
+    from ..families.dmphn import LEVELS
+    from ..families.dmphn.model import build_dmphn
 
     files = dmphn_files(directory)
     n = len(files) // 2
@@ -183,7 +184,7 @@ def sr_state_dict(checkpoint, path, part):
 
 def import_sr(path, part="srresnet", model=None):
     """SRResNet / SRGAN generator / SRGAN discriminator from a tutorial checkpoint (plain state_dicts)."""
-    from ..models.srresnet import build_srgan_discriminator, build_srresnet
+    from ..families.sr.model import build_srgan_discriminator, build_srresnet
 
     if part not in ("srresnet", "generator", "discriminator"):
         raise ValueError(f"unknown part {part!r}")
@@ -216,7 +217,7 @@ def import_model(source, model_name="auto"):
         raise BadInputError(f"{source}: not found")
     name = _auto_model(source) if model_name == "auto" else model_name
     if name.startswith("dmphn"):
-        from ..models.registry import build_model
+        from ..families import build_model
         model = import_dmphn(source, build_model(name))
     else:
         part = {"srresnet-x4": "srresnet", "srgan-x4": "generator", "srgan-d": "discriminator"}[name]

@@ -41,7 +41,7 @@ def _overrides(items):
 
 def run(args):
     from ..errors import BadInputError
-    from ..models import registry
+    from .. import families as registry
     from .pipeline import export_and_check, parse_sizes
     from .torch_layers import check_naive
     if args.model not in registry.model_names():

@@ -3,7 +3,6 @@
 Torch key `enc1_2.conv1.weight` <-> Keras weight path `enc1_2/conv1/kernel`. Strict: every Keras weight is used
 once and every torch parameter/buffer filled once; anything left over raises WeightsMismatchError naming it.
 """
-import importlib
 import json
 import os
 import platform
@@ -13,21 +12,11 @@ import torch
 from torch import nn
 
 from ..errors import BadInputError, WeightsMismatchError, first_line
-from ..models import registry
+from .. import families as registry
 from ..utils import atomic_path
 
 FORMAT = "deblurkeras-torch-twin/1"
 
-# (Keras model module, builder) -> (twin module, twin class); twins take the builder's keyword arguments.
-TWINS = {
-    ("deblurkeras.models.srn", "build_srn"): ("deblurkeras.convert.torch_srn", "SRNTorch"),
-    ("deblurkeras.models.dense_gan", "build_generator"): ("deblurkeras.convert.torch_dense_gan", "DenseGeneratorTorch"),
-    ("deblurkeras.models.dense_gan", "build_discriminator"): ("deblurkeras.convert.torch_dense_gan", "PatchGANTorch"),
-    ("deblurkeras.models.dmphn", "build_dmphn"): ("deblurkeras.convert.torch_dmphn", "DMPHNTorch"),
-    ("deblurkeras.models.srresnet", "build_srresnet"): ("deblurkeras.convert.torch_srresnet", "SRResNetTorch"),
-    ("deblurkeras.models.srresnet", "build_srgan_discriminator"):
-        ("deblurkeras.convert.torch_srresnet", "SRGANDiscriminatorTorch"),
-}
 
 _BN = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 
@@ -38,15 +27,14 @@ def model_config(model_name, overrides=None):
 
 
 def twin_class(model_name):
-    e = registry.entry(model_name)
-    key = (e.module, e.builder)
-    if key not in TWINS:
-        raise BadInputError(f"{model_name}: no PyTorch twin for {e.module}.{e.builder}")
-    mod, cls = TWINS[key]
+    """The PyTorch twin class named by the model's family spec."""
+    spec = registry.entry(model_name)
+    if not spec.twin:
+        raise BadInputError(f"{model_name}: no PyTorch twin")
     try:
-        return getattr(importlib.import_module(mod), cls)
+        return registry.resolve(spec.twin)
     except (ImportError, AttributeError) as err:
-        raise BadInputError(f"{model_name}: PyTorch twin {mod}.{cls} is not available ({err})") from err
+        raise BadInputError(f"{model_name}: PyTorch twin {spec.twin} is not available ({err})") from err
 
 
 def build_twin(model_name, overrides=None, naive=None):

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from ..errors import BadInputError
-from ..models import registry
+from .. import families as registry
 from ..utils import atomic_path
 from . import export, parity
 

@@ -9,7 +9,7 @@ from . import runner
 
 
 def add_arguments(p):
-    p.add_argument("--config", required=True, help="YAML config (experiments/*.yaml)")
+    p.add_argument("--config", required=True, help="YAML config: a path, or a shipped name such as srn/gopro_color (see README)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config entry, e.g. --set data.path=gopro.h5 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in run.dir from its latest checkpoint")

@@ -38,14 +38,6 @@ import yaml
 from ..errors import BadInputError, DeblurKerasError, first_line
 from ..utils import atomic_path
 
-FAMILIES = {
-    "srn": "deblurkeras.training.srn",
-    "gan": "deblurkeras.training.gan",
-    "dense_gan": "deblurkeras.training.gan",
-    "dmphn": "deblurkeras.training.dmphn",
-    "sr": "deblurkeras.training.sr",
-    "srresnet": "deblurkeras.training.sr",
-}
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 # Defaults of every config section; a config file only needs what differs.
@@ -104,6 +96,8 @@ def load_config(path=None, overrides=(), base=None):
     """DEFAULTS <- YAML file (or `base` dict) <- `--set` overrides. Returns a plain dict."""
     cfg = copy.deepcopy(DEFAULTS)
     if path is not None:
+        from ..families import config_path
+        path = config_path(path)
         try:
             with open(path, encoding="utf-8") as f:
                 loaded = yaml.safe_load(f) or {}
@@ -119,17 +113,17 @@ def load_config(path=None, overrides=(), base=None):
 
 
 def family_module(cfg):
-    """The trainer module of the config's `model.family` (default: the registry's family of `model.name`)."""
-    family = cfg["model"].get("family")
-    if not family:
-        from ..models.registry import entry
-        family = entry(cfg["model"]["name"]).family
-    if family not in FAMILIES:
-        raise BadInputError(f"model.family {family!r}: no trainer; expected one of {sorted(FAMILIES)}")
+    """The trainer module of the config's `model.family` (default: the family of `model.name`)."""
+    from .. import families
+
+    name = cfg["model"].get("family")
     try:
-        return importlib.import_module(FAMILIES[family])
-    except ModuleNotFoundError as e:
-        raise BadInputError(f"model.family {family!r}: trainer module not available ({e})") from None
+        fam = families.family(name) if name else families.family_of(cfg["model"]["name"])
+    except ValueError as e:
+        raise BadInputError(str(e)) from None
+    if not fam.trainer:
+        raise BadInputError(f"model family {fam.name!r} has no trainer")
+    return importlib.import_module(fam.trainer)
 
 
 # ----------------------------------------------------------------------------------------------- strategy

@@ -16,7 +16,7 @@ Dense(1, sigmoid)) scores each non-overlapping patch; the scores are averaged. D
 uses per-position batch statistics as the original did; `batch_patches=True` (named deviation, allows any image
 size that is a multiple of patch_size) stacks all patches into one batch with an `ExtractPatches` layer.
 
-Layer names (the Keras 2 original used auto-names; checkpoints/keras2_h5.py maps them by class and order):
+Layer names (the Keras 2 original used auto-names; families/dense_gan/importer.py maps them by class and order):
     conv2d_1 -> head; conv2d_{2k}, conv2d_{2k+1} -> d{k}_conv1x1, d{k}_conv3x3 (k = 1..10);
     batch_normalization_{2k-1}, _{2k} -> d{k}_bn1, d{k}_bn2; conv2d_22 -> tail_conv1x1;
     batch_normalization_21 -> tail_bn; conv2d_23 -> skip_conv; conv2d_24 -> output.
@@ -26,9 +26,7 @@ Layer names (the Keras 2 original used auto-names; checkpoints/keras2_h5.py maps
 import keras
 from keras import ops
 
-CHANNEL_RATE = 64
-DILATIONS = {2: 1, 4: 2, 6: 3, 8: 2, 10: 1}  # even blocks only; odd blocks use a plain 3x3 conv
-N_BLOCKS = 10
+from . import CHANNEL_RATE, DILATIONS, N_BLOCKS  # shared with the twin
 
 
 def _lrelu(name):

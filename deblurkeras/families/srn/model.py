@@ -6,11 +6,10 @@ Values in [0, 1]. The model returns the 3 scale outputs, coarsest first; the las
 """
 import keras
 
-from ..layers import ConvLSTMCell, ResBlock, ResizeBilinear, ScaleResize, StopGradient, ZeroState
+from ...layers import ConvLSTMCell, ResBlock, ResizeBilinear, ScaleResize, StopGradient, ZeroState
 
 # variant -> (channels, ConvLSTM between encoder and decoder)
-VARIANTS = {"color": (3, False), "gray": (1, False), "lstm": (1, True), "color_lstm": (3, True)}
-PARAM_COUNTS = {"color": 6_881_251, "gray": 6_876_449, "lstm": 8_056_609}
+from . import PARAM_COUNTS, VARIANTS  # noqa: F401 - shared with the twin
 
 
 def _conv(filters, kernel, name, stride=1, activation="relu"):

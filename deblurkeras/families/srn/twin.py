@@ -1,4 +1,4 @@
-"""PyTorch twin of SRN-DeblurNet (deblurkeras.models.srn): same layer names, same 3-scale weight sharing.
+"""PyTorch twin of SRN-DeblurNet (deblurkeras.families.srn.model): same layer names, same 3-scale weight sharing.
 
 Pure PyTorch. Input/outputs NCHW in [0, 1]; returns the list of scale outputs, coarsest first.
 Captured names are the Keras layer names with the Keras call (node) index: `enc2_1` node 0 is the coarsest scale.
@@ -6,9 +6,9 @@ Captured names are the Keras layer names with the Keras call (node) index: `enc2
 import torch
 from torch import nn
 
-from .torch_layers import SameConv2d, SameConvTranspose2d, TwinModule, check_naive, resize_bilinear, scaled_size
+from ...convert.torch_layers import SameConv2d, SameConvTranspose2d, TwinModule, check_naive, resize_bilinear, scaled_size
 
-VARIANTS = {"color": (3, False), "gray": (1, False), "lstm": (1, True), "color_lstm": (3, True)}
+from . import VARIANTS
 
 
 class ResBlock(nn.Module):
@@ -71,7 +71,7 @@ class SRNTorch(TwinModule):
         """Every level must be divisible by 4 (two stride-2 convs, then two x2 deconvs add the skips)."""
         bad = [f"{a}x{b}" for a, b in self.level_sizes(h, w) if a % 4 or b % 4 or a < 4 or b < 4]
         if bad:
-            from ..errors import BadInputError
+            from ...errors import BadInputError
             raise BadInputError(f"SRN cannot run on {h}x{w}: level sizes {', '.join(bad)} are not multiples of 4 "
                                 "(use multiples of 16)")
 

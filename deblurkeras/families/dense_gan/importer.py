@@ -26,7 +26,7 @@ import re
 
 import numpy as np
 
-from ..errors import BadInputError, WeightsMismatchError, first_line
+from ...errors import BadInputError, WeightsMismatchError, first_line
 
 _AUTO_NAME = re.compile(r"^(conv2d|batch_normalization|dense)_(\d+)$")
 _KERAS_CLASS = {"Conv2D": "conv2d", "BatchNormalization": "batch_normalization", "Dense": "dense"}
@@ -165,7 +165,7 @@ def load_file(path, model_name="auto", name_map=None):
     The discriminator is built for 256x256 images (the original's) when 256 is a multiple of the patch size,
     else with batch_patches=True for any size; the weights (all in the shared patch model) are the same.
     """
-    from ..models.registry import build_model
+    from .. import build_model
 
     name, overrides = infer_model(read_keras2_h5(path), os.fspath(path))
     if model_name != "auto" and model_name != name:
@@ -185,7 +185,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..utils import atomic_path
+    from ...utils import atomic_path
 
     out = args.out
     if not (out.endswith(".weights.h5") or out.endswith(".keras")):

@@ -20,10 +20,10 @@ ImageNet VGG19 weights expect (the tutorial's torchvision VGG19 expects ImageNet
 import keras
 import tensorflow as tf
 
-from .. import losses
-from ..models.registry import IMAGENET_MEAN, IMAGENET_STD
-from .base import SingleModelHooks
-from .schedules import build_schedule
+from ... import losses
+from .. import IMAGENET_MEAN, IMAGENET_STD
+from ...training.base import SingleModelHooks
+from ...training.schedules import build_schedule
 
 BETA = 1e-3
 
@@ -188,11 +188,11 @@ def _srgan_schedule(t, total):
 
 def load_generator_init(generator, path):
     """SRGAN's G initialised from SRResNet weights: a Keras .weights.h5 / .keras file or the tutorial's .pth."""
-    from ..errors import BadInputError
+    from ...errors import BadInputError
 
     path = str(path)
     if path.endswith(".pth") or path.endswith(".pth.tar") or path.endswith(".pt"):
-        from ..checkpoints.torch_import import import_sr
+        from ...checkpoints.torch_import import import_sr
         import_sr(path, "generator", model=generator)
     elif path.endswith(".weights.h5"):
         generator.load_weights(path)
@@ -206,7 +206,7 @@ def load_generator_init(generator, path):
 
 def build_trainer(cfg, mixed_precision=False):
     """Runner factory: SRResNetTrainer for `srresnet-x4`, SRGANTrainer for `srgan-x4` (model.name)."""
-    from ..models.registry import build_model, model_io
+    from .. import build_model, model_io
 
     model_cfg, t = cfg["model"], cfg["train"]
     name = model_cfg.get("name", "srresnet-x4")
@@ -236,9 +236,9 @@ def build_trainer(cfg, mixed_precision=False):
 
 def make_datasets(cfg, start_step):
     """(train, val) LR/HR streams from data.path (HDF5 sharp images, photo folder, or 'skimage')."""
-    from ..data_sr import ImageSource, make_sr_dataset
-    from ..errors import BadInputError
-    from ..models.registry import model_io
+    from ...data_sr import ImageSource, make_sr_dataset
+    from ...errors import BadInputError
+    from .. import model_io
 
     d, t = cfg["data"], cfg["train"]
     if not d.get("path"):

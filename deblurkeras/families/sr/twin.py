@@ -1,4 +1,4 @@
-"""PyTorch twins of SRResNet / SRGAN x4 and the SRGAN discriminator (deblurkeras.models.srresnet).
+"""PyTorch twins of SRResNet / SRGAN x4 and the SRGAN discriminator (deblurkeras.families.sr.model).
 
 Pure PyTorch, NCHW. The Keras layer names are the tutorial's state_dict prefixes, so the twins nest modules the
 same way (`residual_blocks.3.conv_block1.conv_block.0.weight`) and set KERAS_PATH_SEP = "." for the exporter.
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .torch_layers import SameConv2d, TwinModule, batch_norm, check_naive, leaky_relu
+from ...convert.torch_layers import SameConv2d, TwinModule, batch_norm, check_naive, leaky_relu
 
 
 class _Twin(TwinModule):
@@ -105,7 +105,7 @@ class SRGANDiscriminatorTorch(_Twin):
 
     def check_size(self, h, w):
         if (h, w) != (self.size, self.size):
-            from ..errors import BadInputError
+            from ...errors import BadInputError
             raise BadInputError(f"this discriminator takes {self.size}x{self.size} images only, not {h}x{w}")
 
     def forward(self, image):

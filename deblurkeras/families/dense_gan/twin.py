@@ -1,4 +1,4 @@
-"""PyTorch twins of the dense-field generator and the PatchGAN discriminator (deblurkeras.models.dense_gan).
+"""PyTorch twins of the dense-field generator and the PatchGAN discriminator (deblurkeras.families.dense_gan.model).
 
 Pure PyTorch, NCHW, values in [-1, 1]. Module and parameter names are the Keras layer names (`d3_conv1x1.weight`,
 `d3_bn1.running_mean`, `score.weight`); the discriminator's shared patch sub-model has its layers at top level,
@@ -7,10 +7,9 @@ under `patch_gan` like the nested Keras sub-model (`patch_gan.conv1.weight` <-> 
 import torch
 from torch import nn
 
-from .torch_layers import SameConv2d, TwinModule, batch_norm, check_naive, leaky_relu
+from ...convert.torch_layers import SameConv2d, TwinModule, batch_norm, check_naive, leaky_relu
 
-DILATIONS = {2: 1, 4: 2, 6: 3, 8: 2, 10: 1}
-N_BLOCKS = 10
+from . import DILATIONS, N_BLOCKS
 
 
 class DenseGeneratorTorch(TwinModule):
@@ -100,7 +99,7 @@ class PatchGANTorch(TwinModule):
         return ((h, w),)
 
     def check_size(self, h, w):
-        from ..errors import BadInputError
+        from ...errors import BadInputError
         s = self.patch_size
         fixed = self.image_shape[:2]
         if not self.batch_patches and (h, w) != tuple(fixed):

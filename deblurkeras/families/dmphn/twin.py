@@ -1,4 +1,4 @@
-"""PyTorch twin of DMPHN (deblurkeras.models.dmphn): per-level encoder/decoder pairs, patch hierarchy.
+"""PyTorch twin of DMPHN (deblurkeras.families.dmphn.model): per-level encoder/decoder pairs, patch hierarchy.
 
 Pure PyTorch, NCHW, values = image - 0.5. Torch keys `encoder_lv1.layer2.0.weight` <-> Keras
 `encoder_lv1/layer2.0/kernel` (the nested sub-model's name, then its torch-style layer name). The Keras model
@@ -9,15 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .torch_layers import TwinModule, check_naive
-
-LEVELS = (1, 2, 4, 8)
-_ENCODER = [("layer1", "conv", 3, 32, 1), ("layer2", "res", 32, 32, 1), ("layer3", "res", 32, 32, 1),
-            ("layer5", "conv", 32, 64, 2), ("layer6", "res", 64, 64, 1), ("layer7", "res", 64, 64, 1),
-            ("layer9", "conv", 64, 128, 2), ("layer10", "res", 128, 128, 1), ("layer11", "res", 128, 128, 1)]
-_DECODER = [("layer13", "res", 128, 128, 1), ("layer14", "res", 128, 128, 1), ("layer16", "deconv", 128, 64, 2),
-            ("layer17", "res", 64, 64, 1), ("layer18", "res", 64, 64, 1), ("layer20", "deconv", 64, 32, 2),
-            ("layer21", "res", 32, 32, 1), ("layer22", "res", 32, 32, 1), ("layer24", "conv", 32, 3, 1)]
+from ...convert.torch_layers import TwinModule, check_naive
+from . import DECODER as _DECODER, ENCODER as _ENCODER, LEVELS  # shared with the Keras model / twin
 
 
 class _Part(nn.Module):
@@ -72,7 +65,7 @@ class DMPHNTorch(TwinModule):
         n_h = 2 ** sum(1 for lv in range(2, self.n + 1) if _split_dim(lv) == 2)
         n_w = 2 ** sum(1 for lv in range(2, self.n + 1) if _split_dim(lv) == 3)
         if h % (4 * n_h) or w % (4 * n_w):
-            from ..errors import BadInputError
+            from ...errors import BadInputError
             raise BadInputError(f"DMPHN {self.levels} cannot run on {h}x{w}: H must be a multiple of {4 * n_h}, "
                                 f"W of {4 * n_w}")
 

@@ -22,8 +22,8 @@ Critic steps beyond the first reuse the same batch (fresh fakes). Metrics: d_los
 import keras
 import tensorflow as tf
 
-from .. import losses
-from .schedules import build_schedule
+from ... import losses
+from ...training.schedules import build_schedule
 
 MODES = ("original", "combined")
 
@@ -217,7 +217,7 @@ def _adam(train_cfg, prefix):
 
 def build_trainer(cfg, mixed_precision=False):
     """Runner factory entry: the compiled GANTrainer for a config dict (see experiments/dense_gan_original.yaml)."""
-    from ..models.registry import build_model
+    from .. import build_model
 
     model_cfg, train_cfg, data_cfg = cfg["model"], cfg["train"], cfg.get("data", {})
     gen_opts = {k: model_cfg[k] for k in ("channel_rate", "dropout") if k in model_cfg}

@@ -13,10 +13,10 @@ does the -0.5 shift, so previews and metrics stay in [0, 1]. Metrics: loss, psnr
 import keras
 import tensorflow as tf
 
-from .base import SingleModelHooks
-from .schedules import build_schedule
+from ...training.base import SingleModelHooks
+from ...training.schedules import build_schedule
 
-SHIFT = 0.5
+from . import SHIFT
 
 
 class DMPHNTrainer(SingleModelHooks, keras.Model):
@@ -70,7 +70,7 @@ class DMPHNTrainer(SingleModelHooks, keras.Model):
 
 def build_trainer(cfg, mixed_precision=False):
     """Runner factory entry: the compiled DMPHNTrainer (Adam 1e-4, the configured step schedule)."""
-    from ..models.registry import build_model
+    from .. import build_model
 
     model_cfg, t = cfg["model"], cfg["train"]
     network = build_model(model_cfg.get("name", "dmphn-1-2-4-8"))

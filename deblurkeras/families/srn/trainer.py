@@ -13,9 +13,9 @@ replicas by the optimizer, so the update equals the single-device update on the 
 import keras
 import tensorflow as tf
 
-from ..layers.resize import resize_bilinear
-from .base import SingleModelHooks
-from .schedules import build_schedule
+from ...layers.resize import resize_bilinear
+from ...training.base import SingleModelHooks
+from ...training.schedules import build_schedule
 
 
 def multiscale_losses(sharp, outputs, resize_mode="tf1_legacy"):
@@ -133,12 +133,12 @@ def make_optimizer(train_cfg, total_steps, mixed_precision=False):
 
 def build_generator(model_cfg):
     """The registered SRN model of `model.name` (a module-level hook: tests swap in a tiny generator)."""
-    from ..models.registry import build_model
+    from .. import build_model
 
     model = build_model(model_cfg["name"], resize_mode=model_cfg.get("resize_mode", "tf1_legacy"))
     init = model_cfg.get("init", "xavier")
     if init == "identity":  # a named deviation for short runs (the demo); the original uses Xavier
-        from ..models.srn import identity_init
+        from .model import identity_init
         identity_init(model)
     elif init != "xavier":
         raise ValueError(f"model.init must be 'xavier' (the original) or 'identity', not {init!r}")

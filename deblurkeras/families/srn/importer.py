@@ -2,7 +2,7 @@
 
 The official graph keeps every generator variable under `g_net/`: `g_net/<scope>/weights` and `g_net/<scope>/biases`
 (ResBlocks `g_net/enc1_2/conv1/weights`, the ConvLSTM `g_net/convLSTM/LSTM_conv/weights`). The Keras port
-(`deblurkeras.models.srn`) names its weights after the same scopes (`enc1_2/conv1/kernel`), so the mapping is by
+(`deblurkeras.families.srn.model`) names its weights after the same scopes (`enc1_2/conv1/kernel`), so the mapping is by
 name only: `g_net/` dropped, `weights` -> `kernel`, `biases` -> `bias`. Conv kernels are `[kh, kw, in, out]` and
 conv-transpose kernels `[kh, kw, out, in]` in both, so values are copied as they are.
 
@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from ..errors import BadInputError, WeightsMismatchError, first_line
+from ...errors import BadInputError, WeightsMismatchError, first_line
 
 SCOPE = "g_net/"
 _IGNORED = re.compile(r"(^|/)(Adam|Adam_\d+)$|^beta[12]_power(_\d+)?$|^global_step$")
@@ -100,7 +100,7 @@ def load_tf1_checkpoint(model_or_none, path, variant="auto", resize_mode="tf1_le
     source = os.fspath(path)
     shapes, foreign = read_generator_tensors(reader)
     if model_or_none is None:
-        from ..models.srn import build_srn
+        from .model import build_srn
         model_or_none = build_srn(detect_variant(shapes, source) if variant == "auto" else variant, resize_mode)
     model = model_or_none
     wanted = {keras_to_tf1_name(w.path): w for w in model.weights}
@@ -131,7 +131,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..utils import atomic_path
+    from ...utils import atomic_path
     out = args.out
     if not (out.endswith(".weights.h5") or out.endswith(".keras")):
         raise BadInputError(f"{out}: output must end with .weights.h5 or .keras")

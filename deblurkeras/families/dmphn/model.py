@@ -26,18 +26,10 @@ import math
 import keras
 from keras import ops
 
-PAIR_PARAMS = 1_808_131          # one encoder + one decoder (asserted in tests)
+from . import DECODER as _DECODER, ENCODER as _ENCODER, LEVELS, PAIR_PARAMS  # noqa: F401 - shared with the twin
+
 ENCODER_PARAMS = 868_288
 DECODER_PARAMS = 939_843
-LEVELS = (1, 2, 4, 8)            # patches per level, coarsest first
-
-# (name, (in, out)) of the official Encoder / Decoder: "conv" = conv layer, "res" = conv-ReLU-conv + x.
-_ENCODER = [("layer1", "conv", 3, 32, 1), ("layer2", "res", 32, 32, 1), ("layer3", "res", 32, 32, 1),
-            ("layer5", "conv", 32, 64, 2), ("layer6", "res", 64, 64, 1), ("layer7", "res", 64, 64, 1),
-            ("layer9", "conv", 64, 128, 2), ("layer10", "res", 128, 128, 1), ("layer11", "res", 128, 128, 1)]
-_DECODER = [("layer13", "res", 128, 128, 1), ("layer14", "res", 128, 128, 1), ("layer16", "deconv", 128, 64, 2),
-            ("layer17", "res", 64, 64, 1), ("layer18", "res", 64, 64, 1), ("layer20", "deconv", 64, 32, 2),
-            ("layer21", "res", 32, 32, 1), ("layer22", "res", 32, 32, 1), ("layer24", "conv", 32, 3, 1)]
 
 
 def _official_init(kernel, out_channels):

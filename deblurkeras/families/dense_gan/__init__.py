@@ -1,0 +1,38 @@
+"""The dense-field "Deep Generative Filter" DeblurGAN (leftthomas/ImageDeblurring, Keras 2): a densely connected
+generator with dilated 3x3 convs, and a PatchGAN discriminator averaged over 16 patches.
+
+Files: model.py (Keras), twin.py (PyTorch), trainer.py, importer.py (Keras-2 .h5 weights), configs/.
+"""
+from ..spec import SIGNED, FamilySpec, ModelIO, ModelSpec
+
+CHANNEL_RATE = 64
+N_BLOCKS = 10
+DILATIONS = {2: 1, 4: 2, 6: 3, 8: 2, 10: 1}  # even blocks only; odd blocks use a plain 3x3 conv
+GENERATOR_PARAMS = 3_204_739
+DISCRIMINATOR_PARAMS = 967_809
+
+FAMILY = FamilySpec(
+    name="dense_gan",
+    models=(
+        ModelSpec("dense-gan", "dense_gan", "deblurkeras.families.dense_gan.model:build_generator", {}, SIGNED,
+                  twin="deblurkeras.families.dense_gan.twin:DenseGeneratorTorch"),
+        ModelSpec("dense-gan-d", "dense_gan", "deblurkeras.families.dense_gan.model:build_discriminator", {},
+                  ModelIO(in_scale=2.0, in_offset=-1.0, image=False),
+                  twin="deblurkeras.families.dense_gan.twin:PatchGANTorch"),
+    ),
+    trainer="deblurkeras.families.dense_gan.trainer",
+    optimizer="tf",  # Keras 2 Adam(lr=1e-3), epsilon = K.epsilon() = 1e-7
+    # main.py: whole 256x256 images in file order, batch 2, Adam 1e-3 for D, D-on-G and G
+    config={
+        "model": {"channel_rate": CHANNEL_RATE, "dropout": True, "discriminator": "dense-gan-d", "patch_size": 64,
+                  "d_filters": 64, "batch_patches": False},
+        "data": {"batch_size": 2, "crop": 256, "val_crop": 256, "shuffle": False},
+        "loss": {"vgg_weights": "imagenet", "vgg_preprocess": False, "k_perceptual": 145.0, "k_l1": 170.0},
+        "train": {"total_steps": 3020, "lr": 1e-3, "schedule": "constant", "beta_1": 0.9, "beta_2": 0.999,
+                  "epsilon": 1e-7, "mode": "original", "critic_steps": 1, "adv_weight": 1.0,
+                  "fake_for_d": "inference", "d_bn_in_g_step": "batch"},
+    },
+    importers=("deblurkeras.families.dense_gan.importer:load_file",),
+    configs=("original",),
+    layer_modules=("deblurkeras.families.dense_gan.model",),
+)

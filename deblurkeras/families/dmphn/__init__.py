@@ -1,0 +1,48 @@
+"""DMPHN (Zhang et al., CVPR 2019; HongguangZhang/DMPHN-cvpr19-master, PyTorch): a hierarchy of encoder-decoder
+pairs over 1, 2, 4 (and 8) patches.
+
+Files: model.py (Keras), twin.py (PyTorch), trainer.py, configs/; the .pkl importer is
+deblurkeras.checkpoints.torch_import (shared with the SR family: both read PyTorch state_dicts).
+"""
+from ..spec import FamilySpec, ModelIO, ModelSpec
+
+LEVELS = (1, 2, 4, 8)  # patches per level, coarsest first
+# (torch-style layer name, kind, in channels, out channels, stride): the official Encoder / Decoder
+ENCODER = (("layer1", "conv", 3, 32, 1), ("layer2", "res", 32, 32, 1), ("layer3", "res", 32, 32, 1),
+           ("layer5", "conv", 32, 64, 2), ("layer6", "res", 64, 64, 1), ("layer7", "res", 64, 64, 1),
+           ("layer9", "conv", 64, 128, 2), ("layer10", "res", 128, 128, 1), ("layer11", "res", 128, 128, 1))
+DECODER = (("layer13", "res", 128, 128, 1), ("layer14", "res", 128, 128, 1), ("layer16", "deconv", 128, 64, 2),
+           ("layer17", "res", 64, 64, 1), ("layer18", "res", 64, 64, 1), ("layer20", "deconv", 64, 32, 2),
+           ("layer21", "res", 32, 32, 1), ("layer22", "res", 32, 32, 1), ("layer24", "conv", 32, 3, 1))
+PAIR_PARAMS = 1_808_131  # one encoder + one decoder
+SHIFT = 0.5              # the official input is ToTensor() - 0.5 and the output + 0.5
+
+
+def _io(levels):
+    # Levels split H, then W, then H again; each patch is downsampled x4 by the encoder. No portrait transposing.
+    splits_h = sum(1 for i in range(1, len(levels)) if i % 2 == 1)
+    splits_w = len(levels) - 1 - splits_h
+    return ModelIO(in_offset=-SHIFT, out_offset=-SHIFT, multiple=(4 << splits_h, 4 << splits_w))
+
+
+def _model(levels):
+    name = "dmphn-" + "-".join(map(str, levels))
+    return ModelSpec(name, "dmphn", "deblurkeras.families.dmphn.model:build_dmphn", {"levels": levels},
+                     _io(levels), twin="deblurkeras.families.dmphn.twin:DMPHNTorch")
+
+
+FAMILY = FamilySpec(
+    name="dmphn",
+    models=(_model(LEVELS[:3]), _model(LEVELS)),
+    trainer="deblurkeras.families.dmphn.trainer",
+    optimizer="torch",  # torch.optim.Adam(lr=1e-4), eps 1e-8, StepLR(step_size=1000 epochs, gamma=0.1)
+    config={
+        "data": {"batch_size": 6, "crop": 256, "val_crop": 256},
+        "train": {"total_steps": 1404000, "lr": 1e-4, "schedule": "piecewise",
+                  "boundaries": [351000, 702000, 1053000], "factor": 0.1,
+                  "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
+    },
+    importers=("deblurkeras.checkpoints.torch_import:import_dmphn",),
+    configs=("gopro_1_2_4_8",),
+    layer_modules=("deblurkeras.families.dmphn.model",),
+)

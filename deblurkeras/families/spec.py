@@ -1,0 +1,91 @@
+"""What a model family is: the one place that says which models it has and how they are used.
+
+A family spec is plain data (no TensorFlow, no torch), so the CLI, the converter's PyTorch side and the tests can read
+it cheaply. Code is named by "module:attribute" strings and imported only when needed.
+"""
+import dataclasses
+import importlib
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelIO:
+    """How an RGB image in [0, 1] becomes the model input, and the output goes back to [0, 1].
+
+        model_in = x01 * in_scale + in_offset        (per channel for tuples; SRResNet uses ImageNet mean/std)
+        x01_out  = (model_out - out_offset) / out_scale
+    `multiple`: (H, W) must be multiples of these (inference edge-pads bottom/right and crops back); an int means
+        both axes. DMPHN 1-2-4-8 needs 16 for H but only 8 for W, as the original.
+    `transpose`: portrait images run transposed (only SRN's official test script does this).
+    `channels`: 1 for the gray SRN models (an RGB image runs as a batch of 3 one-channel images).
+    `output_index`: which output is the image when the model returns a list (SRN: the finest, -1).
+    `scale`: the upscaling factor (super-resolution), 1 for deblurring.
+    """
+    in_scale: object = 1.0
+    in_offset: object = 0.0
+    out_scale: float = 1.0
+    out_offset: float = 0.0
+    multiple: object = 1
+    channels: int = 3
+    output_index: int = -1
+    scale: int = 1
+    transpose: bool = False
+    image: bool = True          # False: not an image-to-image model (a discriminator), no deblur/eval/upscale
+
+    @property
+    def multiples(self):
+        """(mh, mw)."""
+        m = self.multiple
+        return (int(m), int(m)) if isinstance(m, int) else (int(m[0]), int(m[1]))
+
+
+UNIT = ModelIO()                                                                      # [0, 1] in and out
+SIGNED = ModelIO(in_scale=2.0, in_offset=-1.0, out_scale=2.0, out_offset=-1.0)      # [-1, 1] in and out
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One registered model: CLI name, Keras builder + its keyword arguments, I/O convention, PyTorch twin."""
+    name: str
+    family: str
+    builder: str                # "module:function" building the Keras model from `defaults`
+    defaults: dict
+    io: ModelIO
+    twin: str = None            # "module:Class" of the pure-PyTorch twin, built with the same keyword arguments
+
+    @property
+    def module(self):
+        return self.builder.split(":")[0]
+
+    def build(self, **overrides):
+        return resolve(self.builder)(**{**self.defaults, **overrides})
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilySpec:
+    """A family: its models, its trainer module, its importers and its training conventions.
+
+    `trainer`: module providing build_trainer(cfg) (see deblurkeras.training.contract);
+    `config`: the family's config defaults (the original's), section -> {key: default};
+    `optimizer`: whose Adam the original used: "tf" (eps added to sqrt(v) with both bias corrections folded into
+        the step: Keras/TF1) or "torch" (eps added to sqrt(v_hat): PyTorch);
+    `importers`: original-checkpoint readers, "module:function";
+    `configs`: shipped YAML configs, name -> file inside the family's configs/ folder.
+    """
+    name: str
+    models: tuple
+    trainer: str = None
+    config: dict = dataclasses.field(default_factory=dict)
+    optimizer: str = "tf"
+    importers: tuple = ()
+    configs: tuple = ()
+    layer_modules: tuple = ()   # modules whose import registers the family's custom Keras layers
+
+
+def resolve(ref):
+    """"package.module:attr" -> the object (imports the module)."""
+    module, _, attr = ref.partition(":")
+    obj = importlib.import_module(module)
+    return getattr(obj, attr) if attr else obj

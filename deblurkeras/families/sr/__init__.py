@@ -1,0 +1,39 @@
+"""SRResNet and SRGAN x4 (Ledig et al. 2017, as in sgrvinod/a-PyTorch-Tutorial-to-Super-Resolution).
+
+Files: model.py (Keras), twin.py (PyTorch), trainer.py, configs/; the .pth importer is
+deblurkeras.checkpoints.torch_import (shared with DMPHN).
+"""
+from ..spec import IMAGENET_MEAN, IMAGENET_STD, FamilySpec, ModelIO, ModelSpec
+
+SRRESNET_PARAMS = 1_549_462        # x4, 64 channels, 16 blocks (trainable = torch's parameter count)
+SRGAN_D_PARAMS = 23_569_217        # all parameters (23,565,505 trainable + BN running statistics... see tests)
+
+# LR input: ImageNet-normalised [0, 1] image; HR output in [-1, 1] (tanh)
+_IO = ModelIO(in_scale=tuple(1 / s for s in IMAGENET_STD),
+              in_offset=tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)),
+              out_scale=2.0, out_offset=-1.0, scale=4)
+_D_IO = ModelIO(in_scale=_IO.in_scale, in_offset=_IO.in_offset, image=False)
+_G = "deblurkeras.families.sr.model:build_srresnet"
+_G_TWIN = "deblurkeras.families.sr.twin:SRResNetTorch"
+
+FAMILY = FamilySpec(
+    name="sr",
+    models=(
+        ModelSpec("srresnet-x4", "sr", _G, {"scale": 4}, _IO, twin=_G_TWIN),
+        ModelSpec("srgan-x4", "sr", _G, {"scale": 4}, _IO, twin=_G_TWIN),
+        ModelSpec("srgan-d", "sr", "deblurkeras.families.sr.model:build_srgan_discriminator", {}, _D_IO,
+                  twin="deblurkeras.families.sr.twin:SRGANDiscriminatorTorch"),
+    ),
+    trainer="deblurkeras.families.sr.trainer",
+    optimizer="torch",  # torch.optim.Adam(lr=1e-4), default betas / eps 1e-8
+    config={
+        "model": {"discriminator": "srgan-d", "init_weights": None},
+        "data": {"batch_size": 16, "crop": 96, "val_path": None},
+        "loss": {"vgg_layer": "block5_conv4", "vgg_weights": "imagenet", "vgg_preprocess": "caffe", "beta": 1e-3},
+        "train": {"total_steps": 1000000, "lr": 1e-4, "schedule": "constant", "beta_1": 0.9, "beta_2": 0.999,
+                  "epsilon": 1e-8},
+    },
+    importers=("deblurkeras.checkpoints.torch_import:import_sr",),
+    configs=("srresnet_x4", "srgan_x4"),
+    layer_modules=("deblurkeras.layers", "deblurkeras.families.sr.model"),
+)

@@ -1,0 +1,37 @@
+"""SRN-DeblurNet (Tao et al., CVPR 2018; jiangsutx/SRN-Deblur, TF1): scale-recurrent encoder-decoder.
+
+Files: model.py (Keras), twin.py (PyTorch), trainer.py, importer.py (TF1 checkpoints), configs/.
+"""
+from ..spec import FamilySpec, ModelIO, ModelSpec
+
+# variant -> (channels, ConvLSTM in the bottleneck); shared by the Keras model and the PyTorch twin
+VARIANTS = {"color": (3, False), "gray": (1, False), "lstm": (1, True), "color_lstm": (3, True)}
+PARAM_COUNTS = {"color": 6_881_251, "gray": 6_876_449, "lstm": 8_056_609}
+
+# The official test script transposes portrait images to fit its landscape placeholder; inputs padded to 16.
+_IO = ModelIO(multiple=16, transpose=True)
+_IO_GRAY = ModelIO(multiple=16, transpose=True, channels=1)
+
+
+def _model(name, variant, io):
+    return ModelSpec(name, "srn", "deblurkeras.families.srn.model:build_srn", {"variant": variant}, io,
+                     twin="deblurkeras.families.srn.twin:SRNTorch")
+
+
+FAMILY = FamilySpec(
+    name="srn",
+    models=(_model("srn-color", "color", _IO), _model("srn-gray", "gray", _IO_GRAY),
+            _model("srn-lstm", "lstm", _IO_GRAY), _model("srn-color-lstm", "color_lstm", _IO)),
+    trainer="deblurkeras.families.srn.trainer",
+    optimizer="tf",  # tf.train.AdamOptimizer(lr, 0.9, 0.999, 1e-8)
+    # the official train.py: batch 16, 256 crops, 524k steps (4000 epochs of GoPro), polynomial decay power 0.3
+    config={
+        "model": {"resize_mode": "tf1_legacy", "init": "xavier"},
+        "data": {"batch_size": 16, "crop": 256, "val_crop": 256},
+        "train": {"total_steps": 524000, "lr": 1e-4, "end_lr": 0.0, "power": 0.3, "schedule": "polynomial",
+                  "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "clip_lstm_norm": None},
+    },
+    importers=("deblurkeras.families.srn.importer:load_tf1_checkpoint",),
+    configs=("gopro_color", "gopro_lstm", "demo"),
+    layer_modules=("deblurkeras.layers", "deblurkeras.families.srn.model"),
+)
