@@ -102,8 +102,8 @@ def main(argv=None):
     import keras
     import tensorflow as tf
 
-    from deblurkeras.families import dense_gan
-    from deblurkeras.training import gan
+    from deblurkeras.families.dense_gan import model as dense_gan
+    from deblurkeras.families.dense_gan import trainer as gan
     from deblurkeras.utils import atomic_path
 
     files = sorted(pathlib.Path(args.data).glob("*.jpg"))

@@ -8,7 +8,7 @@ import pytest
 import deblurkeras  # noqa: F401  (sets the Keras backend)
 from deblurkeras import losses
 from deblurkeras.errors import BadInputError
-from deblurkeras.families import dense_gan
+from deblurkeras.families.dense_gan import model as dense_gan
 from deblurkeras.families import SIGNED, build_model, model_io
 
 # Parameter counts worked out by hand from REFERENCE §2 (c = 64, f = 4c = 256; conv k x k: k*k*in*out + out,

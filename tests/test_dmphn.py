@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from deblurkeras.families import dmphn
+from deblurkeras.families.dmphn import model as dmphn
 from deblurkeras.families import build_model, model_io
 
 

@@ -8,8 +8,8 @@ import tensorflow as tf
 
 import deblurkeras  # noqa: F401  (sets the Keras backend)
 from deblurkeras import losses
-from deblurkeras.families import dense_gan
-from deblurkeras.training import gan
+from deblurkeras.families.dense_gan import model as dense_gan
+from deblurkeras.families.dense_gan import trainer as gan
 
 
 def _models():

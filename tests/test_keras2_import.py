@@ -10,7 +10,7 @@ import deblurkeras  # noqa: F401  (sets the Keras backend)
 from deblurkeras import cli
 from deblurkeras.families.dense_gan import importer as keras2_h5
 from deblurkeras.errors import BadInputError, WeightsMismatchError
-from deblurkeras.families import dense_gan
+from deblurkeras.families.dense_gan import model as dense_gan
 
 _CLASS = {"Conv2D": "conv2d", "BatchNormalization": "batch_normalization", "Dense": "dense"}
 _ATTRS = {"Conv2D": ("kernel", "bias"), "Dense": ("kernel", "bias"),

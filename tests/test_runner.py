@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 from deblurkeras.errors import BadInputError
-from deblurkeras.training import runner, srn
+from deblurkeras.training import runner
+from deblurkeras.families.srn import trainer as srn
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PRELUDE = (
     "import sys, time; sys.path.insert(0, {repo!r})\n"
-    "from deblurkeras.training import runner, srn\n"
+    "from deblurkeras.training import runner\nfrom deblurkeras.families.srn import trainer as srn\n"
     "from tests.test_srn_trainer import tiny_generator\n"
     "srn.build_generator = lambda model_cfg: tiny_generator()\n"
 )

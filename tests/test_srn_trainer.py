@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from deblurkeras.layers import ScaleResize
-from deblurkeras.training import srn
+from deblurkeras.families.srn import trainer as srn
 from deblurkeras.training.schedules import build_schedule, current_lr
 
 

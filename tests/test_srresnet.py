@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deblurkeras.layers.pixel_shuffle import PixelShuffle
-from deblurkeras.families import srresnet
+from deblurkeras.families.sr import model as srresnet
 from deblurkeras.families import build_model
 
 

@@ -256,7 +256,7 @@ def test_not_a_checkpoint(tmp_path):
 def test_cli_writes_weights_and_keras_atomically(tmp_path, checkpoints):
     import argparse
     import keras
-    from deblurkeras.checkpoints import tf1_srn
+    from deblurkeras.families.srn import importer as tf1_srn
     from deblurkeras.families import build_model
     parser = argparse.ArgumentParser()
     tf1_srn.add_arguments(parser)
