@@ -1,6 +1,7 @@
 """deblurkeras: faithful Keras 3 ports of classic deblurring / super-resolution models and their tooling.
 
-Importing the package is cheap: TensorFlow is imported by the submodules that need it, torch never here.
+Importing the package is cheap: TensorFlow is imported by the submodules that need it, torch never here. Once
+Keras is imported (by anyone), the families' custom layers are registered, so `keras.saving.load_model` finds them.
 """
 import os
 
@@ -11,3 +12,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __version__ = "0.1.0"
 
 from .errors import DeblurKerasError, WeightsMismatchError, BadInputError  # noqa: E402,F401
+from ._keras_hook import install as _install_keras_hook  # noqa: E402
+
+_install_keras_hook()  # custom layers registered whenever Keras gets imported (for keras.saving.load_model)

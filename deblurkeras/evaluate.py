@@ -131,10 +131,15 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
     from .inference import load_model
     from .families import model_io
 
-    io = model_io(model_name)
+    from .families import model_identity
+
     pairs = iter_pairs(data, split)  # checks the data before the (slow) model load
     if model is None:
         model = load_model(model_name, weights)
+    model_name = model_name or model_identity(model)["model"]
+    io = model_io(model_name)
+    if not io.image:
+        raise BadInputError(f"{weights}: holds {model_name}, which does not produce images")
     rows = evaluate_pairs(model, io, pairs, os.path.join(out_dir, "images") if save_images else None,
                           limit=limit, total=count_pairs(data, split), **deblur_kwargs)
     summary = {**summarize(rows), "model": model_name, "weights": None if weights is None else os.fspath(weights),
@@ -148,7 +153,8 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
 def add_arguments(p):
     from .families import model_names
 
-    p.add_argument("--model", default="srn-color", choices=model_names(), help="registered model (srn-color)")
+    p.add_argument("--model", default=None, choices=model_names(image_only=True),
+                   help="registered model (default: the one the weights file names)")
     p.add_argument("--weights", required=True, help=".weights.h5, .keras or (SRN) a TF1 checkpoint")
     p.add_argument("--data", required=True, help="HDF5 dataset file, or a folder of pairs")
     p.add_argument("--out", required=True, help="output folder for per_image.csv and summary.json")

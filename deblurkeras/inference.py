@@ -34,79 +34,17 @@ from .imageio import list_images, load_image, save_image, to_uint8
 
 
 # ------------------------------------------------------------------------------------------------ loading
-def _h5_layout(path):
-    import h5py
-    layout = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: layout.__setitem__(name, obj.shape) if isinstance(obj, h5py.Dataset) else None)
-    return layout
-
-
-def load_weights_strict(model, path):
-    """`model.load_weights(path)` for a Keras `.weights.h5`, but strict.
-
-    Keras 3 silently ignores extra tensors in the file (e.g. lstm weights loaded into a gray model) and its errors
-    span many lines. Keras keys its files by object structure (`layers/conv2d/vars/0`), not by layer name, so the
-    file is compared with the layout this model itself would save: missing, unexpected and mis-shaped entries are
-    listed by those keys.
-    """
-    import tempfile
-    path = os.fspath(path)
-    try:
-        have = _h5_layout(path)
-    except OSError as e:
-        raise BadInputError(f"{path}: not a Keras .weights.h5 file ({first_line(e)})") from None
-    with tempfile.TemporaryDirectory() as tmp:
-        ref = os.path.join(tmp, "ref.weights.h5")
-        model.save_weights(ref)
-        want = _h5_layout(ref)
-    missing = sorted(set(want) - set(have))
-    unexpected = sorted(set(have) - set(want))
-    mismatched = [(k, have[k], want[k]) for k in sorted(set(want) & set(have)) if have[k] != want[k]]
-    if missing or unexpected or mismatched:
-        raise WeightsMismatchError(path, missing, unexpected, mismatched)
-    try:
-        model.load_weights(path)
-    except Exception as e:  # layout matched, so this is a damaged file
-        raise BadInputError(f"{path}: cannot load weights ({first_line(e)})") from None
-
-
-def _is_tf1_checkpoint(path):
-    return os.path.exists(path + ".index") or path.endswith(".index") or \
-        (os.path.isdir(path) and os.path.exists(os.path.join(path, "checkpoint")))
-
-
 def load_model(name, weights):
-    """The registered model `name` with weights from a `.weights.h5`, a `.keras` file (safe_mode) or, for SRN,
-    an original TF1 checkpoint prefix / directory."""
-    from . import families as registry
-    registry.entry(name)  # unknown model names fail before anything is read
-    path = os.fspath(weights)
-    if path.endswith(".keras"):
-        import importlib
-        import keras
-        importlib.import_module(registry.entry(name).module)  # registers the family's custom layers for safe_mode
-        if not os.path.isfile(path):
-            raise BadInputError(f"{path}: no such weights file")
-        try:
-            model = keras.saving.load_model(path, safe_mode=True, compile=False)
-        except Exception as e:
-            raise BadInputError(f"{path}: cannot load Keras model ({first_line(e)})") from None
-    elif path.endswith(".h5"):
-        if not os.path.isfile(path):
-            raise BadInputError(f"{path}: no such weights file")
-        model = registry.build_model(name)
-        load_weights_strict(model, path)
-    elif _is_tf1_checkpoint(path):
-        if registry.entry(name).family != "srn":
-            raise BadInputError(f"{path}: TF1 checkpoints are only for SRN models, not {name}")
-        from .families.srn.importer import load_tf1_checkpoint
-        model = load_tf1_checkpoint(registry.build_model(name), path)
-    else:
-        raise BadInputError(f"{path}: not a weights file (.weights.h5, .keras or a TF1 checkpoint prefix)")
+    """(The registered model `name` with the weights of `weights`): a `.weights.h5`, a `.keras` file (safe_mode) or
+    an original checkpoint its family's importer reads. The file must hold that model: our files say which model they
+    hold, every other tensor layout is compared tensor by tensor. `name` None: the model the file says."""
+    from . import families
+    from .weights import load
+
+    model, name = load(weights, name)
     channels = model.inputs[0].shape[-1]
-    if channels is not None and channels != registry.model_io(name).channels:
-        raise WeightsMismatchError(path, mismatched=[("input channels", channels, registry.model_io(name).channels)])
+    if channels is not None and channels != families.model_io(name).channels:
+        raise WeightsMismatchError(weights, mismatched=[("input channels", channels, families.model_io(name).channels)])
     return model
 
 
@@ -234,7 +172,8 @@ def add_arguments(parser):
     from .families import model_names
     parser.add_argument("inputs", nargs="+", metavar="IMAGE|DIR", help="image files and/or folders of images")
     names = [n for n in model_names() if not n.endswith("-d")]  # discriminators produce no image
-    parser.add_argument("--model", default="srn-color", choices=names, help="registered model (default srn-color)")
+    parser.add_argument("--model", default=None, choices=names,
+                        help="registered model (default: the one the weights file names; needed for plain files)")
     parser.add_argument("--weights", required=True,
                         help=".weights.h5, .keras (loaded with safe_mode) or an original TF1 checkpoint prefix (SRN)")
     parser.add_argument("--out", required=True, help="output folder (created if needed)")
@@ -267,8 +206,12 @@ def run(args):
         raise BadInputError(f"{', '.join(args.inputs)}: no images found")
     if args.ext and "." + args.ext.lstrip(".").lower() not in Image.registered_extensions():
         raise BadInputError(f"--ext {args.ext}: unknown image format")
-    io = model_io(args.model)
+    from .families import model_identity
     model = load_model(args.model, args.weights)
+    name = args.model or model_identity(model)["model"]
+    io = model_io(name)
+    if not io.image:
+        raise BadInputError(f"{args.weights}: holds {name}, which does not produce images")
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:

@@ -20,7 +20,10 @@ from .errors import BadInputError, DeblurKerasError
 from .imageio import list_images, load_image, save_image, to_uint8
 from .utils import atomic_path
 
-SR_MODELS = ("srresnet-x4", "srgan-x4")
+def sr_models():
+    """The registered image models that upscale (ModelIO.scale > 1)."""
+    from .families import model_io, model_names
+    return tuple(n for n in model_names(image_only=True) if model_io(n).scale > 1)
 Y_WEIGHTS = (65.481, 128.553, 24.966)
 SSIM_KWARGS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
 
@@ -56,17 +59,16 @@ def sr_metrics(sr_uint8, hr_uint8, scale):
 
 def load_sr_model(name, weights):
     """The registered SR model with weights from .weights.h5 / .keras (deblurkeras.inference) or a tutorial .pth."""
-    from .families import entry
-
-    if name not in SR_MODELS:
-        raise BadInputError(f"--model {name!r}: expected one of {SR_MODELS}")
-    entry(name)
-    path = os.fspath(weights)
-    if path.endswith((".pth", ".pth.tar", ".pt")):
-        from .checkpoints.torch_import import import_sr
-        return import_sr(path, "generator" if name.startswith("srgan") else "srresnet")
+    from .families import model_identity
     from .inference import load_model
-    return load_model(name, path)
+
+    if name is not None and name not in sr_models():
+        raise BadInputError(f"--model {name!r}: expected one of {sr_models()}")
+    model = load_model(name, weights)
+    got = model_identity(model)["model"]
+    if got not in sr_models():
+        raise BadInputError(f"{weights}: holds {got}, not a super-resolution model ({', '.join(sr_models())})")
+    return model
 
 
 def upscale_array(model, io, lr_uint8, round=False):  # noqa: A002 - mirrors --round
@@ -78,7 +80,9 @@ def upscale_array(model, io, lr_uint8, round=False):  # noqa: A002 - mirrors --r
 
 def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", help="image files or folders")
-    parser.add_argument("--model", choices=SR_MODELS, default="srresnet-x4")
+    parser.add_argument("--model", choices=sr_models(), default=None,
+                        help="default: the model the weights file names (a tutorial .pth: srgan-x4 if it holds a "
+                             "generator, else srresnet-x4)")
     parser.add_argument("--weights", required=True, help=".weights.h5, .keras or the tutorial's .pth")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--evaluate", action="store_true",
@@ -93,12 +97,13 @@ def _mean(rows, key):
 
 def run(args):
     from .data_sr import bicubic_down, bicubic_up, center_crop_multiple
-    from .families import model_io
+    from .families import model_identity, model_io
 
-    io = model_io(args.model)
-    scale = io.scale
     paths = list_images(args.inputs)
     model = load_sr_model(args.model, args.weights)
+    args.model = model_identity(model)["model"]
+    io = model_io(args.model)
+    scale = io.scale
     os.makedirs(args.out, exist_ok=True)
     rows, failed = [], 0
     try:

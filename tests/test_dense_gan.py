@@ -35,7 +35,9 @@ def test_generator_parameter_count_matches_the_hand_count():
     assert (g.count_params(), _fixed(g)) == (GENERATOR_PARAMS, GENERATOR_FIXED)
     assert dense_gan.generator_param_count() == (GENERATOR_PARAMS, GENERATOR_FIXED)
     assert build_model("dense-gan").count_params() == GENERATOR_PARAMS
-    assert model_io("dense-gan") == SIGNED and model_io("dense-gan-d") == SIGNED
+    assert model_io("dense-gan") == SIGNED  # [-1, 1] in and out
+    d = model_io("dense-gan-d")
+    assert (d.in_scale, d.in_offset, d.image) == (2.0, -1.0, False)  # [-1, 1] in, a score out
 
 
 def test_generator_structure_follows_the_reference():

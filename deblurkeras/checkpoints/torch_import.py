@@ -21,7 +21,6 @@ import re
 import numpy as np
 
 from ..errors import BadInputError, WeightsMismatchError, first_line
-from ..utils import atomic_path
 
 DMPHN_FILE = re.compile(r"^(encoder|decoder)_lv(\d+)\.pkl$")
 MODELS = ("auto", "dmphn-1-2-4", "dmphn-1-2-4-8", "srresnet-x4", "srgan-x4", "srgan-d")
@@ -200,6 +199,33 @@ def _sr_scale(sd, prefix):
     return 2 ** max(n, 1)
 
 
+# --------------------------------------------------------------------------------------------------- loader hook
+_SR_PART = {"srresnet-x4": "srresnet", "srgan-x4": "generator", "srgan-d": "discriminator"}
+
+
+def accepts(path):
+    """A DMPHN folder of encoder_lv*/decoder_lv* .pkl files, or a tutorial .pth checkpoint."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return any(DMPHN_FILE.match(f) for f in os.listdir(path))
+    return os.path.isfile(path) and path.endswith((".pth", ".pt", ".pth.tar"))
+
+
+def import_weights(path, model=None, model_name=None):
+    """The weights-loader hook (deblurkeras.weights): (model, registered name)."""
+    from ..families import entry, tag_model
+
+    if model is None:
+        model, name = import_model(path, model_name or "auto")
+        return tag_model(model, name, entry(name).defaults), name
+    name = model_name or _auto_model(os.fspath(path))
+    if os.path.isdir(path):
+        return import_dmphn(path, model), name
+    if name not in _SR_PART:
+        raise BadInputError(f"{path}: a PyTorch .pth checkpoint cannot fill {name}")
+    return import_sr(path, _SR_PART[name], model), name
+
+
 # --------------------------------------------------------------------------------------------------- CLI
 def _auto_model(source):
     if os.path.isdir(source):
@@ -220,8 +246,7 @@ def import_model(source, model_name="auto"):
         from ..families import build_model
         model = import_dmphn(source, build_model(name))
     else:
-        part = {"srresnet-x4": "srresnet", "srgan-x4": "generator", "srgan-d": "discriminator"}[name]
-        model = import_sr(source, part)
+        model = import_sr(source, _SR_PART[name])
     return model, name
 
 
@@ -235,10 +260,10 @@ def add_arguments(parser):
 def run(args):
     if not (args.out.endswith(".weights.h5") or args.out.endswith(".keras")):
         raise BadInputError(f"{args.out}: output must end in .weights.h5 or .keras")
-    model, name = import_model(args.source, args.model)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with atomic_path(args.out) as tmp:
-        model.save_weights(tmp) if args.out.endswith(".weights.h5") else model.save(tmp)
+    from .. import weights
+
+    model, name = import_weights(args.source, model_name=None if args.model == "auto" else args.model)
+    weights.save(model, args.out)
     n = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     print(f"imported {name} from {args.source}: {n:,} trainable parameters -> {args.out}")
     return 0

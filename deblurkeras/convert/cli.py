@@ -10,7 +10,8 @@ from .parity import DEFAULT_TOL
 
 
 def add_arguments(p):
-    p.add_argument("--model", required=True, help="registered model name, e.g. srn-color, dense-gan")
+    p.add_argument("--model", default=None,
+                   help="registered model name, e.g. srn-color, dense-gan (default: the one --weights names)")
     p.add_argument("--weights", help="Keras weights (.weights.h5 or .keras); without it the freshly initialised "
                                      "model is exported (with a warning)")
     p.add_argument("--out", required=True, help="output .safetensors file")
@@ -44,6 +45,9 @@ def run(args):
     from .. import families as registry
     from .pipeline import export_and_check, parse_sizes
     from .torch_layers import check_naive
+    if args.model is None and args.weights:
+        from ..weights import resolve_name
+        args.model = resolve_name(args.weights)
     if args.model not in registry.model_names():
         raise BadInputError(f"unknown model {args.model!r}; expected one of {registry.model_names()}")
     try:

@@ -222,25 +222,6 @@ def load_keras_from_safetensors(path, model=None):
 
 
 def load_keras_weights(model, weights_path):
-    """Load `.weights.h5` or a `.keras` file (safe_mode) into `model`, by weight path for `.keras`."""
-    import keras
-    weights_path = os.fspath(weights_path)
-    if not os.path.isfile(weights_path):
-        raise BadInputError(f"{weights_path}: no such file")
-    if weights_path.endswith(".keras"):
-        other = keras.saving.load_model(weights_path, compile=False, safe_mode=True)
-        src = {w.path: w for w in other.weights}
-        dst = {w.path: w for w in model.weights}
-        if set(src) != set(dst):
-            raise WeightsMismatchError(weights_path, missing=sorted(set(dst) - set(src)),
-                                       unexpected=sorted(set(src) - set(dst)))
-        for p, w in dst.items():
-            if tuple(w.shape) != tuple(src[p].shape):
-                raise WeightsMismatchError(weights_path, mismatched=[(p, tuple(src[p].shape), tuple(w.shape))])
-            w.assign(src[p].numpy())
-        return model
-    try:
-        model.load_weights(weights_path)
-    except (ValueError, KeyError, OSError) as err:
-        raise WeightsMismatchError(weights_path, unexpected=[first_line(err)]) from err
-    return model
+    """Strict load of `.weights.h5` / `.keras` (safe_mode) into `model`: every tensor named on a mismatch."""
+    from ..weights import load_into
+    return load_into(model, weights_path, strict=True)

@@ -7,7 +7,7 @@ usually does instead (used to show what the parity report catches). Pitfalls (RE
     resize   interpolate(align_corners=False) (half-pixel) instead of TF1 legacy asymmetric sampling
     bn       torch default eps 1e-5 instead of Keras 1e-3
     leaky    torch default slope 0.01 instead of the Keras slope
-    shuffle  F.pixel_shuffle channel order (CRD) instead of tf.nn.depth_to_space (DCR)
+    shuffle  the other depth-to-space channel order (F.pixel_shuffle CRD vs tf.nn.depth_to_space DCR)
 """
 import contextlib
 
@@ -124,13 +124,22 @@ def scaled_size(h, w, scale):
     return int(round(h * scale)), int(round(w * scale))
 
 
-def depth_to_space(x, block, naive=()):
-    """tf.nn.depth_to_space on NCHW (DCR: input channel (i*b + j)*C + c); naive 'shuffle' = F.pixel_shuffle (CRD)."""
+def pixel_shuffle(x, block, order="dcr", naive=()):
+    """Depth to space on NCHW in either channel order: 'dcr' = tf.nn.depth_to_space (input channel (i*b + j)*C + c),
+    'crd' = F.pixel_shuffle (c*b*b + i*b + j). The naive 'shuffle' pitfall takes the other order: the usual mix-up
+    when a model moves between the frameworks."""
     if "shuffle" in naive:
+        order = "crd" if order == "dcr" else "dcr"
+    if order == "crd":
         return F.pixel_shuffle(x, block)
     n, cb, h, w = x.shape
     c = cb // (block * block)
     return x.view(n, block, block, c, h, w).permute(0, 3, 4, 1, 5, 2).reshape(n, c, h * block, w * block)
+
+
+def depth_to_space(x, block, naive=()):
+    """tf.nn.depth_to_space on NCHW (see pixel_shuffle)."""
+    return pixel_shuffle(x, block, "dcr", naive)
 
 
 def batch_norm(channels, epsilon=1e-3, momentum=0.99, naive=()):

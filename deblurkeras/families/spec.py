@@ -71,7 +71,8 @@ class FamilySpec:
     `config`: the family's config defaults (the original's), section -> {key: default};
     `optimizer`: whose Adam the original used: "tf" (eps added to sqrt(v) with both bias corrections folded into
         the step: Keras/TF1) or "torch" (eps added to sqrt(v_hat): PyTorch);
-    `importers`: original-checkpoint readers, "module:function";
+    `importers`: modules reading original checkpoints, each with accepts(path) and import_weights(path, model=None,
+        model_name=None) -> (model, name) (see deblurkeras.weights);
     `configs`: shipped YAML configs, name -> file inside the family's configs/ folder.
     """
     name: str

@@ -32,7 +32,7 @@ FAMILY = FamilySpec(
                   "epsilon": 1e-7, "mode": "original", "critic_steps": 1, "adv_weight": 1.0,
                   "fake_for_d": "inference", "d_bn_in_g_step": "batch"},
     },
-    importers=("deblurkeras.families.dense_gan.importer:load_file",),
+    importers=("deblurkeras.families.dense_gan.importer",),
     configs=("original",),
     layer_modules=("deblurkeras.families.dense_gan.model",),
 )

@@ -175,6 +175,27 @@ def load_file(path, model_name="auto", name_map=None):
     return load_keras2_h5(build_model(name, **overrides), path, name_map), name
 
 
+def accepts(path):
+    """A Keras 2 `save_weights` HDF5 file (root attribute `layer_names`), not one of our `.weights.h5`."""
+    path = os.fspath(path)
+    if not path.endswith((".h5", ".hdf5")) or path.endswith(".weights.h5") or not os.path.isfile(path):
+        return False
+    import h5py
+    try:
+        with h5py.File(path, "r") as f:
+            return "layer_names" in f.attrs
+    except OSError:
+        return False
+
+
+def import_weights(path, model=None, model_name=None):
+    """The weights-loader hook (deblurkeras.weights): (model, registered name)."""
+    if model is not None:
+        return load_keras2_h5(model, path), model_name
+    model, name = load_file(path, model_name or "auto")
+    return model, name
+
+
 # ---------------------------------------------------------------------------------------------------- CLI verb
 def add_arguments(parser):
     parser.add_argument("weights", help="HDF5 file written by the original Keras 2 code's save_weights")
@@ -185,7 +206,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ...utils import atomic_path
+    from ... import weights
 
     out = args.out
     if not (out.endswith(".weights.h5") or out.endswith(".keras")):
@@ -200,8 +221,6 @@ def run(args):
         if not isinstance(name_map, dict) or not all(isinstance(v, str) for v in name_map.values()):
             raise BadInputError(f"{args.name_map}: the name map must be a JSON object of strings")
     model, name = load_file(args.weights, args.model, name_map)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with atomic_path(out) as tmp:
-        model.save_weights(tmp) if out.endswith(".weights.h5") else model.save(tmp)
+    weights.save(model, out)
     print(f"{args.weights}: {name}, {len(model.weights)} tensors, {model.count_params():,} parameters -> {out}")
     return 0

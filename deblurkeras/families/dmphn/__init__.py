@@ -42,7 +42,7 @@ FAMILY = FamilySpec(
                   "boundaries": [351000, 702000, 1053000], "factor": 0.1,
                   "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
     },
-    importers=("deblurkeras.checkpoints.torch_import:import_dmphn",),
+    importers=("deblurkeras.checkpoints.torch_import",),
     configs=("gopro_1_2_4_8",),
     layer_modules=("deblurkeras.families.dmphn.model",),
 )

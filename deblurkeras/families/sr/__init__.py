@@ -33,7 +33,7 @@ FAMILY = FamilySpec(
         "train": {"total_steps": 1000000, "lr": 1e-4, "schedule": "constant", "beta_1": 0.9, "beta_2": 0.999,
                   "epsilon": 1e-8},
     },
-    importers=("deblurkeras.checkpoints.torch_import:import_sr",),
+    importers=("deblurkeras.checkpoints.torch_import",),
     configs=("srresnet_x4", "srgan_x4"),
     layer_modules=("deblurkeras.layers", "deblurkeras.families.sr.model"),
 )

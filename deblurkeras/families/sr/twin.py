@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...convert.torch_layers import SameConv2d, TwinModule, batch_norm, check_naive, leaky_relu
+from ...convert.torch_layers import SameConv2d, TwinModule, batch_norm, check_naive, leaky_relu, pixel_shuffle
 
 
 class _Twin(TwinModule):
@@ -38,7 +38,7 @@ class SRResNetTorch(_Twin):
 
     def __init__(self, scale=4, channels=64, n_blocks=16, large_kernel=9, small_kernel=3, naive=None, name=None):
         super().__init__()
-        naive = check_naive(naive)
+        naive = self.naive = check_naive(naive)
         self.n_blocks, self.n_up = n_blocks, int(math.log2(int(scale)))
         bn = lambda c: batch_norm(c, epsilon=1e-5, momentum=0.9, naive=naive)  # noqa: E731 (Keras model uses torch's)
         self.put("conv_block1.conv_block.0", SameConv2d(3, channels, large_kernel, naive=naive))
@@ -71,7 +71,7 @@ class SRResNetTorch(_Twin):
         x = self.tap("long_skip", x + skip)
         for i in range(self.n_up):
             p = f"subpixel_convolutional_blocks.{i}"
-            x = self.tap(f"{p}.pixel_shuffle", F.pixel_shuffle(self.run(f"{p}.conv", x), 2))  # Keras order="crd"
+            x = self.tap(f"{p}.pixel_shuffle", pixel_shuffle(self.run(f"{p}.conv", x), 2, "crd", self.naive))
             x = self.run(f"{p}.prelu", x)
         x = self.run("conv_block3.conv_block.0", x)
         return self.tap("conv_block3.conv_block.1", torch.tanh(x))

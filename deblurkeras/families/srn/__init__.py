@@ -31,7 +31,7 @@ FAMILY = FamilySpec(
         "train": {"total_steps": 524000, "lr": 1e-4, "end_lr": 0.0, "power": 0.3, "schedule": "polynomial",
                   "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "clip_lstm_norm": None},
     },
-    importers=("deblurkeras.families.srn.importer:load_tf1_checkpoint",),
+    importers=("deblurkeras.families.srn.importer",),
     configs=("gopro_color", "gopro_lstm", "demo"),
     layer_modules=("deblurkeras.layers", "deblurkeras.families.srn.model"),
 )

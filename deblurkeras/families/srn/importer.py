@@ -120,6 +120,27 @@ def load_tf1_checkpoint(model_or_none, path, variant="auto", resize_mode="tf1_le
     return model
 
 
+def accepts(path):
+    """A TF1 checkpoint: a prefix with its `.index`, the `.index`/`.meta` file, or a folder with `checkpoint`."""
+    path = os.fspath(path)
+    return os.path.exists(path + ".index") or path.endswith((".index", ".meta")) or \
+        (os.path.isdir(path) and os.path.exists(os.path.join(path, "checkpoint")))
+
+
+def import_weights(path, model=None, model_name=None):
+    """The weights-loader hook (deblurkeras.weights): (model, registered name)."""
+    from .. import build_model, entry
+
+    if model is None:
+        if model_name is None:
+            shapes, _ = read_generator_tensors(open_checkpoint(path))
+            model_name = "srn-" + detect_variant(shapes, os.fspath(path)).replace("_", "-")
+        if entry(model_name).family != "srn":
+            raise BadInputError(f"{path}: a TF1 SRN checkpoint cannot fill {model_name}")
+        model = build_model(model_name)
+    return load_tf1_checkpoint(model, path), model_name
+
+
 # ---------------------------------------------------------------------------------------------------- CLI verb
 def add_arguments(parser):
     parser.add_argument("checkpoint", help="TF1 checkpoint prefix (deblur.model-523000) or its directory")
@@ -131,15 +152,20 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ...utils import atomic_path
+    from ... import weights
+    from .. import build_model, entry
     out = args.out
     if not (out.endswith(".weights.h5") or out.endswith(".keras")):
         raise BadInputError(f"{out}: output must end with .weights.h5 or .keras")
-    model = load_tf1_checkpoint(None, args.checkpoint, args.variant, args.resize_mode)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with atomic_path(out) as tmp:
-        model.save_weights(tmp) if out.endswith(".weights.h5") else model.save(tmp)
-    variant = model.name.replace("srn_", "", 1)
+    if args.variant == "auto":
+        shapes, _ = read_generator_tensors(open_checkpoint(args.checkpoint))
+        variant = detect_variant(shapes, os.fspath(args.checkpoint))
+    else:
+        variant = args.variant
+    name = "srn-" + variant.replace("_", "-")
+    entry(name)
+    model = load_tf1_checkpoint(build_model(name, resize_mode=args.resize_mode), args.checkpoint)
+    weights.save(model, out)
     print(f"{args.checkpoint}: SRN {variant}, {len(model.weights)} tensors, {model.count_params():,} parameters "
           f"-> {out}")
     return 0

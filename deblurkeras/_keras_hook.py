@@ -1,0 +1,48 @@
+"""Register the families' custom Keras layers as soon as Keras is imported, without importing Keras ourselves.
+
+`import deblurkeras; keras.saving.load_model("srn.keras")` must work (safe_mode looks classes up in Keras' registry,
+filled only when the defining module runs), yet `import deblurkeras` stays cheap: TensorFlow is not imported for
+`deblurkeras --help` or by the HDF5 builder's workers. So: if Keras is already imported, register now; otherwise a
+one-shot import hook registers right after Keras' own module has finished executing.
+"""
+import importlib.abc
+import importlib.util
+import sys
+
+
+def _register():
+    try:
+        from .families import register_keras_layers
+        register_keras_layers()
+    except Exception:  # noqa: BLE001 - never break the user's `import keras`; model modules register on use anyway
+        pass
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, inner):
+        self.inner = inner
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module):
+        self.inner.exec_module(module)
+        _register()
+
+
+class _AfterKeras(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)          # one shot; also keeps find_spec below from finding us again
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _Loader(spec.loader)
+        return spec
+
+
+def install():
+    if "keras" in sys.modules:
+        _register()
+    elif not any(isinstance(f, _AfterKeras) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterKeras())
