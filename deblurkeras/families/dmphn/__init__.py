@@ -18,11 +18,20 @@ PAIR_PARAMS = 1_808_131  # one encoder + one decoder
 SHIFT = 0.5              # the official input is ToTensor() - 0.5 and the output + 0.5
 
 
+def split_axis(level):
+    """Which image axis level `level` (1-based) cuts its parent patches along: "h", "w", "h" for levels 2, 3, 4."""
+    return "h" if level % 2 == 0 else "w"
+
+
+def size_multiples(n_levels):
+    """(mh, mw) an input must be a multiple of: every patch is downsampled x4 by the encoder."""
+    cuts = [split_axis(lv) for lv in range(2, n_levels + 1)]
+    return 4 << cuts.count("h"), 4 << cuts.count("w")
+
+
 def _io(levels):
-    # Levels split H, then W, then H again; each patch is downsampled x4 by the encoder. No portrait transposing.
-    splits_h = sum(1 for i in range(1, len(levels)) if i % 2 == 1)
-    splits_w = len(levels) - 1 - splits_h
-    return ModelIO(in_offset=-SHIFT, out_offset=-SHIFT, multiple=(4 << splits_h, 4 << splits_w))
+    # No portrait transposing: the original test script runs images as they are.
+    return ModelIO(in_offset=-SHIFT, out_offset=-SHIFT, multiple=size_multiples(len(levels)))
 
 
 def _model(levels):

@@ -26,7 +26,7 @@ import math
 import keras
 from keras import ops
 
-from . import DECODER as _DECODER, ENCODER as _ENCODER, LEVELS, PAIR_PARAMS  # noqa: F401 - shared with the twin
+from . import DECODER as _DECODER, ENCODER as _ENCODER, LEVELS, PAIR_PARAMS, split_axis  # noqa: F401 - shared with the twin
 
 ENCODER_PARAMS = 868_288
 DECODER_PARAMS = 939_843
@@ -100,8 +100,8 @@ class Halves(keras.layers.Layer):
 
 
 def _split_axis(level):
-    """Axis along which level `level` (1-based) patches are cut out of level `level-1`'s: H, W, H (1-2-4-8)."""
-    return 1 if level % 2 == 0 else 2
+    """NHWC axis along which level `level` (1-based) patches are cut out of level `level-1`'s."""
+    return 1 if split_axis(level) == "h" else 2
 
 
 def _patches(image, n_levels):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...convert.torch_layers import TwinModule, check_naive
-from . import DECODER as _DECODER, ENCODER as _ENCODER, LEVELS  # shared with the Keras model / twin
+from . import DECODER as _DECODER, ENCODER as _ENCODER, LEVELS, size_multiples, split_axis  # shared with the Keras model / twin
 
 
 class _Part(nn.Module):
@@ -38,8 +38,8 @@ class _Part(nn.Module):
 
 
 def _split_dim(level):
-    """NCHW dim along which level `level` patches are cut: H (2), W (3), H (2) for levels 2, 3, 4."""
-    return 2 if level % 2 == 0 else 3
+    """NCHW dim along which level `level` patches are cut."""
+    return 2 if split_axis(level) == "h" else 3
 
 
 class DMPHNTorch(TwinModule):
@@ -62,12 +62,10 @@ class DMPHNTorch(TwinModule):
         return f"{head}/{rest}" if rest else head
 
     def check_size(self, h, w):
-        n_h = 2 ** sum(1 for lv in range(2, self.n + 1) if _split_dim(lv) == 2)
-        n_w = 2 ** sum(1 for lv in range(2, self.n + 1) if _split_dim(lv) == 3)
-        if h % (4 * n_h) or w % (4 * n_w):
+        mh, mw = size_multiples(self.n)
+        if h % mh or w % mw:
             from ...errors import BadInputError
-            raise BadInputError(f"DMPHN {self.levels} cannot run on {h}x{w}: H must be a multiple of {4 * n_h}, "
-                                f"W of {4 * n_w}")
+            raise BadInputError(f"DMPHN {self.levels} cannot run on {h}x{w}: H must be a multiple of {mh}, W of {mw}")
 
     def forward(self, image):
         patches = {1: [image]}
