@@ -1,1 +1,0 @@
-"""Dataset preparation tools: build_hdf5 (the original layout), combine_pairs, synthesize_blur."""
