@@ -9,8 +9,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
-    packages=find_packages(include=["deblurkeras", "deblurkeras.*", "data_tools", "experiments", "tests"]),
-    package_data={"experiments": ["*.yaml"]},
+    # Only the library is installed: data_tools/ and experiments/ are scripts in the repository, tests/ is the suite.
+    packages=find_packages(include=["deblurkeras", "deblurkeras.*"]),
+    package_data={"deblurkeras": ["families/*/configs/*.yaml"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3",

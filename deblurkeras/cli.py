@@ -10,7 +10,7 @@ import sys
 
 # verb -> (module, one-line help)
 VERBS = {
-    "build-hdf5": ("data_tools.build_hdf5", "build the HDF5 dataset from side-by-side / GoPro / paired images"),
+    "build-hdf5": ("deblurkeras.data.build", "build the HDF5 dataset from side-by-side / GoPro / paired images"),
     "train": ("deblurkeras.training.cli", "train a model from a YAML config"),
     "eval": ("deblurkeras.evaluate", "PSNR/SSIM of a model on an HDF5 file or a folder of pairs"),
     "deblur": ("deblurkeras.inference", "deblur images or folders with a trained model"),

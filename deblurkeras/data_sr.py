@@ -3,8 +3,9 @@
 Training: a random `crop` x `crop` HR patch (96 by default) of a random image; LR = PIL bicubic downscale by
 `scale` of that uint8 patch (the tutorial's `hr_img.resize(..., Image.BICUBIC)`). Evaluation: the largest centred
 crop whose sides are multiples of `scale`, LR made the same way.
-Sources: an HDF5 file from `build-hdf5` (its sharp images, `{split}_data_full`), a folder of photos (png, jpg,
-jpeg, bmp, tif, webp; recursive), or the word "skimage" (photos bundled with scikit-image, offline).
+Sources: an HDF5 file from `build-hdf5` (its sharp images, `{split}_data_full`), a folder of photos (recursive;
+extensions and conversions of deblurkeras.imageio, EXIF ignored like the tutorial), or the word "skimage" (photos
+bundled with scikit-image, offline).
 
 Batches are a pure function of (seed, batch index), so a resumed run continues the same stream. Values are [0, 1]
 floats. `layout="repeat"` (the default for training runs) hands the LR image over repeated `scale` times
@@ -17,7 +18,6 @@ import numpy as np
 
 from .errors import BadInputError
 
-IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
 LAYOUTS = ("repeat", "lr")
 
@@ -46,13 +46,9 @@ def center_crop_multiple(img, scale):
 
 
 def _read_image(path):
-    from PIL import Image
+    from .imageio import load_image
 
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except Exception as e:  # PIL raises several types for unreadable files
-        raise BadInputError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+    return load_image(path, apply_exif=False)  # pixels as stored, like the tutorial's PIL.Image.open
 
 
 class ImageSource:
@@ -68,8 +64,9 @@ class ImageSource:
             self._images = [np.ascontiguousarray(i[..., :3]) for i in imgs if i.ndim == 3]
             self.names = [n for n, i in zip(SKIMAGE_PHOTOS, imgs) if i.ndim == 3]
         elif os.path.isdir(self.source):
-            paths = sorted(os.path.join(r, f) for r, _, fs in os.walk(self.source) for f in fs
-                           if f.lower().endswith(IMAGE_EXT))
+            from .imageio import is_image_name
+
+            paths = sorted(os.path.join(r, f) for r, _, fs in os.walk(self.source) for f in fs if is_image_name(f))
             self._images = [_read_image(p) for p in paths]
             self.names = [os.path.relpath(p, self.source) for p in paths]
         elif os.path.isfile(self.source):

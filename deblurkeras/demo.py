@@ -1,8 +1,8 @@
 """`deblurkeras demo` (`make demo`): data -> train SRN -> evaluate on held-out pairs -> pictures, offline.
 
-1. data: synthetic motion-blur pairs of the photos bundled with scikit-image (data_tools/synthesize_blur.py; the
+1. data: synthetic motion-blur pairs of the photos bundled with scikit-image (deblurkeras.data.synthesize; the
    test photos are never seen in training), or with `--data DIR` side-by-side JPEGs (left sharp | right blurred)
-   through data_tools/build_hdf5.py. DIR may hold train/ and test/; without test/ every 5th file (sorted) is held
+   through deblurkeras.data.build. DIR may hold train/ and test/; without test/ every 5th file (sorted) is held
    out. -> demo_out/data.h5
 2. train: SRN colour with deblurkeras/families/srn/configs/demo.yaml (small crops, a higher learning rate than the original: a demo
    setting, not the faithful one) -> demo_out/run/ (checkpoints, log.csv, TensorBoard, previews)
@@ -21,7 +21,6 @@ import numpy as np
 from .errors import BadInputError
 
 DEFAULT_CONFIG = "srn/demo"  # shipped inside the package: deblurkeras/families/srn/configs/demo.yaml
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def add_arguments(p):
@@ -33,16 +32,14 @@ def add_arguments(p):
 
 
 # ----------------------------------------------------------------------------------------------- data
-def _images(folder):
-    return sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTS))
-
-
 def _stage_folder(data, stage):
     """A train/ + test/ tree of symlinks for build_hdf5; holds out every 5th file when `data` has no test/."""
     if os.path.isdir(os.path.join(data, "train")) and os.path.isdir(os.path.join(data, "test")):
         return data
     src = os.path.join(data, "train") if os.path.isdir(os.path.join(data, "train")) else data
-    files = _images(src)
+    from .imageio import image_names
+
+    files = image_names(src)
     if len(files) < 2:
         raise BadInputError(f"{data}: need at least 2 side-by-side images to train and hold some out")
     if os.path.commonpath([os.path.abspath(stage), os.path.abspath(src)]) in (os.path.abspath(stage),
@@ -64,8 +61,7 @@ def build_data(demo_cfg, out_dir, data=None):
         os.remove(path)  # always rebuilt: the demo measures what it made
     size = int(demo_cfg["size"])
     if data is None:
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        from data_tools.synthesize_blur import synthesize_hdf5
+        from .data.synthesize import synthesize_hdf5
 
         synthesize_hdf5(path, n_train=int(demo_cfg["n_train"]), n_test=int(demo_cfg["n_test"]), size=size,
                         seed=int(demo_cfg["seed"]), max_len=demo_cfg.get("max_len"),
@@ -74,7 +70,7 @@ def build_data(demo_cfg, out_dir, data=None):
         return path
     if not os.path.isdir(data):
         raise BadInputError(f"{data}: --data must be a folder of side-by-side images")
-    from data_tools import build_hdf5
+    from .data import build as build_hdf5
 
     staged = _stage_folder(data, os.path.join(out_dir, "staged_pairs"))
     p = argparse.ArgumentParser()

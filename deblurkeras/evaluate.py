@@ -26,16 +26,16 @@ FIELDS = ("name", "psnr_out", "ssim_out", "psnr_in", "ssim_in", "seconds")
 
 # ----------------------------------------------------------------------------------------------- inputs
 def _folder_pairs(folder):
-    from .imageio import list_images, load_image
+    from .imageio import list_images, load_image, pair_files
 
     blur_dir, sharp_dir = os.path.join(folder, "blur"), os.path.join(folder, "sharp")
     if os.path.isdir(blur_dir) and os.path.isdir(sharp_dir):
-        sharp = {os.path.basename(p): p for p in list_images([sharp_dir])}
-        for p in list_images([blur_dir]):
-            name = os.path.basename(p)
-            if name not in sharp:
-                raise BadInputError(f"{p}: no sharp image of the same name in {sharp_dir}")
-            yield load_image(p), load_image(sharp[name]), name
+        pairs, unpaired = pair_files(blur_dir, sharp_dir)
+        for path, partner in unpaired:
+            if os.path.dirname(path) == blur_dir:  # a blurred image without its sharp one cannot be scored
+                raise BadInputError(f"{path}: no sharp image of the same name in {sharp_dir}")
+        for name, sharp, blurred in pairs:
+            yield load_image(blurred), load_image(sharp), name
         return
     files = list_images([folder])
     if not files:

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from data_tools.synthesize_blur import _pairs  # noqa: E402
+from deblurkeras.data.synthesize import _pairs  # noqa: E402
 
 
 def windows(img, r):

@@ -29,7 +29,7 @@ def parity(tmp):
     import torch
 
     from deblurkeras.checkpoints.torch_import import import_model
-    from tests import torch_reference as ref
+    import torch_reference as ref  # experiments/torch_reference.py, beside this script
 
     def nchw(x):
         return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))

@@ -1,6 +1,7 @@
 """Shared test set-up: TensorFlow quiet and deterministic, paths to ../shared (present beside the clone in CI)."""
 import os
 import pathlib
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -9,6 +10,12 @@ os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# tests/ and experiments/ are folders of modules, not packages: test helpers import by plain name, and the
+# PyTorch modules written to the official definitions (experiments/torch_reference.py, shared with the
+# experiments, which import nothing from tests/) too.
+for _folder in (REPO / "tests", REPO / "experiments"):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 SHARED = REPO.parent / "shared"
 SAMPLE_TRAIN = SHARED / "data" / "side_by_side_small" / "train"
 

@@ -1,4 +1,4 @@
-"""data_tools/build_hdf5.py and combine_pairs.py on tiny generated images (and a few real sample pairs)."""
+"""deblurkeras.data.build (build-hdf5, data_tools/build_hdf5.py) and data.combine on tiny generated images (and a few real sample pairs)."""
 import json
 import os
 import shutil
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_tools import build_hdf5 as bh
-from data_tools.combine_pairs import combine
+from deblurkeras.data import build as bh
+from deblurkeras.data.combine import combine
 from deblurkeras.data import read_pairs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +40,7 @@ def _side_by_side(folder, n, h=24, w=48, start=0, ext="png"):
 def _args(input_dir, out, **kw):
     ns = dict(input=str(input_dir), out=str(out), layout="side-by-side", gopro_blur="blur", size=256,
               compression=None, workers=1, resume=False, strict=False, min_side=16,
-              max_pixels=bh.DEFAULT_MAX_PIXELS, quiet=True, delay=0.0)
+              max_pixels=bh.DEFAULT_MAX_PIXELS, quiet=True, delay=0.0, exif=False, overwrite=False)
     ns.update(kw)
     return types.SimpleNamespace(**ns)
 
@@ -269,7 +269,7 @@ def test_interrupt_kill_and_resume_without_duplicates(tmp_path):
     out, partial = tmp_path / "k.h5", bh.partial_path(tmp_path / "k.h5")
     out.write_bytes(b"previous build")  # an existing PATH must survive interrupted builds untouched
     cmd = [sys.executable, os.path.join(REPO, "data_tools", "build_hdf5.py"), str(tmp_path / "in"),
-           "--out", str(out), "--size", "16", "--quiet"]
+           "--out", str(out), "--size", "16", "--quiet", "--overwrite"]
     slow = cmd + ["--delay", "0.04"]
 
     # Ctrl-C goes to the whole process group, workers included: --workers 2 in script mode.

@@ -145,7 +145,7 @@ def test_bad_requests_name_the_file(h5_original, tmp_path):
 
 
 def test_reads_files_written_by_our_writer(tmp_path):
-    from data_tools.synthesize_blur import synthesize_hdf5
+    from deblurkeras.data.synthesize import synthesize_hdf5
 
     path = synthesize_hdf5(tmp_path / "syn.h5", n_train=3, n_test=1, size=32, seed=0)
     b, s = next(iter(make_dataset(path, batch_size=2, crop=16, value_range=(-1, 1))))

@@ -111,7 +111,7 @@ def test_weight_formats_and_wrong_weights(weights, color):
 
 
 def test_tf1_checkpoint_weights(tmp_path):
-    from tests.test_tf1_import import VARIANT_LAYOUT, official_shapes, random_tensors, write_tf1_checkpoint
+    from test_tf1_import import VARIANT_LAYOUT, official_shapes, random_tensors, write_tf1_checkpoint
     prefix = write_tf1_checkpoint(tmp_path / "deblur.model", random_tensors(official_shapes(*VARIANT_LAYOUT["lstm"]), 1))
     model = load_model("srn-lstm", prefix)
     np.testing.assert_array_equal(model.get_layer("dec1_0").bias.numpy(),

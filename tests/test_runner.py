@@ -21,9 +21,9 @@ from deblurkeras.families.srn import trainer as srn
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PRELUDE = (
-    "import sys, time; sys.path.insert(0, {repo!r})\n"
+    "import sys, time; sys.path[:0] = [{repo!r}, {repo!r} + '/tests']\n"
     "from deblurkeras.training import runner\nfrom deblurkeras.families.srn import trainer as srn\n"
-    "from tests.test_srn_trainer import tiny_generator\n"
+    "from test_srn_trainer import tiny_generator\n"
     "srn.build_generator = lambda model_cfg: tiny_generator()\n"
 )
 
@@ -50,7 +50,7 @@ def tiny_cfg(tmp_path, **train):
 
 @pytest.fixture
 def tiny(monkeypatch):
-    from tests.test_srn_trainer import tiny_generator
+    from test_srn_trainer import tiny_generator
     monkeypatch.setattr(srn, "build_generator", lambda model_cfg: tiny_generator())
 
 

@@ -23,7 +23,7 @@ def test_parameter_count_matches_the_torch_definition(srres):
     assert _trainable(srres) == srresnet.SRRESNET_PARAMS == 1_549_462
     assert srres.count_params() == srresnet.SRRESNET_KERAS_COUNT
     torch = pytest.importorskip("torch")  # noqa: F841
-    from tests import torch_reference as ref
+    import torch_reference as ref
     assert sum(p.numel() for p in ref.SRResNet().parameters()) == srresnet.SRRESNET_PARAMS
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_tools import synthesize_blur as sb
+from deblurkeras.data import synthesize as sb
 from deblurkeras.data.blur_kernels import blur_image, centre_kernel, random_trajectory, trajectory_to_kernel
 
 
@@ -111,7 +111,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 
 def test_kernel_bank_is_shared_by_train_and_test():
-    from data_tools.synthesize_blur import _pairs, kernel_bank
+    from deblurkeras.data.synthesize import _pairs, kernel_bank
     from deblurkeras.data.blur_kernels import blur_image
     photos = [np.random.RandomState(i).randint(0, 255, (64, 64, 3)).astype("uint8") for i in range(6)]  # 1 for test
     bank = kernel_bank(2, 32, seed=5, max_len=6, exposures=(1.0,))

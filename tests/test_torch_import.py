@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from deblurkeras.checkpoints import torch_import  # noqa: E402
 from deblurkeras.errors import BadInputError, WeightsMismatchError  # noqa: E402
-from tests import torch_reference as ref  # noqa: E402
+import torch_reference as ref  # noqa: E402
 
 pytestmark = pytest.mark.torch
 TOL = 1e-5

@@ -1,7 +1,7 @@
 """Build the HDF5 dataset of the original dense-field DeblurGAN `build_hdf5`: streaming, parallel, resumable, atomic.
 
-    python data_tools/build_hdf5.py INPUT --out data.h5 [--layout side-by-side|gopro|pairs] [--size 256]
-    deblurkeras build-hdf5 INPUT --out data.h5 --workers 2 --compression gzip
+    deblurkeras build-hdf5 INPUT --out data.h5 [--layout side-by-side|gopro|pairs] [--size 256] [--workers 2]
+    python data_tools/build_hdf5.py INPUT --out data.h5 ...      (the same, as a script)
 
 Output datasets {train,test}_data_{full,blur}: uint8 (N, S, S, 3), RGB, channels-last, pairs aligned by index,
 sorted by file name; plus {split}_names (source file names) and file attributes (source, size, resize_filter,
@@ -18,130 +18,66 @@ Input layouts (INPUT holds `train/` and `test/`; a missing one is reported and s
 ANTIALIAS; aspect not kept, like the original). --size 0 keeps the native size: the first usable pair fixes
 it and later pairs of another size are skipped ("size mismatch").
 
+Decoding: deblurkeras.imageio (one set of conversions for every tool); EXIF orientation is ignored like the
+original (--exif applies it). --workers N: N forked decode processes (data.forkpool) while this process writes;
+identical output; they die with this process.
+
+Output safety: --out must be a file path, not a folder, never one of the inputs; an existing OUT is replaced only
+with --overwrite. All checked before anything is built.
+
 Robustness: the file is written as PATH.partial (chunked, one image per chunk row, flushed per image) and renamed
 onto PATH only when complete, so an interrupted build never touches an existing PATH; --resume continues a
-PATH.partial after the last pair it holds. Bad files (empty, truncated, not an image, too small, decompression
-bomb, unreadable, unpaired, size mismatch) get a one-line message, are skipped and counted in the summary;
+PATH.partial after the last pair it holds, and refuses when the options (size, layout, compression, exif) or
+the input files (names, sizes, mtimes, recorded in the partial) differ from the ones it was started with.
+Bad files (empty, truncated, not an image, too small, decompression bomb, unreadable, unpaired, size mismatch)
+get a one-line message, are skipped and counted in the summary;
 grayscale/palette/CMYK/RGBA/16-bit images are converted to 8-bit RGB and counted. --strict makes any skip fatal.
 Exit status: 0 when pairs were written; 2 when nothing usable was found or in strict mode on a bad file.
 """
 import argparse
 import collections
-import concurrent.futures as cf
 import json
-import multiprocessing
 import os
-import signal
 import sys
 import time
-import warnings
+import zlib
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ..errors import BadInputError, DeblurKerasError
+from ..imageio import DEFAULT_MAX_PIXELS, ImageReadError, decode, image_names, pair_files, unpaired_message
 
-from deblurkeras.errors import BadInputError  # noqa: E402
-
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".gif")
 LAYOUTS = ("side-by-side", "gopro", "pairs")
 SPLITS = ("train", "test")
-DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb threshold (MAX_IMAGE_PIXELS)
-
-
-class Skip(Exception):
-    """A bad input file: `reason` is the summary key, the message names the file."""
-
-    def __init__(self, reason, message):
-        super().__init__(message)
-        self.reason = reason
+INPUTS_KEY = "build_inputs"  # dataset of a .partial: the input files (name, size, mtime) it was started from
 
 
 # ---------------------------------------------------------------- listing the inputs
 
-def _images(folder):
-    return sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTS) and not f.startswith("."))
-
-
-def _match(blur_dir, sharp_dir, prefix=""):
-    """Pair two folders by file name -> ([(name, (sharp, blur))], [unpaired messages])."""
-    blur = set(_images(blur_dir)) if os.path.isdir(blur_dir) else set()
-    sharp = set(_images(sharp_dir)) if os.path.isdir(sharp_dir) else set()
-    items = [(prefix + n, (os.path.join(sharp_dir, n), os.path.join(blur_dir, n))) for n in sorted(blur & sharp)]
-    unpaired = [f"{os.path.join(blur_dir, n)}: unpaired (no {os.path.join(sharp_dir, n)})" for n in sorted(blur - sharp)]
-    unpaired += [f"{os.path.join(sharp_dir, n)}: unpaired (no {os.path.join(blur_dir, n)})" for n in sorted(sharp - blur)]
-    return items, unpaired
-
-
 def list_split(split_dir, layout, gopro_blur="blur"):
-    """Sorted work items [(name, paths)] of one split and the messages of unpaired files.
+    """Sorted work items [(name, paths)] of one split and the unpaired files [(path, missing partner)].
 
-    paths is (file,) for side-by-side and (sharp_file, blurred_file) for the paired layouts.
+    paths is (file,) for side-by-side and (sharp_file, blurred_file) for the paired layouts (imageio.pair_files).
     """
     if layout == "side-by-side":
-        return [(n, (os.path.join(split_dir, n),)) for n in _images(split_dir)], []
+        return [(n, (os.path.join(split_dir, n),)) for n in image_names(split_dir)], []
     if layout == "pairs":
-        return _match(os.path.join(split_dir, "blur"), os.path.join(split_dir, "sharp"))
+        pairs, unpaired = pair_files(os.path.join(split_dir, "blur"), os.path.join(split_dir, "sharp"))
+        return [(n, (s, b)) for n, s, b in pairs], unpaired
     items, unpaired = [], []
     for seq in sorted(d for d in os.listdir(split_dir) if os.path.isdir(os.path.join(split_dir, d))):
-        i, u = _match(os.path.join(split_dir, seq, gopro_blur), os.path.join(split_dir, seq, "sharp"), seq + "/")
-        items += i
+        pairs, u = pair_files(os.path.join(split_dir, seq, gopro_blur), os.path.join(split_dir, seq, "sharp"),
+                              seq + "/")
+        items += [(n, (s, b)) for n, s, b in pairs]
         unpaired += u
     return items, unpaired
 
 
 # ---------------------------------------------------------------- decoding one item (runs in worker processes)
 
-_CONVERSIONS = {"L": "grayscale", "LA": "grayscale", "1": "grayscale", "P": "palette", "PA": "palette",
-                "CMYK": "cmyk", "RGBA": "rgba", "RGBX": "rgba", "YCbCr": "ycbcr", "I;16": "16-bit",
-                "I;16L": "16-bit", "I;16B": "16-bit", "I;16N": "16-bit", "I": "16-bit"}
-
-
-def load_rgb(path, max_pixels=DEFAULT_MAX_PIXELS):
-    """Decode `path` to an 8-bit RGB PIL image -> (image, conversion name or None). Raises Skip."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        if os.path.getsize(path) == 0:
-            raise Skip("empty file", f"{path}: zero-byte file")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(path)
-    except Skip:
-        raise
-    except UnidentifiedImageError:
-        raise Skip("not an image", f"{path}: not an image") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise Skip("decompression bomb", f"{path}: decompression-bomb sized image ({e})") from None
-    except OSError as e:
-        raise Skip("unreadable", f"{path}: unreadable ({e.strerror or e})") from None
-    try:
-        w, h = im.size
-        if w * h > max_pixels:
-            raise Skip("decompression bomb", f"{path}: decompression-bomb sized image ({w}x{h} > {max_pixels} pixels)")
-        try:
-            im.load()
-        except OSError as e:
-            raise Skip("truncated", f"{path}: truncated or corrupt image data ({e})") from None
-        except Exception as e:  # noqa: BLE001 - decoders raise all kinds on corrupt data
-            raise Skip("truncated", f"{path}: corrupt image data ({type(e).__name__}: {e})") from None
-        mode = im.mode
-        if mode == "RGB":
-            return im, None
-        if mode not in _CONVERSIONS:
-            raise Skip("not an image", f"{path}: unsupported pixel mode {mode}")
-        if _CONVERSIONS[mode] == "16-bit":
-            a = np.asarray(im, dtype=np.float64)
-            a = a / 257.0 if a.max() > 255 else a  # 16-bit range -> 8 bits (rounded)
-            im8 = Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), "L")
-            return im8.convert("RGB"), "16-bit"
-        if mode in ("P", "PA"):
-            return im.convert("RGBA").convert("RGB"), "palette"
-        return im.convert("RGB"), _CONVERSIONS[mode]
-    finally:
-        # The pixels are in memory after load(); only the file handle goes (no copy of the image).
-        if getattr(im, "fp", None) is not None:
-            im.fp.close()
+def load_rgb(path, max_pixels=DEFAULT_MAX_PIXELS, exif=False):
+    """8-bit RGB PIL image of `path` and its conversion name (imageio.decode; EXIF ignored unless `exif`)."""
+    return decode(path, apply_exif=exif, max_pixels=max_pixels)
 
 
 def _resize(im, size):
@@ -154,31 +90,33 @@ def _resize(im, size):
 
 def _check_small(path, im, min_side):
     if min(im.size) < min_side:
-        raise Skip("too small", f"{path}: image too small ({im.size[0]}x{im.size[1]}, need >= {min_side} px a side)")
+        raise ImageReadError("too small", f"{path}: image too small ({im.size[0]}x{im.size[1]}, "
+                                          f"need >= {min_side} px a side)")
 
 
-def process(item, layout, size, min_side, max_pixels, delay=0.0):
+def process(item, layout, size, min_side, max_pixels, exif=False, delay=0.0):
     """Decode/resize one work item -> ("ok", name, sharp, blurred, conversions) or ("skip", name, reason, message)."""
     name, paths = item
     conversions = []
     try:
         if layout == "side-by-side":
-            im, conv = load_rgb(paths[0], max_pixels)
+            im, conv = load_rgb(paths[0], max_pixels, exif)
             conversions.append((paths[0], conv))
             w, h = im.size
             half = w // 2  # odd width: the middle column belongs to neither half
             left, right = im.crop((0, 0, half, h)), im.crop((w - half, 0, w, h))
             _check_small(paths[0], left, min_side)
         else:
-            (left, c1), (right, c2) = load_rgb(paths[0], max_pixels), load_rgb(paths[1], max_pixels)
+            (left, c1), (right, c2) = load_rgb(paths[0], max_pixels, exif), load_rgb(paths[1], max_pixels, exif)
             conversions += [(paths[0], c1), (paths[1], c2)]
             _check_small(paths[0], left, min_side)
             _check_small(paths[1], right, min_side)
             if not size and left.size != right.size:
-                raise Skip("size mismatch", f"{paths[1]}: {right.size[0]}x{right.size[1]} differs from its sharp "
-                                            f"image {left.size[0]}x{left.size[1]} (--size 0 keeps native sizes)")
+                raise ImageReadError("size mismatch", f"{paths[1]}: {right.size[0]}x{right.size[1]} differs from "
+                                                      f"its sharp image {left.size[0]}x{left.size[1]} "
+                                                      "(--size 0 keeps native sizes)")
         sharp, blurred = _resize(left, size), _resize(right, size)
-    except Skip as s:
+    except ImageReadError as s:
         return ("skip", name, s.reason, str(s))
     except Exception as e:  # noqa: BLE001 - one bad file must not stop the build
         return ("skip", name, "unreadable", f"{paths[0]}: unreadable ({type(e).__name__}: {e})")
@@ -187,39 +125,41 @@ def process(item, layout, size, min_side, max_pixels, delay=0.0):
     return ("ok", name, sharp, blurred, [(p, c) for p, c in conversions if c])
 
 
-def _ignore_sigint():
-    # Ctrl-C reaches the whole process group: the main process handles it (keeps PATH.partial), workers stay quiet.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+class _Task:
+    """process() with the build's fixed options, over (split, item) tasks (inherited by forked workers)."""
+
+    def __init__(self, a):
+        self.opts = (a.layout, a.size, a.min_side, a.max_pixels, a.exif, a.delay)
+
+    def __call__(self, task):
+        return process(task[1], *self.opts)
 
 
-def _run_one(args):
-    return process(*args)
+class _InProcess:
+    def __init__(self, fn, tasks):
+        self.fn, self.tasks = fn, tasks
+
+    def __iter__(self):
+        return map(self.fn, self.tasks)
+
+    def close(self):
+        pass
 
 
-def make_pool(workers):
-    """Worker processes for decode/resize (forkserver: no fork of a possibly multi-threaded parent)."""
-    ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
-    return cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint)
+def start_results(tasks, args, workers=1, log=print):
+    """An iterable of process() results over (split, item) tasks, in order; call .close() when done.
 
+    Several workers: forked processes (data.forkpool), started here at once (before any progress-bar thread),
+    that decode while this process writes; the output is the same as with one."""
+    from .forkpool import ForkPool, fork_is_safe, os_threads
 
-def results(items, layout, size, min_side, max_pixels, pool=None, workers=1, delay=0.0):
-    """process() over items, in order. With a pool, a bounded window of 4 tasks per worker is in flight, so
-    memory stays flat and the output is the same as with one worker."""
-    tasks = ((it, layout, size, min_side, max_pixels, delay) for it in items)
-    if pool is None:
-        yield from map(_run_one, tasks)
-        return
-    window = collections.deque()
-    try:
-        for task in tasks:
-            window.append(pool.submit(_run_one, task))
-            if len(window) >= 4 * workers:
-                yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
-    finally:
-        for fut in window:
-            fut.cancel()
+    fn = _Task(args)
+    if workers > 1 and len(tasks) > 1:
+        if fork_is_safe():
+            return ForkPool(fn, tasks, workers)
+        log(f"--workers {workers}: this process already runs {os_threads()} threads, where fork is unsafe; "
+            "decoding in-process")
+    return _InProcess(fn, tasks)
 
 
 # ---------------------------------------------------------------- the build
@@ -233,7 +173,7 @@ def _summary_line(counter):
 
 
 class Build:
-    """One build: lists the inputs, writes PATH.partial through Hdf5Writer, renames it at the end."""
+    """One build: lists the inputs, checks --out, writes PATH.partial through Hdf5Writer, renames it at the end."""
 
     def __init__(self, args):
         self.args = args
@@ -242,6 +182,7 @@ class Build:
         self.partial = partial_path(self.out)
         self.skipped = {s: collections.Counter() for s in SPLITS}
         self.converted = collections.Counter()
+        self.listing = {}  # split -> (items, unpaired), or None for a missing split folder
         self.writer = None
         self.pool = None
         self.started = set()
@@ -258,6 +199,55 @@ class Build:
         self.skipped[split][reason] += 1
         self.log(f"skipped: {message}")
 
+    # ------------------------------------------------------------ before anything is written
+    def list_inputs(self):
+        a = self.args
+        if not os.path.isdir(self.input):
+            raise BadInputError(f"{self.input}: input folder not found")
+        for split in SPLITS:
+            split_dir = os.path.join(self.input, split)
+            self.listing[split] = list_split(split_dir, a.layout, a.gopro_blur) if os.path.isdir(split_dir) else None
+
+    def input_files(self):
+        """Every file the listing holds (items and unpaired ones), in listing order."""
+        for split in SPLITS:
+            if self.listing[split] is None:
+                continue
+            items, unpaired = self.listing[split]
+            for _, paths in items:
+                yield from paths
+            for path, _ in unpaired:
+                yield path
+
+    def check_output(self):
+        """--out must be a new file path (or --overwrite), never a folder, never one of the inputs."""
+        out = self.out
+        if os.path.isdir(out):
+            raise BadInputError(f"--out {out}: is an existing folder; give a file path such as "
+                                f"{os.path.join(out, 'data.h5')} (nothing was built)")
+        parent = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(parent):
+            raise BadInputError(f"--out {out}: folder {parent} does not exist (nothing was built)")
+        targets = {os.path.abspath(t) for t in (out, self.partial)} | {os.path.realpath(t) for t in (out, self.partial)}
+        for path in self.input_files():
+            if os.path.abspath(path) in targets or os.path.realpath(path) in targets:
+                raise BadInputError(f"--out {out}: would write over the input file {path}; choose another path")
+        if (os.path.exists(out) or os.path.islink(out)) and not self.args.overwrite:
+            raise BadInputError(f"--out {out}: exists; pass --overwrite to replace it (nothing was built)")
+
+    def fingerprint(self):
+        """JSON of the inputs (relative name, size, mtime) and missing splits: what --resume checks."""
+        files = []
+        for path in self.input_files():
+            try:
+                st = os.stat(path)
+                files.append([os.path.relpath(path, self.input), st.st_size, st.st_mtime_ns])
+            except OSError:
+                files.append([os.path.relpath(path, self.input), -1, -1])
+        missing = [s for s in SPLITS if self.listing[s] is None]
+        return json.dumps({"files": files, "missing_splits": missing}, separators=(",", ":"))
+
+    # ------------------------------------------------------------ the partial file
     def attrs(self):
         from deblurkeras import __version__
 
@@ -265,34 +255,56 @@ class Build:
         return dict(source=self.input, size=a.size, resize_filter="LANCZOS" if a.size else "none", layout=a.layout,
                     gopro_blur=a.gopro_blur if a.layout == "gopro" else "",
                     odd_width="halves are the first and last W//2 columns; the middle column is dropped",
-                    compression=a.compression or "none", tool="deblurkeras build-hdf5 (data_tools/build_hdf5.py)",
+                    exif="applied" if a.exif else "ignored (like the original)",
+                    compression=a.compression or "none", tool="deblurkeras build-hdf5 (deblurkeras/data/build.py)",
                     tool_version=__version__, complete=0)
 
     def open_writer(self, shape):
-        from deblurkeras.data.hdf5 import Hdf5Writer
+        from .hdf5 import Hdf5Writer
 
         self.writer = Hdf5Writer(self.partial, shape, self.args.compression, attrs=self.attrs())
+        record = np.frombuffer(zlib.compress(self.inputs_json.encode("utf-8")), np.uint8)
+        self.writer.f.create_dataset(INPUTS_KEY, data=record)
+
+    def _refuse(self, why):
+        raise BadInputError(f"--resume: {self.partial} {why}; remove it or build without --resume")
+
+    def check_resumable(self, f):
+        """The partial must come from the same options and the same, unchanged, input files."""
+        a = self.args
+        stored = {k: (f.attrs[k].item() if hasattr(f.attrs[k], "item") else f.attrs[k])
+                  for k in ("source", "size", "layout", "compression", "exif") if k in f.attrs}
+        want = self.attrs()
+        if stored.get("compression", "none") != want["compression"]:
+            raise BadInputError(f"--resume: {self.partial} was started with --compression "
+                                f"{stored.get('compression', 'none')}, not {a.compression or 'none'}; resume with "
+                                "the same option, or remove it")
+        for key, option in (("source", "INPUT"), ("size", "--size"), ("layout", "--layout"), ("exif", "--exif")):
+            if stored.get(key) != want[key]:
+                self._refuse(f"was started with {option} {stored.get(key)!r}, not {want[key]!r}")
+        if INPUTS_KEY not in f:
+            self._refuse("holds no record of its input files, so they cannot be checked")
+        old = json.loads(zlib.decompress(f[INPUTS_KEY][()].tobytes()))
+        new = json.loads(self.inputs_json)
+        if old != new:
+            self._refuse(f"was started from other input files ({_difference(old, new)})")
 
     def try_resume(self):
         """Open an existing PATH.partial for --resume; returns False when there is none to continue."""
         import h5py
 
-        from deblurkeras.data.hdf5 import Hdf5Writer, full_key
+        from .hdf5 import Hdf5Writer, full_key
 
         if not os.path.exists(self.partial):
             self.log(f"--resume: no {self.partial}; starting a new build")
             return False
         try:
             with h5py.File(self.partial, "r") as f:
-                stored = {k: f.attrs[k].item() if hasattr(f.attrs[k], "item") else f.attrs[k]
-                          for k in ("source", "size", "layout") if k in f.attrs}
+                self.check_resumable(f)
                 shape = f[full_key("train")].shape[1:3] if full_key("train") in f else None
         except OSError as e:
             self.log(f"--resume: {self.partial} is unreadable ({e}); starting a new build")
             return False
-        want = {"source": self.input, "size": self.args.size, "layout": self.args.layout}
-        if stored != want:
-            raise BadInputError(f"{self.partial}: was started with {stored}, not {want}; remove it or drop --resume")
         self.writer = Hdf5Writer(self.partial, shape, self.args.compression, mode="a")
         state = json.loads(self.writer.f.attrs.get("progress", "{}"))
         for split in SPLITS:
@@ -334,27 +346,37 @@ class Build:
             start = max(start, index[names[-1]] + 1)
         return start
 
-    def build_split(self, split):
+    # ------------------------------------------------------------ the build
+    def plan(self):
+        """Per split: (items, start index); and the task list [(split, item)] of everything still to do."""
+        plan, tasks = {}, []
+        for split in SPLITS:
+            if self.listing[split] is None:
+                continue
+            items, _ = self.listing[split]
+            start = self.start_index(split, items)
+            plan[split] = (items, start)
+            tasks += [(split, it) for it in items[start:]]
+        return plan, tasks
+
+    def build_split(self, split, plan, results):
         from tqdm import tqdm
 
         a = self.args
-        split_dir = os.path.join(self.input, split)
-        if not os.path.isdir(split_dir):
-            self.bad(split, "missing split", f"{split_dir}: missing {split}/ folder")
+        if split not in plan:
+            self.bad(split, "missing split", f"{os.path.join(self.input, split)}: missing {split}/ folder")
             return
-        items, unpaired = list_split(split_dir, a.layout, a.gopro_blur)
-        start = self.start_index(split, items)
+        items, start = plan[split]
         if split not in self.started:
-            for msg in unpaired:
-                self.bad(split, "unpaired", msg)
+            for path, partner in self.listing[split][1]:
+                self.bad(split, "unpaired", unpaired_message(path, partner))
         if 0 < start < len(items):
             self.log(f"resuming {split} at {items[start][0]} ({start}/{len(items)})")
         if self.writer is not None:
             self.writer.reserve(split, len(items) - start)
-        bar = tqdm(total=len(items), initial=start, desc=split, unit="img", disable=a.quiet)
-        with bar:
-            for k, res in enumerate(results(items[start:], a.layout, a.size, a.min_side, a.max_pixels,
-                                            self.pool, a.workers, a.delay), start):
+        with tqdm(total=len(items), initial=start, desc=split, unit="img", disable=a.quiet) as bar:
+            for k in range(start, len(items)):
+                res = next(results)
                 if res[0] == "skip":
                     self.bad(split, res[2], res[3])
                 else:
@@ -376,31 +398,35 @@ class Build:
 
     def run(self):
         a = self.args
-        if not os.path.isdir(self.input):
-            raise BadInputError(f"{self.input}: input folder not found")
+        self.list_inputs()
+        self.check_output()
+        self.inputs_json = self.fingerprint()
         if not a.resume or not self.try_resume():
             if os.path.exists(self.partial):
                 os.remove(self.partial)  # a stale partial of another run: start over
             if a.size:
                 self.open_writer((a.size, a.size))
         try:
-            self.pool = make_pool(a.workers) if a.workers > 1 else None
+            plan, tasks = self.plan()
+            # Workers fork now, before any progress bar starts a thread; they decode while this process writes.
+            self.pool = start_results(tasks, a, a.workers, self.log)
+            results = iter(self.pool)
             for split in SPLITS:
-                self.build_split(split)
+                self.build_split(split, plan, results)
         except BadInputError:
             self.close()
             if os.path.exists(self.partial):
                 os.remove(self.partial)  # strict mode: the same file would stop a resume again
             raise
         except BaseException:
-            self.close()  # Ctrl-C or a crash: keep PATH.partial for --resume, never touch PATH
+            self.close()  # Ctrl-C, a dead worker or a crash: keep PATH.partial for --resume, never touch PATH
             self.log(f"interrupted: {self.partial} kept; rerun with --resume to continue")
             raise
         return self.finish()
 
     def close(self):
         if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+            self.pool.close()
             self.pool = None
         if self.writer is not None:
             self.writer.close()
@@ -419,13 +445,31 @@ class Build:
         self.writer.set_attrs(n_train=counts["train"], n_test=counts["test"], complete=1,
                               skipped=json.dumps({s: dict(c) for s, c in self.skipped.items()}),
                               converted=json.dumps(dict(self.converted)))
-        if "progress" in self.writer.f.attrs:
-            del self.writer.f.attrs["progress"]
+        for key in ("progress",):
+            if key in self.writer.f.attrs:
+                del self.writer.f.attrs[key]
+        if INPUTS_KEY in self.writer.f:
+            del self.writer.f[INPUTS_KEY]  # resume bookkeeping only
         h, w = self.writer.shape
         self.close()
+        replaced = os.path.exists(self.out) or os.path.islink(self.out)
         os.replace(self.partial, self.out)
-        print(f"wrote {self.out}: {counts['train']} train + {counts['test']} test pairs of {w}x{h}")
+        print(f"wrote {self.out}: {counts['train']} train + {counts['test']} test pairs of {w}x{h}"
+              + (" (replaced the existing file: --overwrite)" if replaced else ""))
         return 0
+
+
+def _difference(old, new):
+    """A short description of how two input records differ, naming a file."""
+    if old.get("missing_splits") != new.get("missing_splits"):
+        return f"missing split folders {old.get('missing_splits')} then, {new.get('missing_splits')} now"
+    before = {f[0]: tuple(f[1:]) for f in old["files"]}
+    now = {f[0]: tuple(f[1:]) for f in new["files"]}
+    gone, added = sorted(set(before) - set(now)), sorted(set(now) - set(before))
+    changed = sorted(n for n in set(before) & set(now) if before[n] != now[n])
+    parts = [f"{len(v)} {what}, e.g. {v[0]}" for what, v in (("removed", gone), ("added", added),
+                                                               ("changed in size or time", changed)) if v]
+    return "; ".join(parts) or "the file order changed"
 
 
 def add_arguments(p):
@@ -437,7 +481,11 @@ def add_arguments(p):
     p.add_argument("--size", type=int, default=256, help="square side after LANCZOS resize; 0 keeps native size")
     p.add_argument("--compression", choices=("gzip", "lzf"), default=None)
     p.add_argument("--workers", type=int, default=1, help="decode/resize processes (output identical to 1)")
-    p.add_argument("--resume", action="store_true", help="continue OUT.partial left by an interrupted build")
+    p.add_argument("--resume", action="store_true",
+                   help="continue OUT.partial left by an interrupted build (same options, unchanged inputs)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT (refused without it)")
+    p.add_argument("--exif", action="store_true",
+                   help="apply EXIF orientation (default: pixels as stored, like the original)")
     p.add_argument("--strict", action="store_true", help="any bad input file is fatal")
     p.add_argument("--min-side", type=int, default=16, help="skip images whose half/side is smaller (px)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
@@ -458,7 +506,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except BadInputError as e:
+    except DeblurKerasError as e:
         print(f"build_hdf5: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 The reverse of `build_hdf5 --layout pairs`: its output is the input layout of the original build_hdf5.
 
     python data_tools/combine_pairs.py --blur DIR --sharp DIR --out DIR [--ext jpg|png] [--quality 95]
+    (deblurkeras.data.combine; JPEG written by imageio.save_image: 4:4:4 chroma)
 
 Pairs are matched by file name; unpaired files and pairs whose two images differ in size are reported on one
 line each and skipped (the summary counts them). Each output is written atomically. Exit status 2 when no pair
@@ -15,43 +16,34 @@ import sys
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from data_tools.build_hdf5 import Skip, _images, load_rgb  # noqa: E402
-from deblurkeras.errors import BadInputError  # noqa: E402
-from deblurkeras.utils import atomic_path  # noqa: E402
+from ..errors import BadInputError
+from ..imageio import ImageReadError, decode, pair_files, save_image, unpaired_message
 
 
 def combine(blur_dir, sharp_dir, out_dir, ext="jpg", quality=95, log=print):
     """Write out_dir/<stem>.<ext> for every name present in both folders -> (written, Counter of skip reasons)."""
-    from PIL import Image
-
     for d in (blur_dir, sharp_dir):
         if not os.path.isdir(d):
             raise BadInputError(f"{d}: folder not found")
-    blur, sharp = set(_images(blur_dir)), set(_images(sharp_dir))
+    pairs, unpaired = pair_files(blur_dir, sharp_dir)
     skipped = collections.Counter()
-    for name in sorted(blur ^ sharp):
-        where, other = (blur_dir, sharp_dir) if name in blur else (sharp_dir, blur_dir)
-        log(f"skipped: {os.path.join(where, name)}: unpaired (no {os.path.join(other, name)})")
+    for path, partner in sorted(unpaired):
+        log(f"skipped: {unpaired_message(path, partner)}")
         skipped["unpaired"] += 1
     os.makedirs(out_dir, exist_ok=True)
     written = 0
-    for name in sorted(blur & sharp):
+    for name, sharp_path, blur_path in pairs:
         try:
-            s, _ = load_rgb(os.path.join(sharp_dir, name))
-            b, _ = load_rgb(os.path.join(blur_dir, name))
+            s, _ = decode(sharp_path)
+            b, _ = decode(blur_path)
             if s.size != b.size:
-                raise Skip("size mismatch", f"{os.path.join(blur_dir, name)}: {b.size} differs from sharp {s.size}")
-        except Skip as e:
+                raise ImageReadError("size mismatch", f"{blur_path}: {b.size} differs from sharp {s.size}")
+        except ImageReadError as e:
             log(f"skipped: {e}")
             skipped[e.reason] += 1
             continue
         target = os.path.join(out_dir, os.path.splitext(name)[0] + "." + ext)
-        with atomic_path(target) as tmp:
-            img = Image.fromarray(np.concatenate([np.asarray(s), np.asarray(b)], axis=1))
-            img.save(tmp, "JPEG" if ext in ("jpg", "jpeg") else ext.upper(), **({"quality": quality} if ext in ("jpg", "jpeg") else {}))
+        save_image(target, np.concatenate([np.asarray(s), np.asarray(b)], axis=1), quality=quality)
         written += 1
     return written, skipped
 

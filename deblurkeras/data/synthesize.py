@@ -21,15 +21,12 @@ import sys
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from deblurkeras.data.blur_kernels import EXPOSURES, blur_image, random_kernel  # noqa: E402
-from deblurkeras.errors import BadInputError  # noqa: E402
+from ..errors import BadInputError
+from ..imageio import IMAGE_EXTENSIONS, image_names, load_image, save_image
+from .blur_kernels import EXPOSURES, blur_image, random_kernel
 
 TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
 TEST_PHOTOS = ("chelsea", "stereo_motorcycle")
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def skimage_photos(names):
@@ -44,13 +41,7 @@ def skimage_photos(names):
 
 
 def _load_photo(path):
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except Exception as e:  # noqa: BLE001 - any decode failure is a bad input file
-        raise BadInputError(f"{path}: cannot read image ({e})") from None
+    return load_image(path, apply_exif=False)  # pixels as stored, like the dataset builder
 
 
 def resolve_sources(sources):
@@ -61,9 +52,9 @@ def resolve_sources(sources):
         folder = os.fspath(sources)
         if not os.path.isdir(folder):
             raise BadInputError(f"{folder}: source folder not found")
-        files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTS))
+        files = image_names(folder)
         if not files:
-            raise BadInputError(f"{folder}: no images ({', '.join(IMAGE_EXTS)}) found")
+            raise BadInputError(f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
         photos = [(os.path.splitext(f)[0], _load_photo(os.path.join(folder, f))) for f in files]
     else:  # a list of (name, array) or arrays
         photos = [p if isinstance(p, tuple) else (f"photo{i}", np.asarray(p)) for i, p in enumerate(sources)]
@@ -130,15 +121,15 @@ def _progress(total, desc):
 def synthesize_hdf5(out_path, sources=None, n_train=200, n_test=20, size=256, seed=0, max_len=None,
                     exposures=EXPOSURES, compression=None, n_kernels=None):
     """Write `n_train` + `n_test` synthetic pairs of `size`x`size` to `out_path` in the build_hdf5 layout."""
-    from deblurkeras import __version__
-    from deblurkeras.data.hdf5 import Hdf5Writer
-    from deblurkeras.utils import atomic_path
+    from .. import __version__
+    from ..utils import atomic_path
+    from .hdf5 import Hdf5Writer
 
     out_path = os.fspath(out_path)
     attrs = dict(source="scikit-image bundled photos" if sources is None else str(sources), size=size,
                  resize_filter="LANCZOS", layout="synthetic", blur="Boracchi-Foi random trajectories",
                  seed=seed, max_len=60.0 * size / 256 if max_len is None else float(max_len),
-                 exposures=np.asarray(exposures, np.float64), tool="data_tools/synthesize_blur.py",
+                 exposures=np.asarray(exposures, np.float64), tool="deblurkeras.data.synthesize",
                  n_kernels=int(n_kernels or 0), tool_version=__version__, complete=0)
     with atomic_path(out_path) as tmp, Hdf5Writer(tmp, (size, size), compression, attrs=attrs) as w:
         with _progress(n_train + n_test, "synthesize") as bar:
@@ -154,17 +145,13 @@ def synthesize_hdf5(out_path, sources=None, n_train=200, n_test=20, size=256, se
 def synthesize_folder(out_dir, sources=None, n_train=200, n_test=20, size=256, seed=0, max_len=None,
                       exposures=EXPOSURES, quality=95, n_kernels=None):
     """Write side-by-side JPEGs (left sharp | right blurred) to out_dir/train and out_dir/test."""
-    from PIL import Image
-
-    from deblurkeras.utils import atomic_path
-
     for split in ("train", "test"):
         os.makedirs(os.path.join(out_dir, split), exist_ok=True)
     with _progress(n_train + n_test, "synthesize") as bar:
         for split, sharp, blurred, name in _pairs(sources, n_train, n_test, size, seed, max_len, exposures,
                                                   n_kernels):
-            with atomic_path(os.path.join(out_dir, split, name + ".jpg")) as tmp:
-                Image.fromarray(np.concatenate([sharp, blurred], axis=1)).save(tmp, "JPEG", quality=quality)
+            save_image(os.path.join(out_dir, split, name + ".jpg"), np.concatenate([sharp, blurred], axis=1),
+                       quality=quality)
             bar.update()
     return out_dir
 

@@ -1,4 +1,4 @@
-"""PyTorch modules built to the OFFICIAL definitions, for parity tests only (never imports TensorFlow).
+"""PyTorch modules built to the OFFICIAL definitions, for parity checks (tests and experiments; never imports TF).
 
 - DMPHN: `models.Encoder` / `models.Decoder` of HongguangZhang/DMPHN-cvpr19-master (attribute names layer1 ...
   layer24, residual blocks as nn.Sequential(conv, ReLU, conv) so keys read `layer2.0.weight`, `layer2.2.weight`)

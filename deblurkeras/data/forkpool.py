@@ -1,0 +1,192 @@
+"""An ordered parallel map over forked worker processes, with numpy arrays sent raw through pipes.
+
+Why not concurrent.futures: its workers start by importing modules (forkserver/spawn: ~0.5 s of a 3 s build),
+every task and result goes through pickle and a locked queue, and a kill -9 of the parent leaves the forkserver,
+the workers and the resource tracker blocked. Here:
+  - workers are plain fork() children: nothing to import, nothing to send (they inherit the task list);
+  - worker k computes tasks k, k+W, k+2W... and writes each result to its own pipe: arrays as raw bytes after a
+    small pickled header; the parent reads the pipes round-robin, so results come back in task order and the
+    pipes' capacity is the read-ahead window (a full pipe blocks its worker: memory stays bounded);
+  - each worker dies with its parent (Linux prctl PR_SET_PDEATHSIG, else a parent-pid watchdog); no queue
+    semaphores, so no resource tracker process exists.
+fork() is only safe in a single-threaded process: `fork_is_safe()` says when (the caller falls back to in-process
+work otherwise, e.g. after TensorFlow has started its thread pools).
+"""
+import ctypes
+import ctypes.util
+import os
+import pickle
+import signal
+import struct
+import sys
+import threading
+
+import numpy as np
+
+from ..errors import DeblurKerasError
+
+_HEAD = struct.Struct("<Q")
+PIPE_BYTES = 1 << 20  # asked of F_SETPIPE_SZ: a few results of read-ahead per worker
+_F_SETPIPE_SZ = 1031
+_PR_SET_PDEATHSIG = 1
+
+
+class WorkerDied(DeblurKerasError):
+    """A worker process ended before sending all its results (killed, out of memory...)."""
+
+
+def os_threads():
+    """Threads of this process as the OS counts them (TensorFlow's C++ pools included)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+def fork_is_safe():
+    return hasattr(os, "fork") and os_threads() == 1
+
+
+def _die_with_parent(parent):
+    """Make the kernel kill this process when its parent dies (also by kill -9)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    else:  # no prctl: a watchdog thread polls the parent pid
+        def watch():
+            while os.getppid() == parent:
+                threading.Event().wait(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _write_all(fd, data):
+    view = memoryview(data).cast("B")
+    while view.nbytes:
+        view = view[os.write(fd, view):]
+
+
+def _send(fd, result):
+    """A result tuple: header = the tuple with arrays replaced by (shape, dtype); then each array's bytes."""
+    arrays = [np.ascontiguousarray(x) for x in result if isinstance(x, np.ndarray)]
+    meta = tuple(("__array__", x.shape, x.dtype.str) if isinstance(x, np.ndarray) else x for x in result)
+    head = pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
+    _write_all(fd, _HEAD.pack(len(head)) + head)
+    for a in arrays:
+        if a.nbytes:
+            _write_all(fd, a)
+
+
+def _worker(k, workers, fn, tasks, fd, parent):
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the parent alone handles it
+    for i in range(k, len(tasks), workers):
+        _send(fd, fn(tasks[i]))
+
+
+class ForkPool:
+    """`ForkPool(fn, tasks, workers)` forks at once; iterate it for fn(task) of every task, in task order.
+
+    fn must return a tuple (its numpy arrays travel raw); exceptions in fn are the caller's to catch inside fn.
+    Use as a context manager (or call close()): leftover workers are killed and reaped."""
+
+    def __init__(self, fn, tasks, workers):
+        self.tasks, self.workers = tasks, max(1, min(int(workers), len(tasks) or 1))
+        self.pids, self.fds = [], []
+        parent = os.getpid()
+        try:
+            for k in range(self.workers):
+                r, w = os.pipe()
+                try:
+                    import fcntl
+
+                    fcntl.fcntl(w, _F_SETPIPE_SZ, PIPE_BYTES)
+                except (OSError, ImportError):
+                    pass  # the default 64 KiB pipe also works, with less read-ahead
+                pid = os.fork()
+                if pid == 0:  # child: never return into the parent's code
+                    code = 1
+                    try:
+                        os.close(r)
+                        for fd in self.fds:
+                            os.close(fd)
+                        _worker(k, self.workers, fn, tasks, w, parent)
+                        code = 0
+                    except BrokenPipeError:
+                        pass  # the parent stopped reading: nothing to report
+                    except BaseException:  # noqa: BLE001 - report it; the parent names the dead worker
+                        import traceback
+
+                        traceback.print_exc()
+                    finally:
+                        os._exit(code)
+                os.close(w)
+                self.pids.append(pid)
+                self.fds.append(r)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_into(self, k, view):
+        while view.nbytes:
+            n = os.readv(self.fds[k], [view])
+            if n == 0:
+                raise WorkerDied(self._death(k))
+            view = view[n:]
+
+    def _death(self, k):
+        pid = self.pids[k]
+        try:
+            _, status = os.waitpid(pid, 0)
+            self.pids[k] = None
+            how = f"killed by signal {-os.waitstatus_to_exitcode(status)}" if os.WIFSIGNALED(status) \
+                else f"exit status {os.waitstatus_to_exitcode(status)}"
+        except ChildProcessError:
+            how = "gone"
+        return f"decode worker {pid} ended before sending its results ({how}); rerun with --resume"
+
+    def _receive(self, k):
+        head = bytearray(_HEAD.size)
+        self._read_into(k, memoryview(head))
+        meta = bytearray(_HEAD.unpack(head)[0])
+        self._read_into(k, memoryview(meta))
+        out = []
+        for x in pickle.loads(meta):  # our own child's header, through our own pipe
+            if isinstance(x, tuple) and len(x) == 3 and x[0] == "__array__":
+                a = np.empty(x[1], np.dtype(x[2]))
+                if a.nbytes:
+                    self._read_into(k, memoryview(a).cast("B"))
+                x = a
+            out.append(x)
+        return tuple(out)
+
+    def __iter__(self):
+        for i in range(len(self.tasks)):
+            yield self._receive(i % self.workers)
+
+    def close(self):
+        for k, pid in enumerate(self.pids):
+            if pid is None:
+                continue
+            try:
+                if os.waitpid(pid, os.WNOHANG) == (0, 0):  # still running (stopped early): end it
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            self.pids[k] = None
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

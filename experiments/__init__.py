@@ -1,1 +1,0 @@
-"""Benchmarks and reproduction configs (run as scripts; not tests)."""
