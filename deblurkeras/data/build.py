@@ -151,14 +151,13 @@ def start_results(tasks, args, workers=1, log=print):
 
     Several workers: forked processes (data.forkpool), started here at once (before any progress-bar thread),
     that decode while this process writes; the output is the same as with one."""
-    from .forkpool import ForkPool, fork_is_safe, os_threads
+    from .forkpool import ForkPool, fork_is_safe, why_not_fork
 
     fn = _Task(args)
     if workers > 1 and len(tasks) > 1:
         if fork_is_safe():
             return ForkPool(fn, tasks, workers)
-        log(f"--workers {workers}: this process already runs {os_threads()} threads, where fork is unsafe; "
-            "decoding in-process")
+        log(f"--workers {workers}: fork is unsafe in this process ({why_not_fork()}); decoding in-process")
     return _InProcess(fn, tasks)
 
 

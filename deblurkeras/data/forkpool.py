@@ -5,17 +5,21 @@ every task and result goes through pickle and a locked queue, and a kill -9 of t
 the workers and the resource tracker blocked. Here:
   - workers are plain fork() children: nothing to import, nothing to send (they inherit the task list);
   - worker k computes tasks k, k+W, k+2W... and writes each result to its own pipe: arrays as raw bytes after a
-    small pickled header; the parent reads the pipes round-robin, so results come back in task order and the
-    pipes' capacity is the read-ahead window (a full pipe blocks its worker: memory stays bounded);
+    small pickled header. The parent reads whichever pipe has data (select) into a per-worker queue, up to
+    STASH_BYTES each, and hands results out in task order: a worker that the scheduler pauses for a while does
+    not stall the others (on a busy 2-core machine that mattered more than anything else), and memory stays
+    bounded (a worker whose queue is full blocks on its full pipe);
   - each worker dies with its parent (Linux prctl PR_SET_PDEATHSIG, else a parent-pid watchdog); no queue
     semaphores, so no resource tracker process exists.
-fork() is only safe in a single-threaded process: `fork_is_safe()` says when (the caller falls back to in-process
-work otherwise, e.g. after TensorFlow has started its thread pools).
+fork() is only safe in a process without other threads that could hold locks: `fork_is_safe()` says when (the
+caller falls back to in-process work otherwise, e.g. after TensorFlow has started its thread pools).
 """
+import collections
 import ctypes
 import ctypes.util
 import os
 import pickle
+import select
 import signal
 import struct
 import sys
@@ -26,7 +30,8 @@ import numpy as np
 from ..errors import DeblurKerasError
 
 _HEAD = struct.Struct("<Q")
-PIPE_BYTES = 1 << 20  # asked of F_SETPIPE_SZ: a few results of read-ahead per worker
+PIPE_BYTES = 1 << 20  # asked of F_SETPIPE_SZ (fewer wake-ups than the default 64 KiB)
+STASH_BYTES = 64 << 20  # read-ahead per worker, in results already received (at least one result)
 _F_SETPIPE_SZ = 1031
 _PR_SET_PDEATHSIG = 1
 
@@ -35,16 +40,20 @@ class WorkerDied(DeblurKerasError):
     """A worker process ended before sending all its results (killed, out of memory...)."""
 
 
-def os_threads():
-    """Threads of this process as the OS counts them (TensorFlow's C++ pools included)."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return threading.active_count()
+# Libraries whose C++ thread pools make fork() unsafe (OpenBLAS's own threads are fork-safe: it has atfork hooks).
+THREADED_MODULES = ("tensorflow", "torch", "jax")
 
 
 def fork_is_safe():
-    return hasattr(os, "fork") and os_threads() == 1
+    """fork() only from a process without other Python threads and without TensorFlow/PyTorch loaded."""
+    return hasattr(os, "fork") and threading.active_count() == 1 and not any(m in sys.modules for m in THREADED_MODULES)
+
+
+def why_not_fork():
+    if not hasattr(os, "fork"):
+        return "no fork() on this system"
+    loaded = [m for m in THREADED_MODULES if m in sys.modules]
+    return f"{', '.join(loaded)} loaded" if loaded else f"{threading.active_count()} Python threads running"
 
 
 def _die_with_parent(parent):
@@ -99,6 +108,9 @@ class ForkPool:
     def __init__(self, fn, tasks, workers):
         self.tasks, self.workers = tasks, max(1, min(int(workers), len(tasks) or 1))
         self.pids, self.fds = [], []
+        self.stash = [collections.deque() for _ in range(self.workers)]
+        self.stash_bytes = [0] * self.workers
+        self.left = [len(range(k, len(tasks), self.workers)) for k in range(self.workers)]  # results to receive
         parent = os.getpid()
         try:
             for k in range(self.workers):
@@ -166,9 +178,27 @@ class ForkPool:
             out.append(x)
         return tuple(out)
 
+    def _pump(self, need):
+        """Receive one result from every worker with data ready (worker `need` always, the others while their
+        queue is under STASH_BYTES)."""
+        fds = [fd for k, fd in enumerate(self.fds)
+               if self.left[k] and (k == need or self.stash_bytes[k] < STASH_BYTES)]
+        ready, _, _ = select.select(fds, [], [])
+        for fd in ready:
+            k = self.fds.index(fd)
+            res = self._receive(k)
+            self.left[k] -= 1
+            self.stash[k].append(res)
+            self.stash_bytes[k] += sum(x.nbytes for x in res if isinstance(x, np.ndarray))
+
     def __iter__(self):
         for i in range(len(self.tasks)):
-            yield self._receive(i % self.workers)
+            k = i % self.workers  # worker k's results arrive in its own task order
+            while not self.stash[k]:
+                self._pump(k)
+            res = self.stash[k].popleft()
+            self.stash_bytes[k] -= sum(x.nbytes for x in res if isinstance(x, np.ndarray))
+            yield res
 
     def close(self):
         for k, pid in enumerate(self.pids):
