@@ -120,11 +120,18 @@ def test_real_sample_pairs_match_pil(tmp_path, sample_train_dir):
     assert arrays["test_data_blur"].shape == (1, 256, 256, 3)
 
 
+def _script(*args, **kw):
+    """data_tools/build_hdf5.py in a fresh process (forked workers need one without TensorFlow's threads)."""
+    return subprocess.run([sys.executable, os.path.join(REPO, "data_tools", "build_hdf5.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=120, **kw)
+
+
 def test_workers_and_compression_give_identical_arrays(tmp_path):
     _side_by_side(tmp_path / "in" / "train", 9)
     _side_by_side(tmp_path / "in" / "test", 3, start=20)
     _build(tmp_path / "in", tmp_path / "one.h5", size=16)
-    _build(tmp_path / "in", tmp_path / "two.h5", size=16, workers=2, compression="gzip")
+    r = _script(tmp_path / "in", "--out", tmp_path / "two.h5", "--size", 16, "--workers", 2, "--compression", "gzip")
+    assert r.returncode == 0 and "in-process" not in r.stderr, r.stderr
     _build(tmp_path / "in", tmp_path / "lzf.h5", size=16, compression="lzf")
     one, n1 = _arrays(tmp_path / "one.h5")
     for other in ("two.h5", "lzf.h5"):
@@ -316,3 +323,165 @@ def test_combine_pairs_round_trip_and_reader(tmp_path):
     blurred, sharp, _ = pairs[0]
     np.testing.assert_array_equal(sharp, truth["a.png"][0])
     np.testing.assert_array_equal(blurred, truth["a.png"][1])
+
+
+# ---------------------------------------------------------------- hostile output paths and resumes (issue 12)
+
+def _cli(*args):
+    from deblurkeras.cli import main
+    return main(["build-hdf5", *map(str, args), "--quiet"])
+
+
+def test_out_pointing_at_an_input_is_refused(tmp_path, capsys):
+    """F3: --out DIR/train/x.png must never replace the source photo, --overwrite or not."""
+    _side_by_side(tmp_path / "in" / "train", 3)
+    target = tmp_path / "in" / "train" / "img001.png"
+    before = target.read_bytes()
+    for extra in ((), ("--overwrite",)):
+        assert _cli(tmp_path / "in", "--out", target, "--size", 0, *extra) == 2
+        err = capsys.readouterr().err
+        assert "would write over the input file" in err and str(target) in err and len(err.strip().splitlines()) == 1
+        assert target.read_bytes() == before and not os.path.exists(bh.partial_path(target))
+    link = tmp_path / "link.png"  # the same file under another name is still an input
+    os.symlink(target, tmp_path / "in" / "train" / "img009.png")
+    os.symlink(target, link)
+    assert _cli(tmp_path / "in", "--out", link, "--size", 0, "--overwrite") == 2
+    assert target.read_bytes() == before
+
+
+def test_out_an_existing_folder_fails_up_front(tmp_path, capsys):
+    """F7: refused before anything is decoded, and no .partial is left."""
+    _side_by_side(tmp_path / "in" / "train", 3)
+    (tmp_path / "outdir").mkdir()
+    assert _cli(tmp_path / "in", "--out", tmp_path / "outdir", "--size", 0) == 2
+    out, err = capsys.readouterr()
+    assert "existing folder" in err and "pairs written" not in out
+    assert os.listdir(tmp_path / "outdir") == [] and not os.path.exists(bh.partial_path(tmp_path / "outdir"))
+    assert _cli(tmp_path / "in", "--out", tmp_path / "nowhere" / "d.h5", "--size", 0) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_existing_dataset_replaced_only_with_overwrite(tmp_path, capsys):
+    _side_by_side(tmp_path / "in" / "train", 3)
+    out = tmp_path / "d.h5"
+    out.write_bytes(b"an earlier dataset")
+    assert _cli(tmp_path / "in", "--out", out, "--size", 0) == 2
+    assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == b"an earlier dataset"
+    assert _cli(tmp_path / "in", "--out", out, "--size", 0, "--overwrite") == 0
+    assert "replaced the existing file: --overwrite" in capsys.readouterr().out
+    assert _arrays(out)[1]["train"] == ["img000.png", "img001.png", "img002.png"]
+
+
+def _interrupted_partial(tmp_path, monkeypatch, n=8, after=3, **kw):
+    """An uncompressed PATH.partial holding `after` pairs, as a Ctrl-C leaves it."""
+    _side_by_side(tmp_path / "in" / "train", n)
+    _side_by_side(tmp_path / "in" / "test", 2, start=50)
+    real, calls = bh.process, []
+
+    def stop(*a, **k):
+        calls.append(1)
+        if len(calls) > after:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(bh, "process", stop)
+    with pytest.raises(KeyboardInterrupt):
+        _build(tmp_path / "in", tmp_path / "d.h5", size=16, **kw)
+    monkeypatch.setattr(bh, "process", real)
+    partial = bh.partial_path(tmp_path / "d.h5")
+    assert os.path.exists(partial)
+    return partial
+
+
+def test_resume_refuses_changed_inputs(tmp_path, monkeypatch, capsys):
+    """F5: a removed, an added or a modified input makes --resume refuse (and keep the partial)."""
+    partial = _interrupted_partial(tmp_path, monkeypatch)
+    capsys.readouterr()
+    train = tmp_path / "in" / "train"
+    os.remove(train / "img006.png")
+    assert _cli(tmp_path / "in", "--out", tmp_path / "d.h5", "--size", 16, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "1 removed, e.g. train/img006.png" in err and len(err.strip().splitlines()) == 1
+    assert os.path.exists(partial)
+    _side_by_side(train, 1, start=6)  # back, but written again: another mtime
+    os.utime(train / "img006.png", ns=(1, 1))
+    assert _cli(tmp_path / "in", "--out", tmp_path / "d.h5", "--size", 16, "--resume") == 2
+    assert "changed in size or time, e.g. train/img006.png" in capsys.readouterr().err
+    _side_by_side(train, 1, start=6)
+    _side_by_side(train, 1, start=30)
+    assert _cli(tmp_path / "in", "--out", tmp_path / "d.h5", "--size", 16, "--resume") == 2
+    assert "added, e.g. train/img030.png" in capsys.readouterr().err
+
+
+def test_resume_continues_unchanged_inputs(tmp_path, monkeypatch):
+    _interrupted_partial(tmp_path, monkeypatch)
+    assert _cli(tmp_path / "in", "--out", tmp_path / "d.h5", "--size", 16, "--resume") == 0
+    _build(tmp_path / "in", tmp_path / "clean.h5", size=16)
+    got, want = _arrays(tmp_path / "d.h5"), _arrays(tmp_path / "clean.h5")
+    assert got[1] == want[1]
+    for k in KEYS:
+        np.testing.assert_array_equal(got[0][k], want[0][k])
+    with h5py.File(tmp_path / "d.h5", "r") as f:
+        assert bh.INPUTS_KEY not in f  # resume bookkeeping does not stay in the dataset
+
+
+def test_resume_with_another_compression_is_refused(tmp_path, monkeypatch, capsys):
+    """F13: --compression on a partial started without it is refused with a message naming the option."""
+    partial = _interrupted_partial(tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert _cli(tmp_path / "in", "--out", tmp_path / "d.h5", "--size", 16, "--resume", "--compression", "gzip") == 2
+    err = capsys.readouterr().err
+    assert "--compression none, not gzip" in err and os.path.exists(partial)
+    assert _cli(tmp_path / "in", "--out", tmp_path / "d.h5", "--size", 32, "--resume") == 2
+    assert "--size" in capsys.readouterr().err
+
+
+def test_killed_build_leaves_no_worker_or_helper_process(tmp_path):
+    """F6: kill -9 of `build --workers 2`: its workers die with it; no forkserver or resource tracker exists.
+    The workers never load TensorFlow."""
+    psutil = pytest.importorskip("psutil")
+    _side_by_side(tmp_path / "in" / "train", 80)
+    _side_by_side(tmp_path / "in" / "test", 2, start=100)
+    partial = bh.partial_path(tmp_path / "k.h5")
+    p = subprocess.Popen([sys.executable, os.path.join(REPO, "data_tools", "build_hdf5.py"), str(tmp_path / "in"),
+                          "--out", str(tmp_path / "k.h5"), "--size", "16", "--quiet", "--workers", "2",
+                          "--delay", "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    kids = []
+    try:
+        _wait_for_progress(partial)
+        kids = psutil.Process(p.pid).children(recursive=True)
+        assert len(kids) == 2, [k.cmdline() for k in kids]  # the two workers, nothing else
+        for k in kids:
+            with open(f"/proc/{k.pid}/maps") as f:
+                assert "tensorflow" not in f.read()
+        p.kill()
+        p.communicate(timeout=30)
+        t0 = time.time()
+        while time.time() - t0 < 10:
+            alive = [k for k in kids if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+            if not alive:
+                break
+            time.sleep(0.05)
+        assert not alive, [k.pid for k in alive]
+    finally:
+        for k in kids:  # never leave strays behind, even when the test fails
+            try:
+                k.kill()
+            except psutil.Error:
+                pass
+
+
+def test_exif_orientation_ignored_by_default_applied_with_option(tmp_path):
+    """Faithful default: pixels as stored (the original ignored EXIF); --exif shows them the right way up."""
+    img = _rand(20, 40, 3)
+    exif = Image.new("RGB", (1, 1)).getexif()
+    exif[0x0112] = 3  # rotate 180 degrees for display
+    os.makedirs(tmp_path / "in" / "train")
+    Image.fromarray(img).save(tmp_path / "in" / "train" / "r.png", exif=exif)
+    _build(tmp_path / "in", tmp_path / "raw.h5", size=0)
+    _build(tmp_path / "in", tmp_path / "exif.h5", size=0, exif=True)
+    raw, turned = _arrays(tmp_path / "raw.h5")[0], _arrays(tmp_path / "exif.h5")[0]
+    np.testing.assert_array_equal(raw["train_data_full"][0], img[:, :20])
+    np.testing.assert_array_equal(turned["train_data_full"][0], img[::-1, ::-1][:, :20])
+    with h5py.File(tmp_path / "exif.h5", "r") as f:
+        assert f.attrs["exif"] == "applied"

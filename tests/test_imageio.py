@@ -112,3 +112,61 @@ def test_list_images(tmp_path, rgb):
     (tmp_path / "sub").mkdir()
     assert list_images([tmp_path, tmp_path / "notes.txt"]) == [
         str(tmp_path / "a.jpg"), str(tmp_path / "b.png"), str(tmp_path / "notes.txt")]
+
+
+def test_jpeg_output_is_quality_95_without_chroma_subsampling(tmp_path):
+    """F14: Pillow's default (quality 75, 4:2:0) visibly blurs colour edges of a deblurred image."""
+    from PIL import JpegImagePlugin
+
+    img = np.random.RandomState(1).randint(0, 256, (32, 48, 3)).astype(np.uint8)
+    save_image(tmp_path / "o.jpg", img)
+    Image.fromarray(img).save(tmp_path / "want.jpg", quality=95, subsampling=0)
+    with Image.open(tmp_path / "o.jpg") as got, Image.open(tmp_path / "want.jpg") as want:
+        assert JpegImagePlugin.get_sampling(got) == 0  # 4:4:4
+        assert got.quantization == want.quantization  # the quality-95 tables
+    assert (tmp_path / "o.jpg").read_bytes() == (tmp_path / "want.jpg").read_bytes()
+
+
+def test_16_bit_rule_is_divide_by_257_everywhere(tmp_path):
+    """One rule, not a data-dependent one: a dark 16-bit image (max <= 255) stays dark, in every tool."""
+    from deblurkeras.data import build
+
+    dark = np.arange(24 * 48, dtype=np.uint16).reshape(24, 48) % 256  # max 255: 16-bit values 0..255
+    Image.fromarray(dark).save(tmp_path / "dark.png")
+    assert Image.open(tmp_path / "dark.png").mode.startswith("I")
+    want = np.round(dark / 257.0).astype(np.uint8)
+    np.testing.assert_array_equal(load_image(tmp_path / "dark.png")[..., 0], want)
+    res = build.process(("dark.png", (str(tmp_path / "dark.png"),)), "side-by-side", 0, 1, 10**9)
+    assert res[0] == "ok", res
+    np.testing.assert_array_equal(res[2][..., 0], want[:, :24])  # the builder's sharp half: the same pixels
+
+
+def test_one_extension_tuple_and_pairing(tmp_path):
+    from deblurkeras.imageio import IMAGE_EXTENSIONS, image_names, pair_files
+
+    for name in ("A.PNG", "b.jpeg", "c.tif", ".hidden.png", "d.txt", "e.gif"):
+        (tmp_path / name).write_bytes(b"x")
+    assert image_names(tmp_path) == ["A.PNG", "b.jpeg", "c.tif", "e.gif"]
+    assert all(e == e.lower() and e.startswith(".") for e in IMAGE_EXTENSIONS)
+    for d, names in (("blur", ("1.png", "2.png", "3.png")), ("sharp", ("2.png", "3.png", "4.png"))):
+        (tmp_path / d).mkdir()
+        for n in names:
+            (tmp_path / d / n).write_bytes(b"x")
+    pairs, unpaired = pair_files(tmp_path / "blur", tmp_path / "sharp", prefix="s/")
+    assert [(n, os.path.basename(s), os.path.basename(os.path.dirname(b))) for n, s, b in pairs] == [
+        ("s/2.png", "2.png", "blur"), ("s/3.png", "3.png", "blur")]
+    assert [(os.path.basename(os.path.dirname(p)), os.path.basename(p)) for p, _ in unpaired] == [
+        ("blur", "1.png"), ("sharp", "4.png")]
+
+
+def test_no_other_module_keeps_its_own_extension_list():
+    """The tuple lives in imageio only (it was copied five times, with different contents)."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    ext = r"""["']\.[a-z]{3,4}["']"""
+    pattern = re.compile(rf"\(\s*{ext}\s*,\s*{ext}\s*,\s*{ext}")  # a literal tuple of 3+ extensions
+    offenders = [str(p.relative_to(root)) for folder in ("deblurkeras", "data_tools", "experiments")
+                 for p in (root / folder).rglob("*.py") if p.name != "imageio.py" and pattern.search(p.read_text())]
+    assert offenders == []
