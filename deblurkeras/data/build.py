@@ -156,6 +156,9 @@ def start_results(tasks, args, workers=1, log=print):
     fn = _Task(args)
     if workers > 1 and len(tasks) > 1:
         if fork_is_safe():
+            from PIL import Image
+
+            Image.preinit()  # the common decoders, imported once here rather than in every worker
             return ForkPool(fn, tasks, workers)
         log(f"--workers {workers}: fork is unsafe in this process ({why_not_fork()}); decoding in-process")
     return _InProcess(fn, tasks)
@@ -188,6 +191,9 @@ class Build:
         self.last_commit = 0.0
 
     def log(self, msg):
+        if self.args.quiet:  # no bars to keep clear of: spare the import of tqdm (a fixed cost of ~0.1 s)
+            print(msg, file=sys.stderr)
+            return
         from tqdm import tqdm
 
         tqdm.write(msg, file=sys.stderr)
@@ -359,8 +365,6 @@ class Build:
         return plan, tasks
 
     def build_split(self, split, plan, results):
-        from tqdm import tqdm
-
         a = self.args
         if split not in plan:
             self.bad(split, "missing split", f"{os.path.join(self.input, split)}: missing {split}/ folder")
@@ -373,7 +377,7 @@ class Build:
             self.log(f"resuming {split} at {items[start][0]} ({start}/{len(items)})")
         if self.writer is not None:
             self.writer.reserve(split, len(items) - start)
-        with tqdm(total=len(items), initial=start, desc=split, unit="img", disable=a.quiet) as bar:
+        with _progress(len(items), start, split, a.quiet) as bar:
             for k in range(start, len(items)):
                 res = next(results)
                 if res[0] == "skip":
@@ -456,6 +460,26 @@ class Build:
         print(f"wrote {self.out}: {counts['train']} train + {counts['test']} test pairs of {w}x{h}"
               + (" (replaced the existing file: --overwrite)" if replaced else ""))
         return 0
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def _progress(total, initial, desc, quiet):
+    """A progress bar in records (images) per split; nothing (and no tqdm import) with --quiet."""
+    if quiet:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="img")
 
 
 def _difference(old, new):

@@ -155,7 +155,7 @@ class Hdf5Writer:
         if img.shape != ds.shape[1:]:
             raise ValueError(f"{self.path}: image {img.shape} does not fit {ds.name} {ds.shape[1:]}")
         if self.compression is None:
-            ds.id.write_direct_chunk((i, 0, 0, 0), img.tobytes())
+            ds.id.write_direct_chunk((i, 0, 0, 0), img)  # the array's own buffer: no copy
         elif self.compression == "gzip":
             ds.id.write_direct_chunk((i, 0, 0, 0), zlib.compress(img.tobytes(), GZIP_LEVEL))
         else:
