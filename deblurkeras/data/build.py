@@ -49,6 +49,7 @@ from ..imageio import DEFAULT_MAX_PIXELS, ImageReadError, decode, image_names, p
 
 LAYOUTS = ("side-by-side", "gopro", "pairs")
 SPLITS = ("train", "test")
+PILLOW_BLOCKS = 16  # freed image blocks Pillow keeps for reuse (its default 0 returns each to the system)
 INPUTS_KEY = "build_inputs"  # dataset of a .partial: the input files (name, size, mtime) it was started from
 
 
@@ -151,13 +152,19 @@ def start_results(tasks, args, workers=1, log=print):
 
     Several workers: forked processes (data.forkpool), started here at once (before any progress-bar thread),
     that decode while this process writes; the output is the same as with one."""
-    from .forkpool import ForkPool, fork_is_safe, why_not_fork
+    from .forkpool import ForkPool, fork_is_safe, tune_malloc, why_not_fork
 
+    from PIL import Image
+
+    # Pillow frees every image buffer back to the system by default, so each new image pays fresh page faults:
+    # keeping a few freed blocks for reuse halved the per-image decode+crop time (1.48 -> 0.85 ms, 512x256 JPEGs).
+    # Pixels are unchanged. (Inherited by the forked workers.)
+    Image.core.set_blocks_max(PILLOW_BLOCKS)
+    if fork_is_safe():  # a plain tool process (no TensorFlow/PyTorch allocators to disturb): reuse big buffers
+        tune_malloc()
     fn = _Task(args)
     if workers > 1 and len(tasks) > 1:
         if fork_is_safe():
-            from PIL import Image
-
             Image.preinit()  # the common decoders, imported once here rather than in every worker
             return ForkPool(fn, tasks, workers)
         log(f"--workers {workers}: fork is unsafe in this process ({why_not_fork()}); decoding in-process")
