@@ -26,7 +26,7 @@ import os
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import BadInputError, first_line
 from .utils import atomic_path
@@ -164,6 +164,8 @@ def decode(path, apply_exif=False, max_pixels=DEFAULT_MAX_PIXELS):
             raise ImageReadError("truncated", f"{path}: truncated or corrupt image data ({first_line(e)})") \
                 from None
         if apply_exif:
+            from PIL import ImageOps
+
             img = ImageOps.exif_transpose(img)
         try:
             rgb, conversion = to_rgb(img)

@@ -11,8 +11,9 @@ Sets (train/ + 4 test images):
   - GoPro-sized: --gopro-pairs synthetic 1280x720 pairs (scikit-image photos, LANCZOS-resized crops, blurred with
     the project's random camera-shake kernels) written as blur/ + sharp/ PNGs and combined into 2560x720
     side-by-side JPEGs by data_tools/combine_pairs.py; built with --size 0 and --size 256.
-Per set it prints the seconds of each builder, the ratio reference / ours (>1 = ours faster), byte-identity of
-the four arrays, and the peak RSS of the process tree (psutil, sampled every 20 ms).
+Per set it prints the seconds of each builder (best of --trials), the ratio reference / ours (>1 = ours faster),
+byte-identity of the four arrays, and the peak RSS of the process tree (psutil every 20 ms, in a separate run so
+the sampling does not slow the timed ones).
 
     python experiments/bench_build_hdf5.py [--repeats 4 10] [--gopro-pairs 60] [--trials 2] [--work DIR]
 
@@ -66,16 +67,32 @@ def child(kind, input_dir, out, workers, size):
     return build.main([input_dir, "--out", out, "--workers", str(workers), "--size", str(size), "--quiet"])
 
 
-def measure(kind, input_dir, out, workers, size):
-    """One build in a fresh process: wall seconds (process start to exit) and peak RSS of its process tree."""
+def _cmd(kind, input_dir, out, workers, size):
+    return [sys.executable, os.path.abspath(__file__), "--child", kind, "--input", input_dir, "--out", out,
+            "--workers", str(workers), "--size", str(size)]
+
+
+def timed(kind, input_dir, out, workers, size):
+    """Wall seconds of one build in a fresh process, from its start to its exit (nothing sampling beside it)."""
+    if os.path.exists(out):
+        os.remove(out)
+    t0 = time.perf_counter()
+    r = subprocess.run(_cmd(kind, input_dir, out, workers, size), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"{kind} build failed ({r.returncode}):\n{r.stderr[-2000:]}")
+    return seconds
+
+
+def peak_rss_mb(kind, input_dir, out, workers, size):
+    """Peak of the summed RSS of one build's process tree (psutil every 20 ms; a separate, untimed run)."""
     import psutil
 
     if os.path.exists(out):
         os.remove(out)
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, "--input", input_dir, "--out", out,
-           "--workers", str(workers), "--size", str(size)]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(_cmd(kind, input_dir, out, workers, size), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     ps, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
         try:
@@ -84,11 +101,7 @@ def measure(kind, input_dir, out, workers, size):
         except psutil.Error:
             pass
         time.sleep(0.02)
-    seconds = time.perf_counter() - t0
-    err = proc.stderr.read()
-    if proc.returncode != 0:
-        raise SystemExit(f"{kind} build failed ({proc.returncode}):\n{err[-2000:]}")
-    return {"seconds": seconds, "peak_mb": peak / 2**20}
+    return peak / 2**20
 
 
 # ---------------------------------------------------------------- inputs and comparison
@@ -155,19 +168,18 @@ def identical(a, b, step=64):
 
 
 def compare(label, input_dir, n_images, size, trials, work, workers=2):
-    best = {}
-    for t in range(trials):  # alternate, so a burst of load on a shared machine hits both
-        for kind in ("ref", "ours"):
-            r = measure(kind, input_dir, os.path.join(work, f"{kind}.h5"), workers, size)
-            if kind not in best or r["seconds"] < best[kind]["seconds"]:
-                best[kind] = r
+    best = {"ref": float("inf"), "ours": float("inf")}
+    for _ in range(trials):  # alternate, so a burst of load on a shared machine hits both
+        for kind in best:
+            best[kind] = min(best[kind], timed(kind, input_dir, os.path.join(work, f"{kind}.h5"), workers, size))
     same = identical(os.path.join(work, "ours.h5"), os.path.join(work, "ref.h5"))
-    ratio = best["ref"]["seconds"] / best["ours"]["seconds"]
-    row = dict(set=label, images=n_images, size=size, ref_s=best["ref"]["seconds"], ours_s=best["ours"]["seconds"],
-               ratio=ratio, arrays=same, ref_peak_mb=best["ref"]["peak_mb"], ours_peak_mb=best["ours"]["peak_mb"])
-    print(f"| {label:22s} | {n_images:5d} | {size:4d} | {row['ref_s']:7.2f} | {row['ours_s']:7.2f} | "
-          f"{ratio:5.2f}x | {same} | {row['ref_peak_mb']:6.0f} | {row['ours_peak_mb']:6.0f} |", flush=True)
-    for kind in ("ref", "ours"):
+    peak = {k: peak_rss_mb(k, input_dir, os.path.join(work, f"{k}.h5"), workers, size) for k in best}
+    ratio = best["ref"] / best["ours"]
+    row = dict(set=label, images=n_images, size=size, ref_s=best["ref"], ours_s=best["ours"], ratio=ratio,
+               arrays=same, ref_peak_mb=peak["ref"], ours_peak_mb=peak["ours"])
+    print(f"| {label:22s} | {n_images:5d} | {size:4d} | {best['ref']:7.2f} | {best['ours']:7.2f} | "
+          f"{ratio:5.2f}x | {same} | {peak['ref']:6.0f} | {peak['ours']:6.0f} |", flush=True)
+    for kind in best:
         os.remove(os.path.join(work, f"{kind}.h5"))
     return row
 

@@ -16,7 +16,6 @@ caller falls back to in-process work otherwise, e.g. after TensorFlow has starte
 """
 import collections
 import ctypes
-import ctypes.util
 import os
 import pickle
 import select
@@ -60,8 +59,7 @@ def _die_with_parent(parent):
     """Make the kernel kill this process when its parent dies (also by kill -9)."""
     if sys.platform.startswith("linux"):
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # libc, linked into python
         except (OSError, AttributeError):
             pass
     else:  # no prctl: a watchdog thread polls the parent pid
@@ -85,7 +83,7 @@ def tune_malloc(mmap_threshold=16 << 20, trim_threshold=128 << 20):
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+        libc = ctypes.CDLL(None)
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))
                     and libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
     except (OSError, AttributeError):
