@@ -89,10 +89,9 @@ def _resize(im, size):
     return np.asarray(im)
 
 
-def _check_small(path, im, min_side):
-    if min(im.size) < min_side:
-        raise ImageReadError("too small", f"{path}: image too small ({im.size[0]}x{im.size[1]}, "
-                                          f"need >= {min_side} px a side)")
+def _check_small(path, wh, min_side):
+    if min(wh) < min_side:
+        raise ImageReadError("too small", f"{path}: image too small ({wh[0]}x{wh[1]}, need >= {min_side} px a side)")
 
 
 def process(item, layout, size, min_side, max_pixels, exif=False, delay=0.0):
@@ -105,18 +104,19 @@ def process(item, layout, size, min_side, max_pixels, exif=False, delay=0.0):
             conversions.append((paths[0], conv))
             w, h = im.size
             half = w // 2  # odd width: the middle column belongs to neither half
-            left, right = im.crop((0, 0, half, h)), im.crop((w - half, 0, w, h))
-            _check_small(paths[0], left, min_side)
+            _check_small(paths[0], (half, h), min_side)
+            sharp = _resize(im.crop((0, 0, half, h)), size)
+            blurred = _resize(im.crop((w - half, 0, w, h)), size)
         else:
             (left, c1), (right, c2) = load_rgb(paths[0], max_pixels, exif), load_rgb(paths[1], max_pixels, exif)
             conversions += [(paths[0], c1), (paths[1], c2)]
-            _check_small(paths[0], left, min_side)
-            _check_small(paths[1], right, min_side)
+            _check_small(paths[0], left.size, min_side)
+            _check_small(paths[1], right.size, min_side)
             if not size and left.size != right.size:
                 raise ImageReadError("size mismatch", f"{paths[1]}: {right.size[0]}x{right.size[1]} differs from "
                                                       f"its sharp image {left.size[0]}x{left.size[1]} "
                                                       "(--size 0 keeps native sizes)")
-        sharp, blurred = _resize(left, size), _resize(right, size)
+            sharp, blurred = _resize(left, size), _resize(right, size)
     except ImageReadError as s:
         return ("skip", name, s.reason, str(s))
     except Exception as e:  # noqa: BLE001 - one bad file must not stop the build

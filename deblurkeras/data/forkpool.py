@@ -104,21 +104,32 @@ def _grow_pipe(fd):
             continue
 
 
-def _write_all(fd, data):
-    view = memoryview(data).cast("B")
-    while view.nbytes:
-        view = view[os.write(fd, view):]
+def _buffer(a):
+    """A byte view of an array (a contiguous copy first if it is not contiguous; per-row views cost more)."""
+    return memoryview(np.ascontiguousarray(a)).cast("B") if a.nbytes else memoryview(b"")
+
+
+def _writev_all(fd, bufs):
+    """os.writev of all `bufs`, in batches under IOV_MAX, resuming after partial writes."""
+    bufs, i = [b for b in bufs if b.nbytes], 0
+    while i < len(bufs):
+        n = os.writev(fd, bufs[i:i + 512])
+        while n:
+            if n >= bufs[i].nbytes:
+                n -= bufs[i].nbytes
+                i += 1
+            else:
+                bufs[i], n = bufs[i][n:], 0
 
 
 def _send(fd, result):
-    """A result tuple: header = the tuple with arrays replaced by (shape, dtype); then each array's bytes."""
-    arrays = [np.ascontiguousarray(x) for x in result if isinstance(x, np.ndarray)]
+    """A result tuple: header = the tuple with arrays replaced by (shape, dtype); then each array's bytes, in one
+    gathered write (no copy of the arrays in this process)."""
     meta = tuple(("__array__", x.shape, x.dtype.str) if isinstance(x, np.ndarray) else x for x in result)
     head = pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
-    _write_all(fd, _HEAD.pack(len(head)) + head)
-    for a in arrays:
-        if a.nbytes:
-            _write_all(fd, a)
+    bufs = [memoryview(_HEAD.pack(len(head)) + head)]
+    bufs += [_buffer(x) for x in result if isinstance(x, np.ndarray)]
+    _writev_all(fd, bufs)
 
 
 def _worker(k, workers, fn, tasks, fd, parent):
