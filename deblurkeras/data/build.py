@@ -136,6 +136,23 @@ class _Task:
         return process(task[1], *self.opts)
 
 
+def _pair_bytes(item, args):
+    """Bytes of one (sharp, blurred) result: --size fixes it, else the first image's header says (other sizes
+    then travel through the pipe). 0 when unknown."""
+    if args.size:
+        return 2 * args.size * args.size * 3
+    from PIL import Image
+
+    try:
+        with Image.open(item[1][0]) as im:
+            w, h = im.size
+    except Exception:  # noqa: BLE001 - a bad first file is reported by its worker; no ring then
+        return 0
+    if args.exif:
+        w = h = max(w, h)  # a quarter turn swaps the sides
+    return 2 * ((w // 2) if args.layout == "side-by-side" else w) * h * 3
+
+
 class _InProcess:
     def __init__(self, fn, tasks):
         self.fn, self.tasks = fn, tasks
@@ -166,7 +183,7 @@ def start_results(tasks, args, workers=1, log=print):
     if workers > 1 and len(tasks) > 1:
         if fork_is_safe():
             Image.preinit()  # the common decoders, imported once here rather than in every worker
-            return ForkPool(fn, tasks, workers)
+            return ForkPool(fn, tasks, workers, slot_bytes=_pair_bytes(tasks[0][1], args))
         log(f"--workers {workers}: fork is unsafe in this process ({why_not_fork()}); decoding in-process")
     return _InProcess(fn, tasks)
 

@@ -16,6 +16,7 @@ caller falls back to in-process work otherwise, e.g. after TensorFlow has starte
 """
 import collections
 import ctypes
+import mmap
 import os
 import pickle
 import select
@@ -31,6 +32,7 @@ from ..errors import DeblurKerasError
 _HEAD = struct.Struct("<Q")
 PIPE_BYTES = (8 << 20, 1 << 20)  # asked of F_SETPIPE_SZ in turn (above 1 MiB needs privileges); default 64 KiB
 STASH_BYTES = 64 << 20  # read-ahead per worker, in results already received (at least one result)
+RING_SLOTS = 32  # shared-memory result slots per worker (with slot_bytes): its read-ahead on that path
 _F_SETPIPE_SZ = 1031
 _PR_SET_PDEATHSIG = 1
 
@@ -122,33 +124,61 @@ def _writev_all(fd, bufs):
                 bufs[i], n = bufs[i][n:], 0
 
 
-def _send(fd, result):
-    """A result tuple: header = the tuple with arrays replaced by (shape, dtype); then each array's bytes, in one
-    gathered write (no copy of the arrays in this process)."""
-    meta = tuple(("__array__", x.shape, x.dtype.str) if isinstance(x, np.ndarray) else x for x in result)
-    head = pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
-    bufs = [memoryview(_HEAD.pack(len(head)) + head)]
-    bufs += [_buffer(x) for x in result if isinstance(x, np.ndarray)]
-    _writev_all(fd, bufs)
+class _Sender:
+    """A worker's end: results as a pickled header (arrays replaced by markers) plus the arrays' bytes, either
+    copied into the next slot of the worker's shared ring (when they fit) or written after the header."""
+
+    def __init__(self, fd, ring=None, slot_bytes=0, credits=None):
+        self.fd, self.ring, self.slot_bytes, self.credits = fd, ring, slot_bytes, credits
+        self.slots = len(ring) // slot_bytes if ring is not None else 0
+        self.used = 0  # results sent through the ring
+
+    def _slot(self):
+        """The next free slot: past the first lap, wait for the parent to hand one back (one byte each)."""
+        if self.used >= self.slots and not os.read(self.credits, 1):
+            raise BrokenPipeError("parent gone")
+        slot = self.used % self.slots
+        self.used += 1
+        return slot
+
+    def send(self, result):
+        arrays = [x for x in result if isinstance(x, np.ndarray)]
+        total = sum(x.nbytes for x in arrays)
+        bufs = []
+        if self.slots and total <= self.slot_bytes:
+            marks, offset = {}, self._slot() * self.slot_bytes
+            for x in arrays:
+                np.copyto(np.frombuffer(self.ring, np.uint8, x.nbytes, offset).view(x.dtype).reshape(x.shape), x)
+                marks[id(x)] = ("__slot__", offset, x.shape, x.dtype.str)
+                offset += x.nbytes
+            meta = tuple(marks.get(id(x), x) if isinstance(x, np.ndarray) else x for x in result)
+        else:
+            meta = tuple(("__array__", x.shape, x.dtype.str) if isinstance(x, np.ndarray) else x for x in result)
+            bufs = [_buffer(x) for x in arrays]
+        head = pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL)
+        _writev_all(self.fd, [memoryview(_HEAD.pack(len(head)) + head)] + bufs)
 
 
-def _worker(k, workers, fn, tasks, fd, parent):
+def _worker(k, workers, fn, tasks, sender, parent):
     _die_with_parent(parent)
     tune_malloc()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the parent alone handles it
     for i in range(k, len(tasks), workers):
-        _send(fd, fn(tasks[i]))
+        sender.send(fn(tasks[i]))
 
 
 class ForkPool:
     """`ForkPool(fn, tasks, workers)` forks at once; iterate it for fn(task) of every task, in task order.
 
     fn must return a tuple (its numpy arrays travel raw); exceptions in fn are the caller's to catch inside fn.
-    Use as a context manager (or call close()): leftover workers are killed and reaped."""
+    With `slot_bytes`, results whose arrays total at most that many bytes come back as views of a shared-memory
+    ring (RING_SLOTS slots per worker, no copy through the pipe): such arrays are valid until the next result is
+    asked for. Use as a context manager (or call close()): leftover workers are killed and reaped."""
 
-    def __init__(self, fn, tasks, workers):
+    def __init__(self, fn, tasks, workers, slot_bytes=0):
         self.tasks, self.workers = tasks, max(1, min(int(workers), len(tasks) or 1))
-        self.pids, self.fds = [], []
+        self.pids, self.fds, self.credit_fds, self.rings = [], [], [], []
+        self.held = None  # (worker, uses a slot) of the result handed out last: its slot returns on the next one
         self.stash = [collections.deque() for _ in range(self.workers)]
         self.stash_bytes = [0] * self.workers
         self.left = [len(range(k, len(tasks), self.workers)) for k in range(self.workers)]  # results to receive
@@ -157,14 +187,18 @@ class ForkPool:
             for k in range(self.workers):
                 r, w = os.pipe()
                 _grow_pipe(w)
+                ring = credit_r = credit_w = None
+                if slot_bytes:  # shared memory, inherited by the child: results travel without the pipe's copies
+                    ring = mmap.mmap(-1, RING_SLOTS * slot_bytes)
+                    credit_r, credit_w = os.pipe()
                 pid = os.fork()
                 if pid == 0:  # child: never return into the parent's code
                     code = 1
                     try:
                         os.close(r)
-                        for fd in self.fds:
+                        for fd in self.fds + self.credit_fds + ([credit_w] if ring is not None else []):
                             os.close(fd)
-                        _worker(k, self.workers, fn, tasks, w, parent)
+                        _worker(k, self.workers, fn, tasks, _Sender(w, ring, slot_bytes, credit_r), parent)
                         code = 0
                     except BrokenPipeError:
                         pass  # the parent stopped reading: nothing to report
@@ -177,6 +211,10 @@ class ForkPool:
                 os.close(w)
                 self.pids.append(pid)
                 self.fds.append(r)
+                self.rings.append(ring)
+                if ring is not None:
+                    os.close(credit_r)
+                    self.credit_fds.append(credit_w)
         except BaseException:
             self.close()
             raise
@@ -204,15 +242,19 @@ class ForkPool:
         self._read_into(k, memoryview(head))
         meta = bytearray(_HEAD.unpack(head)[0])
         self._read_into(k, memoryview(meta))
-        out = []
+        out, in_slot = [], False
         for x in pickle.loads(meta):  # our own child's header, through our own pipe
             if isinstance(x, tuple) and len(x) == 3 and x[0] == "__array__":
                 a = np.empty(x[1], np.dtype(x[2]))
                 if a.nbytes:
                     self._read_into(k, memoryview(a).cast("B"))
                 x = a
+            elif isinstance(x, tuple) and len(x) == 4 and x[0] == "__slot__":
+                dtype = np.dtype(x[3])
+                n = int(np.prod(x[2], dtype=np.int64)) * dtype.itemsize
+                x, in_slot = np.frombuffer(self.rings[k], np.uint8, n, x[1]).view(dtype).reshape(x[2]), True
             out.append(x)
-        return tuple(out)
+        return tuple(out), in_slot
 
     def _pump(self, need=None):
         """Receive one result from every worker with data ready (worker `need` always, the others while their
@@ -224,20 +266,32 @@ class ForkPool:
         ready, _, _ = select.select(fds, [], [], None if need is not None else 0)
         for fd in ready:
             k = self.fds.index(fd)
-            res = self._receive(k)
+            res, in_slot = self._receive(k)
             self.left[k] -= 1
-            self.stash[k].append(res)
-            self.stash_bytes[k] += sum(x.nbytes for x in res if isinstance(x, np.ndarray))
+            self.stash[k].append((res, in_slot))
+            self.stash_bytes[k] += 0 if in_slot else sum(x.nbytes for x in res if isinstance(x, np.ndarray))
+
+    def _release(self):
+        """The result handed out last is done with: give its slot back to its worker."""
+        if self.held and self.held[1]:
+            try:
+                os.write(self.credit_fds[self.held[0]], b"\x01")
+            except BrokenPipeError:
+                pass  # that worker has sent all it had and exited
+        self.held = None
 
     def __iter__(self):
         for i in range(len(self.tasks)):
             k = i % self.workers  # worker k's results arrive in its own task order
+            self._release()
             self._pump()  # drain what is ready: a worker never waits on a full pipe while we write
             while not self.stash[k]:
                 self._pump(k)
-            res = self.stash[k].popleft()
-            self.stash_bytes[k] -= sum(x.nbytes for x in res if isinstance(x, np.ndarray))
+            res, in_slot = self.stash[k].popleft()
+            self.stash_bytes[k] -= 0 if in_slot else sum(x.nbytes for x in res if isinstance(x, np.ndarray))
+            self.held = (k, in_slot)
             yield res
+        self._release()
 
     def close(self):
         for k, pid in enumerate(self.pids):
@@ -250,9 +304,10 @@ class ForkPool:
             except ChildProcessError:
                 pass
             self.pids[k] = None
-        for fd in self.fds:
+        for fd in self.fds + self.credit_fds:
             os.close(fd)
-        self.fds = []
+        self.fds, self.credit_fds = [], []
+        self.rings = []  # the maps close when the last array viewing them is gone
 
     def __enter__(self):
         return self
