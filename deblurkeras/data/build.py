@@ -105,8 +105,14 @@ def process(item, layout, size, min_side, max_pixels, exif=False, delay=0.0):
             w, h = im.size
             half = w // 2  # odd width: the middle column belongs to neither half
             _check_small(paths[0], (half, h), min_side)
-            sharp = _resize(im.crop((0, 0, half, h)), size)
-            blurred = _resize(im.crop((w - half, 0, w, h)), size)
+            if not size or (half, h) == (size, size):
+                # No resize (the original's resize to the same size is a copy): the halves are views of one
+                # array, the same bytes as PIL's crops with fewer copies.
+                a = np.asarray(im)
+                sharp, blurred = a[:, :half], a[:, w - half:]
+            else:
+                sharp = _resize(im.crop((0, 0, half, h)), size)
+                blurred = _resize(im.crop((w - half, 0, w, h)), size)
         else:
             (left, c1), (right, c2) = load_rgb(paths[0], max_pixels, exif), load_rgb(paths[1], max_pixels, exif)
             conversions += [(paths[0], c1), (paths[1], c2)]

@@ -32,7 +32,8 @@ from ..errors import DeblurKerasError
 _HEAD = struct.Struct("<Q")
 PIPE_BYTES = (8 << 20, 1 << 20)  # asked of F_SETPIPE_SZ in turn (above 1 MiB needs privileges); default 64 KiB
 STASH_BYTES = 64 << 20  # read-ahead per worker, in results already received (at least one result)
-RING_SLOTS = 32  # shared-memory result slots per worker (with slot_bytes): its read-ahead on that path
+RING_SLOTS = 32  # shared-memory result slots per worker (with slot_bytes): its read-ahead on that path ...
+RING_BYTES = 32 << 20  # ... fewer for big results (at least 2 slots)
 _F_SETPIPE_SZ = 1031
 _PR_SET_PDEATHSIG = 1
 
@@ -189,7 +190,7 @@ class ForkPool:
                 _grow_pipe(w)
                 ring = credit_r = credit_w = None
                 if slot_bytes:  # shared memory, inherited by the child: results travel without the pipe's copies
-                    ring = mmap.mmap(-1, RING_SLOTS * slot_bytes)
+                    ring = mmap.mmap(-1, max(2, min(RING_SLOTS, RING_BYTES // slot_bytes)) * slot_bytes)
                     credit_r, credit_w = os.pipe()
                 pid = os.fork()
                 if pid == 0:  # child: never return into the parent's code

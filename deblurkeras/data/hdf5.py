@@ -152,7 +152,7 @@ class Hdf5Writer:
         Uncompressed and gzip chunks are encoded here (gzip = a zlib stream, what HDF5's deflate filter reads);
         lzf goes through the filter pipeline."""
         img = np.ascontiguousarray(img, dtype=np.uint8)
-        if img.shape != ds.shape[1:]:
+        if img.shape != (*self.shape, 3):  # (h5py's Dataset.shape costs a library call each time)
             raise ValueError(f"{self.path}: image {img.shape} does not fit {ds.name} {ds.shape[1:]}")
         if self.compression is None:
             ds.id.write_direct_chunk((i, 0, 0, 0), img)  # the array's own buffer: no copy
