@@ -4,14 +4,14 @@ The reference (written here from the description in REFERENCE §2, not copied) d
 crops the halves, resizes them with Pillow LANCZOS, appends the arrays to Python lists and calls
 `create_dataset(data=list)` at the end of each split. It globs sorted (the original's order is arbitrary) so the
 two outputs can be compared index by index. Each build runs in its own fresh process, timed from process start
-to exit (interpreter start-up and imports included, for both), alternately, best of --trials.
+to exit (interpreter start-up and imports included, for both), alternately; the median of --trials runs.
 
 Sets (train/ + 4 test images):
   - the real sample set (604 side-by-side 512x256 JPEGs) repeated 4x and 10x (symlinks, unique names), --size 256;
   - GoPro-sized: --gopro-pairs synthetic 1280x720 pairs (scikit-image photos, LANCZOS-resized crops, blurred with
     the project's random camera-shake kernels) written as blur/ + sharp/ PNGs and combined into 2560x720
     side-by-side JPEGs by data_tools/combine_pairs.py; built with --size 0 and --size 256.
-Per set it prints the seconds of each builder (best of --trials), the ratio reference / ours (>1 = ours faster),
+Per set it prints the seconds of each builder (median of --trials), the ratio reference / ours (>1 = ours faster),
 byte-identity of the four arrays, and the peak RSS of the process tree (psutil every 20 ms, in a separate run so
 the sampling does not slow the timed ones).
 
@@ -168,10 +168,11 @@ def identical(a, b, step=64):
 
 
 def compare(label, input_dir, n_images, size, trials, work, workers=2):
-    best = {"ref": float("inf"), "ours": float("inf")}
+    runs = {"ref": [], "ours": []}
     for _ in range(trials):  # alternate, so a burst of load on a shared machine hits both
-        for kind in best:
-            best[kind] = min(best[kind], timed(kind, input_dir, os.path.join(work, f"{kind}.h5"), workers, size))
+        for kind in runs:
+            runs[kind].append(timed(kind, input_dir, os.path.join(work, f"{kind}.h5"), workers, size))
+    best = {k: float(np.median(v)) for k, v in runs.items()}  # the median: one lucky or slow run does not count
     same = identical(os.path.join(work, "ours.h5"), os.path.join(work, "ref.h5"))
     peak = {k: peak_rss_mb(k, input_dir, os.path.join(work, f"{k}.h5"), workers, size) for k in best}
     ratio = best["ref"] / best["ours"]
@@ -188,7 +189,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, nargs="*", default=[4, 10], help="copies of the 604-image sample set")
     p.add_argument("--gopro-pairs", type=int, default=60, help="synthetic 1280x720 training pairs (0: skip)")
-    p.add_argument("--trials", type=int, default=2, help="best of N alternating runs per builder")
+    p.add_argument("--trials", type=int, default=3, help="N alternating runs per builder (median)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--work", default="/tmp/bench_build_hdf5")
     p.add_argument("--json", help="also write the rows to this JSON file")
@@ -204,7 +205,7 @@ def main():
     shutil.rmtree(a.work, ignore_errors=True)
     os.makedirs(a.work)
     print(f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; reference = original algorithm "
-          f"(1 process), ours = build-hdf5 --workers {a.workers}; best of {a.trials}")
+          f"(1 process), ours = build-hdf5 --workers {a.workers}; median of {a.trials} runs each")
     print("| set | images | size | reference s | ours s | ratio | arrays | ref peak MB | ours peak MB |")
     print("|---|---|---|---|---|---|---|---|---|")
     rows = []

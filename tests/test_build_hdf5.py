@@ -485,3 +485,32 @@ def test_exif_orientation_ignored_by_default_applied_with_option(tmp_path):
     np.testing.assert_array_equal(turned["train_data_full"][0], img[::-1, ::-1][:, :20])
     with h5py.File(tmp_path / "exif.h5", "r") as f:
         assert f.attrs["exif"] == "applied"
+
+
+_POOL_SCRIPT = r"""
+import numpy as np
+from deblurkeras.data import forkpool
+a = np.arange(6 * 10 * 3, dtype=np.uint8).reshape(6, 10, 3)
+def fn(t):
+    if t == 7 and DIE:
+        import os; os._exit(3)
+    big = np.full((40, 40), t, np.uint16)  # over the slot size: through the pipe
+    return ("ok", t, a[:, :5] + t, a[:, 5:], big if t % 3 == 0 else np.zeros((0, 3), np.uint8))
+for slot in (0, 2 * 6 * 5 * 3):
+    with forkpool.ForkPool(fn, list(range(20)), 2, slot_bytes=slot) as pool:
+        got = [(r[1], r[2].copy(), r[3].copy(), r[4].copy()) for r in pool]
+    assert [g[0] for g in got] == list(range(20))
+    for t, s, b, x in got:
+        assert np.array_equal(s, a[:, :5] + t) and np.array_equal(b, a[:, 5:])
+        assert (x.shape == (40, 40) and (x == t).all()) if t % 3 == 0 else x.shape == (0, 3)
+print("ORDERED")
+"""
+
+
+def test_forkpool_results_in_order_through_ring_and_pipe_and_a_dead_worker_named():
+    code = "DIE = False\n" + _POOL_SCRIPT
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert r.returncode == 0 and "ORDERED" in r.stdout, r.stderr
+    r = subprocess.run([sys.executable, "-c", "DIE = True\n" + _POOL_SCRIPT], capture_output=True, text=True,
+                       timeout=60, cwd=REPO)
+    assert r.returncode != 0 and "WorkerDied: decode worker" in r.stderr and "exit status 3" in r.stderr
