@@ -1,4 +1,4 @@
-"""deblurkeras.data.build (build-hdf5, data_tools/build_hdf5.py) and data.combine on tiny generated images (and a few real sample pairs)."""
+"""deblurkeras.data.build (build-hdf5, data_tools/build_hdf5.py), data.combine and data.forkpool on tiny inputs."""
 import json
 import os
 import shutil
