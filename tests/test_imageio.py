@@ -170,3 +170,16 @@ def test_no_other_module_keeps_its_own_extension_list():
     offenders = [str(p.relative_to(root)) for folder in ("deblurkeras", "data_tools", "experiments")
                  for p in (root / folder).rglob("*.py") if p.name != "imageio.py" and pattern.search(p.read_text())]
     assert offenders == []
+
+
+def test_sr_folder_source_reads_through_imageio(tmp_path, rgb):
+    from deblurkeras.data_sr import ImageSource
+
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "sub" / "a.png")
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(tmp_path / "b.png")  # 16-bit gray
+    (tmp_path / "notes.txt").write_text("not an image")
+    src = ImageSource(tmp_path)
+    assert src.names == ["b.png", os.path.join("sub", "a.png")]
+    np.testing.assert_array_equal(src[0], np.repeat(rgb[..., :1], 3, axis=-1))  # round(v / 257)
+    np.testing.assert_array_equal(src[1], rgb)
