@@ -1,5 +1,8 @@
 """Datasets: the build_hdf5 HDF5 layout, lazy tf.data pipelines, multi-scale pyramids, synthetic motion blur.
 
+Modules: hdf5 (layout, writer, reader), build (`build-hdf5`, over forkpool's forked decode workers), combine
+(side-by-side from blur/ + sharp/), synthesize (synthetic blur pairs), blur_kernels, pipeline (tf.data).
+
 `make_dataset`/`pyramid` import TensorFlow on first use; `count`/`read_pairs` and the blur kernels do not.
 """
 from .hdf5 import SPLITS, Hdf5Writer, count, read_pairs  # noqa: F401
