@@ -1,0 +1,223 @@
+"""Keras graph -> readable PyTorch source (model.py) + a state dict, through the converter table.
+
+Each Keras layer becomes one attribute of the same name (made a valid identifier), each Keras call one line of
+`forward`, in Keras' own execution order. A nested functional model becomes its own class (identical ones share
+it). The module imports torch and the helper file tf_same.py that convert-keras copies beside it.
+"""
+import dataclasses
+import inspect
+import keyword
+import re
+import textwrap
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import tf_same
+from .converters import Context, UnsupportedLayerError, convert_layer
+from .graph import is_submodel, read_graph
+
+FORMAT = "deblurkeras-converted/1"
+_RESERVED = {"self", "torch", "nn", "F", "x"}
+
+
+@dataclasses.dataclass
+class Generated:
+    source: str            # model.py
+    class_name: str        # the top-level class
+    state: dict            # {torch key: numpy array}
+    layer_names: dict      # {attr: keras layer name} of the top-level class
+    n_layers: int          # Keras layers converted (all nesting levels)
+
+
+def identifier(name):
+    """A Keras name as a Python identifier: non-word characters -> '_', no leading digit, no keyword."""
+    s = re.sub(r"\W", "_", name)
+    if not s or s[0].isdigit():
+        s = f"l{s}"
+    if keyword.iskeyword(s) or s in _RESERVED:
+        s += "_"
+    return s
+
+
+def class_name(name):
+    parts = [p for p in re.split(r"\W|_", name) if p]
+    s = "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
+    return s if not s[0].isdigit() else f"Model{s}"
+
+
+def _unique(name, used):
+    out = name
+    while out in used or hasattr(nn.Module, out) or hasattr(tf_same.TapModule, out):
+        out += "_"
+    used.add(out)
+    return out
+
+
+def _shape_text(keras_shape):
+    """(N, H, W, C) -> '(N, C, H, W)' for the docstring."""
+    dims = ["N" if d is None and i == 0 else ("?" if d is None else str(d)) for i, d in enumerate(keras_shape)]
+    if len(dims) >= 3:
+        dims = [dims[0], dims[-1]] + dims[1:-1]
+    return "(" + ", ".join(dims) + ")"
+
+
+class _Writer:
+    def __init__(self, naive=None):
+        self.naive = dict(naive or {})
+        self.classes = []          # class sources, dependencies first
+        self.bodies = {}           # class body -> class name (identical sub-models share one class)
+        self.helpers = {}          # helper class name -> source
+        self.names = set()
+        self.n_layers = 0
+
+    def convert(self, call):
+        layer = call.layer
+        self.n_layers += 1
+        _check_operation(call)
+        conv = convert_layer(layer, Context(call.input_shapes, call.output_shapes, self.naive))
+        for helper in conv.helpers:
+            if helper.__name__ not in self.helpers:
+                self.helpers[helper.__name__] = textwrap.dedent(inspect.getsource(helper))
+        return conv.code, conv.weights, type(layer).__name__
+
+    def graph_class(self, graph, name_hint, top=False):
+        """Write the class for `graph`; returns (class name, weights relative to it, {attr: keras name})."""
+        attrs, used = {}, set(_RESERVED)   # one namespace: attributes and forward variables
+        init, forward, weights, calls, names = [], [], {}, {}, {}
+        var = {}
+        for tid, name, _ in graph.inputs:
+            var[tid] = _unique(identifier(name), used)
+        for call in graph.calls:
+            layer = call.layer
+            if id(layer) not in attrs:
+                attr = _unique(identifier(layer.name), used)
+                attrs[id(layer)] = attr
+                names[attr] = layer.name
+                if is_submodel(layer):
+                    sub, sub_w, _ = self.graph_class(read_graph(layer), layer.name)
+                    code, w, kind = f"{sub}()", sub_w, "functional sub-model"
+                else:
+                    code, w, kind = self.convert(call)
+                weights.update({f"{attr}.{k}": v for k, v in w.items()})
+                comment = "" if code.startswith(kind) else f"  # {kind}"
+                init.append(f"self.{attr} = {code}{comment}")
+            attr = attrs[id(layer)]
+            calls.setdefault(attr, []).append(call.node_index)
+            k = len(calls[attr]) - 1
+            base = attr if k == 0 else f"{attr}_{k}"
+            outs = []
+            for j, tid in enumerate(call.outputs):
+                # the first call's output is named like its layer (already reserved)
+                outs.append(base if j == k == 0 else _unique(base if j == 0 else f"{base}_out{j}", used))
+                var[tid] = outs[-1]
+            args = ", ".join(var[t] for t in call.inputs)
+            forward.append(f"{', '.join(outs)} = self.{attr}({args})")
+        returns = ", ".join(var[t] for t in graph.outputs)
+        renamed = {a: n for a, n in names.items() if a != n}
+        reordered = {a: c for a, c in calls.items() if c != list(range(len(c)))}
+        body = self._body(graph, init, forward, returns, renamed, reordered)
+        if body in self.bodies and not top:
+            return self.bodies[body], weights, names
+        cname = _unique(class_name(name_hint), self.names)
+        self.bodies[body] = cname
+        doc = self._doc(graph, top)
+        self.classes.append(f"class {cname}(TapModule):\n{doc}{body}")
+        return cname, weights, names
+
+    @staticmethod
+    def _doc(graph, top):
+        ins = ", ".join(f"{name} {_shape_text(shape)}" for _, name, shape in graph.inputs)
+        what = "Keras model" if top else "Keras functional sub-model"
+        return f'    """{what} {graph.name!r}: inputs {ins}; {len(graph.outputs)} output(s)."""\n\n'
+
+    @staticmethod
+    def _body(graph, init, forward, returns, renamed, reordered):
+        lines = []
+        if renamed:
+            lines.append(_wrap_dict("KERAS_NAMES", renamed))
+        if reordered:
+            lines.append(_wrap_dict("KERAS_CALLS", reordered))
+        if lines:
+            lines.append("")
+        params = ", ".join(["self"] + [identifier(n) for _, n, _ in graph.inputs])
+        lines += ["    def __init__(self):", "        super().__init__()"]
+        lines += [f"        {s}" for s in init]
+        lines += ["", f"    def forward({params}):"]
+        lines += [f"        {s}" for s in forward]
+        lines.append(f"        return {returns}")
+        return "\n".join(lines) + "\n"
+
+
+def _wrap_dict(name, d):
+    items = [f"{k!r}: {v!r}" for k, v in d.items()]
+    text = f"    {name} = {{" + ", ".join(items) + "}"
+    if len(text) <= 116:
+        return text
+    return f"    {name} = {{\n" + "".join(f"        {i},\n" for i in items) + "    }"
+
+
+def _check_operation(call):
+    """keras.ops calls in a functional graph (ConvNeXt's `x + y`) convert only when every argument is a tensor."""
+    import keras
+    layer = call.layer
+    if isinstance(layer, keras.layers.Layer):
+        return
+    node = call.node
+    flat = [a for a in node.arguments._flat_arguments]
+    if len(flat) != len(node.arguments.keras_tensors):
+        raise UnsupportedLayerError(f"operation {layer.name!r} ({type(layer).__name__}) has non-tensor arguments; "
+                                    "wrap it in a Keras layer and register a converter for it")
+
+
+_HEADER = '''"""PyTorch port of the Keras model {name!r}, written by `deblurkeras convert-keras`.
+
+Channels first: a Keras (N, H, W, C) tensor is (N, C, H, W) here. Attributes are the Keras layers (same names),
+`forward` makes the Keras calls in Keras' order. TF-exact padding / resize live in tf_same.py beside this file.
+Weights: model.safetensors beside this file; `load()` returns the ready model.
+"""
+import torch
+import torch.nn.functional as F  # noqa: F401
+from torch import nn  # noqa: F401
+
+try:  # imported as a package (deblurkeras.convert.load_torch)
+    from .tf_same import {names}
+except ImportError:  # this directory on sys.path
+    from tf_same import {names}
+'''
+
+_FOOTER = '''
+
+MODEL = {cls}
+
+
+def load(directory=None):
+    """{cls} with the weights of model.safetensors in `directory` (default: beside this file), in eval mode."""
+    import os
+    from safetensors.torch import load_file
+    directory = directory or os.path.dirname(os.path.abspath(__file__))
+    model = {cls}()
+    model.load_state_dict(load_file(os.path.join(directory, "model.safetensors")))
+    return model.eval()
+'''
+
+
+def generate(model, naive=None):
+    """Generated source + state dict for a Keras functional / Sequential model."""
+    w = _Writer(naive)
+    cls, weights, names = w.graph_class(read_graph(model), model.name, top=True)
+    body = "\n\n".join(list(w.helpers.values()) + w.classes)
+    public = [n for n in _tf_same_names() if re.search(rf"\b{n}\(", body)]  # the names it calls
+    names_text = ", ".join(["TapModule"] + [n for n in public if n != "TapModule"])
+    source = _HEADER.format(name=model.name, names=names_text) + "\n\n" + body + _FOOTER.format(cls=cls)
+    return Generated(source, cls, weights, names, w.n_layers)
+
+
+def _tf_same_names():
+    skip = {"contextlib", "torch", "nn", "F"}
+    return [n for n in vars(tf_same) if not n.startswith("_") and n not in skip]
+
+
+def to_torch_state(state):
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}

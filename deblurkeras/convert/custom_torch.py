@@ -1,0 +1,57 @@
+"""PyTorch modules for deblurkeras' own Keras layers (pure torch + tf_same).
+
+convert-keras copies the source of the classes a model needs into the generated model.py (see
+converters_deblurkeras.py): they may use torch, nn, F and the tf_same names only.
+"""
+import torch
+import torch.nn.functional as F  # noqa: F401  (available to the copied classes)
+from torch import nn
+
+from .tf_same import Conv
+
+
+class ResBlock(nn.Module):
+    """SRN's residual block: conv + ReLU, conv, add the input (no ReLU after the add)."""
+
+    def __init__(self, filters, kernel=5):
+        super().__init__()
+        self.conv1 = Conv(filters, filters, (kernel, kernel), padding="same", activation="relu")
+        self.conv2 = Conv(filters, filters, (kernel, kernel), padding="same")
+
+    def forward(self, x):
+        return x + self.conv2(self.conv1(x))
+
+
+class ConvLSTMCell(nn.Module):
+    """SRN's BasicConvLSTMCell: one conv over [x, h] -> gates i, j, f, o; returns (h', [c', h'])."""
+
+    def __init__(self, cin, filters=128, kernel=3, forget_bias=1.0):
+        super().__init__()
+        self.filters, self.forget_bias = filters, forget_bias
+        self.LSTM_conv = Conv(cin + filters, 4 * filters, (kernel, kernel), padding="same")
+
+    def forward(self, x, state):
+        c, h = torch.split(state, self.filters, dim=1)
+        i, j, f, o = torch.split(self.LSTM_conv(torch.cat([x, h], dim=1)), self.filters, dim=1)
+        new_c = c * torch.sigmoid(f + self.forget_bias) + torch.sigmoid(i) * torch.tanh(j)
+        new_h = torch.tanh(new_c) * torch.sigmoid(o)
+        return new_h, torch.cat([new_c, new_h], dim=1)
+
+
+class ZeroState(nn.Module):
+    """A zero ConvLSTM state (c and h) shaped like the features: channels doubled."""
+
+    def forward(self, x):
+        return torch.zeros_like(x).repeat(1, 2, 1, 1)
+
+
+class Halves(nn.Module):
+    """DMPHN's patch split: two halves along `dim` at int(size / 2)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        half = x.shape[self.dim] // 2
+        return x.narrow(self.dim, 0, half), x.narrow(self.dim, half, x.shape[self.dim] - half)

@@ -1,0 +1,141 @@
+"""`deblurkeras convert-keras MODEL.keras --out DIR`: any Keras functional model -> readable PyTorch + parity proof.
+
+DIR gets model.py (generated, readable), tf_same.py (the TF-exact helpers it imports), model.safetensors and
+parity.json/.md/.html. Everything is written to DIR.partial first and renamed onto DIR only when the generated
+module matches Keras on every size: exit 1 and no DIR when it does not (the report still goes to --report DIR).
+"""
+import json
+import os
+import shutil
+import time
+
+from ..errors import BadInputError
+from .parity import DEFAULT_TOL
+
+DEFAULT_SIZES = ((64, 64), (48, 80))
+INIT_PY = '"""PyTorch port written by `deblurkeras convert-keras`: `from .model import load`; `load()` is ready."""\n'
+
+
+def load_keras(path):
+    """A .keras file, loaded with safe_mode=True (our own registered layers are importable)."""
+    import keras
+    from .. import layers  # noqa: F401  (registers deblurkeras' serializable layers)
+    from ..models import dense_gan, dmphn, srresnet  # noqa: F401
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise BadInputError(f"{path}: no such file")
+    if not path.endswith(".keras"):
+        raise BadInputError(f"{path}: expected a .keras model file (saved with model.save('x.keras'))")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as err:  # Keras raises many types for unreadable / unsafe files
+        from ..errors import first_line
+        raise BadInputError(f"{path}: cannot load the Keras model ({first_line(err)})") from err
+
+
+def default_sizes(graph):
+    """The static input size if the model has one, else DEFAULT_SIZES."""
+    shape = graph.inputs[0][2]
+    if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
+        return [(shape[1], shape[2])]
+    return list(DEFAULT_SIZES)
+
+
+def _meta(model, gen, graph, source):
+    from .export import versions
+    return {"format": "deblurkeras-converted/1", "class": gen.class_name, "model": model.name,
+            "inputs": json.dumps([[name, list(shape)] for _, name, shape in graph.inputs]),
+            "layers": str(gen.n_layers), "versions": json.dumps(versions(), sort_keys=True), "config": "",
+            "source": os.fspath(source)}
+
+
+def write_dir(directory, gen, meta):
+    from safetensors.torch import save_file
+    from . import codegen, tf_same
+    os.makedirs(directory)
+    with open(os.path.join(directory, "model.py"), "w", encoding="utf-8") as f:
+        f.write(gen.source)
+    with open(os.path.join(directory, "__init__.py"), "w", encoding="utf-8") as f:
+        f.write(INIT_PY)
+    shutil.copyfile(tf_same.__file__, os.path.join(directory, "tf_same.py"))
+    state = {k: v.contiguous() for k, v in codegen.to_torch_state(gen.state).items()}
+    save_file(state, os.path.join(directory, "model.safetensors"), metadata=meta)
+
+
+def convert_keras(model, out, report_dir=None, sizes=None, tol=DEFAULT_TOL, seed=0, force=False, source=None):
+    """Convert `model` (a Keras model or a .keras path) into directory `out`; returns
+    (ok, results, report paths, seconds, generated). Nothing is left in `out` unless parity holds."""
+    from . import codegen, compare, report
+    from .generated import load_dir
+    from .graph import read_graph
+    start = time.perf_counter()
+    out = os.path.abspath(os.fspath(out))
+    if os.path.exists(out) and not (force and os.path.isdir(out)):
+        raise BadInputError(f"{out}: already exists (choose another --out, or --force to replace a directory)")
+    if not os.path.isdir(os.path.dirname(out)):
+        raise BadInputError(f"{out}: parent directory does not exist")
+    if isinstance(model, (str, os.PathLike)):
+        source, model = source or os.fspath(model), load_keras(model)
+    graph = read_graph(model)
+    sizes = list(sizes or default_sizes(graph))
+    gen = codegen.generate(model)
+    meta = _meta(model, gen, graph, source or f"keras model {model.name}")
+    tmp = out + ".partial"
+    if os.path.exists(tmp):
+        shutil.rmtree(tmp)
+    results, paths = [], []
+    try:
+        write_dir(tmp, gen, meta)
+        module = load_dir(tmp)
+        capture = compare.keras_capture(model, graph)
+        for size in sizes:
+            inputs = compare.random_inputs(graph, size, seed)
+            results.append(compare.run_parity(model, module, inputs, tol, graph=graph, capture=capture))
+        ok = all(r["ok"] for r in results)
+        rmeta = {**meta, "naive": ""}
+        if report_dir:
+            paths = report.write_reports(report_dir, rmeta, results)
+        if ok:
+            if not report_dir:
+                paths = [os.path.join(out, os.path.basename(p)) for p in report.write_reports(tmp, rmeta, results)]
+            if os.path.exists(out):  # --force: the old directory goes only once the new one is complete
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+    return ok, results, paths, time.perf_counter() - start, gen
+
+
+# ---- CLI ----------------------------------------------------------------------------------------------------
+def add_arguments(p):
+    p.add_argument("model", help="a Keras 3 functional / Sequential model saved as .keras (loaded with safe_mode)")
+    p.add_argument("--out", required=True, help="output directory (model.py, tf_same.py, model.safetensors, "
+                                                "parity report); written only when parity holds")
+    p.add_argument("--report", metavar="DIR", help="write parity.json / .md / .html here instead of into --out "
+                                                   "(also when parity fails)")
+    p.add_argument("--sizes", help="HxW list for the check, e.g. 64x64,48x80 (default: the model's static input "
+                                   "size, else 64x64,48x80)")
+    p.add_argument("--tol", type=float, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
+    p.add_argument("--force", action="store_true", help="replace an existing --out directory")
+
+
+def run(args):
+    from .pipeline import parse_sizes
+    sizes = parse_sizes(args.sizes) if args.sizes else None
+    ok, results, paths, seconds, gen = convert_keras(args.model, args.out, args.report, sizes, args.tol, args.seed,
+                                                     args.force)
+    print(f"{gen.class_name}: {gen.n_layers} Keras layers converted")
+    for r in results:
+        outs = ", ".join(f"{o['max_abs']:.3g}" if o["max_abs"] is not None else "shape!" for o in r["outputs"])
+        cause = f" ({r['cause']})" if r.get("cause") else ""
+        print(f"{'x'.join(map(str, r['size']))}: {'PASS' if r['ok'] else 'FAIL'}  output max abs diff [{outs}]  "
+              f"first divergence: {r['first_divergence'] or 'none'}{cause}")
+    for p in paths:
+        print(f"report: {p}")
+    if ok:
+        print(f"wrote {args.out} in {seconds:.1f} s")
+        return 0
+    print(f"parity FAILED (tol {args.tol:g}); {args.out} not written")
+    return 1
