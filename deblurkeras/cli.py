@@ -19,6 +19,10 @@ VERBS = {
     "import-torch": ("deblurkeras.checkpoints.torch_import", "import original PyTorch checkpoints (DMPHN, SRResNet, SRGAN)"),
     "import-keras2": ("deblurkeras.families.dense_gan.importer", "import weights saved by the original Keras 2 dense-field GAN"),
     "export-torch": ("deblurkeras.convert.cli", "export to PyTorch (safetensors) with a per-layer parity report"),
+    "convert-keras": ("deblurkeras.convert.keras_to_torch", "any Keras functional model -> readable PyTorch model.py + "
+                      "weights + parity report"),
+    "compare": ("deblurkeras.convert.compare_cli", "per-layer diff of a Keras model against any PyTorch module, "
+                "with the likely cause of the first divergence"),
     "demo": ("deblurkeras.demo", "the main job: synthetic data -> train -> evaluate -> pictures"),
 }
 

@@ -5,6 +5,7 @@ Each Keras layer becomes one attribute of the same name (made a valid identifier
 it). The module imports torch and the helper file tf_same.py that convert-keras copies beside it.
 """
 import dataclasses
+import os
 import inspect
 import keyword
 import re
@@ -66,8 +67,8 @@ def _shape_text(keras_shape):
 class _Writer:
     def __init__(self, naive=None):
         self.naive = dict(naive or {})
-        self.classes = []          # class sources, dependencies first
-        self.bodies = {}           # class body -> class name (identical sub-models share one class)
+        self.classes = []          # [token, graph, body], dependencies first; tokens become class names at the end
+        self.bodies = {}           # class body -> its entry (identical sub-models share one class)
         self.helpers = {}          # helper class name -> source
         self.names = set()
         self.n_layers = 0
@@ -87,8 +88,12 @@ class _Writer:
         attrs, used = {}, set(_RESERVED)   # one namespace: attributes and forward variables
         init, forward, weights, calls, names = [], [], {}, {}, {}
         var = {}
-        for tid, name, _ in graph.inputs:
-            var[tid] = _unique(identifier(name), used)
+        for i, (tid, name, _) in enumerate(graph.inputs):  # sub-models: x, x1, ... so equal ones share a class
+            if top:
+                var[tid] = _unique(identifier(name), used)
+            else:
+                var[tid] = "x" if i == 0 else f"x{i}"
+                used.add(var[tid])
         for call in graph.calls:
             layer = call.layer
             if id(layer) not in attrs:
@@ -117,23 +122,42 @@ class _Writer:
         returns = ", ".join(var[t] for t in graph.outputs)
         renamed = {a: n for a, n in names.items() if a != n}
         reordered = {a: c for a, c in calls.items() if c != list(range(len(c)))}
-        body = self._body(graph, init, forward, returns, renamed, reordered)
+        params = [var[t] for t, _, _ in graph.inputs]
+        body = self._body(params, init, forward, returns, renamed, reordered)
         if body in self.bodies and not top:
-            return self.bodies[body], weights, names
-        cname = _unique(class_name(name_hint), self.names)
-        self.bodies[body] = cname
-        doc = self._doc(graph, top)
-        self.classes.append(f"class {cname}(TapModule):\n{doc}{body}")
-        return cname, weights, names
+            entry = self.bodies[body]
+            entry[1].append(graph)
+            return entry[0], weights, names
+        entry = [f"__class{len(self.classes)}__", [graph], body, top]
+        self.bodies[body] = entry
+        self.classes.append(entry)
+        return entry[0], weights, names
+
+    def class_sources(self):
+        """Name each class after its Keras model (the common prefix when several share it) and write them out."""
+        sources, renames = [], {}
+        for token, graphs, body, top in self.classes:
+            names = [g.name for g in graphs]
+            hint = os.path.commonprefix(names) if len(names) > 1 else names[0]
+            cname = _unique(class_name(hint if len(hint) >= 3 else names[0]), self.names)
+            renames[token] = cname
+            sources.append(f"class {cname}(TapModule):\n{self._doc(graphs, top)}{body}")
+        text = "\n\n".join(sources)
+        for token, cname in renames.items():
+            text = text.replace(token, cname)
+        return text, renames
 
     @staticmethod
-    def _doc(graph, top):
-        ins = ", ".join(f"{name} {_shape_text(shape)}" for _, name, shape in graph.inputs)
-        what = "Keras model" if top else "Keras functional sub-model"
-        return f'    """{what} {graph.name!r}: inputs {ins}; {len(graph.outputs)} output(s)."""\n\n'
+    def _doc(graphs, top):
+        g = graphs[0]
+        ins = ", ".join(f"{name} {_shape_text(shape)}" for _, name, shape in g.inputs)
+        if top:
+            return f'    """Keras model {g.name!r}: inputs {ins}; {len(g.outputs)} output(s)."""\n\n'
+        models = ", ".join(repr(x.name) for x in graphs)
+        return f'    """Keras functional sub-model(s) {models}: input {ins}; {len(g.outputs)} output(s)."""\n\n'
 
     @staticmethod
-    def _body(graph, init, forward, returns, renamed, reordered):
+    def _body(params, init, forward, returns, renamed, reordered):
         lines = []
         if renamed:
             lines.append(_wrap_dict("KERAS_NAMES", renamed))
@@ -141,7 +165,7 @@ class _Writer:
             lines.append(_wrap_dict("KERAS_CALLS", reordered))
         if lines:
             lines.append("")
-        params = ", ".join(["self"] + [identifier(n) for _, n, _ in graph.inputs])
+        params = ", ".join(["self"] + params)
         lines += ["    def __init__(self):", "        super().__init__()"]
         lines += [f"        {s}" for s in init]
         lines += ["", f"    def forward({params}):"]
@@ -206,8 +230,10 @@ def load(directory=None):
 def generate(model, naive=None):
     """Generated source + state dict for a Keras functional / Sequential model."""
     w = _Writer(naive)
-    cls, weights, names = w.graph_class(read_graph(model), model.name, top=True)
-    body = "\n\n".join(list(w.helpers.values()) + w.classes)
+    token, weights, names = w.graph_class(read_graph(model), model.name, top=True)
+    classes, renames = w.class_sources()
+    cls = renames[token]
+    body = "\n\n".join(list(w.helpers.values()) + [classes])
     public = [n for n in _tf_same_names() if re.search(rf"\b{n}\(", body)]  # the names it calls
     names_text = ", ".join(["TapModule"] + [n for n in public if n != "TapModule"])
     source = _HEADER.format(name=model.name, names=names_text) + "\n\n" + body + _FOOTER.format(cls=cls)

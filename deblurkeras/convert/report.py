@@ -82,15 +82,16 @@ def _summary(meta, result):
     first = result["first_divergence"] or "none"
     outs = ", ".join(f"#{o['index']} max abs {_fmt(o['max_abs'])} PSNR {_fmt(o['psnr_db'], '.1f')} dB"
                      for o in result["outputs"])
-    return (f"model {meta.get('model')}, size {result['size'][0]}x{result['size'][1]}, naive "
+    cause = f" (likely cause: {result['cause']})" if result.get("cause") else ""
+    return (f"model {meta.get('model')}, size {'x'.join(map(str, result['size']))}, naive "
             f"{meta.get('naive') or 'none'}: {'PASS' if result['ok'] else 'FAIL'} (tol {result['tol']:g}); "
-            f"first divergence: {first}; outputs: {outs}")
+            f"first divergence: {first}{cause}; outputs: {outs}")
 
 
 def markdown(meta, results):
     lines = [f"# Keras -> PyTorch parity: {meta.get('model')}", ""]
     for res in results:
-        lines += [f"## {res['size'][0]}x{res['size'][1]}", "", _summary(meta, res), "",
+        lines += [f"## {'x'.join(map(str, res['size']))}", "", _summary(meta, res), "",
                   "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(cells) + " |" for cells in _table_rows(res)]
         if res["unpaired_keras_layers"]:
@@ -110,7 +111,7 @@ def html_page(meta, results):
              "</p>"]
     for res in results:
         depth_png, heat_png = plots(res)
-        parts += [f"<h2>{res['size'][0]}x{res['size'][1]}</h2><p>{e(_summary(meta, res))}</p>",
+        parts += [f"<h2>{'x'.join(map(str, res['size']))}</h2><p>{e(_summary(meta, res))}</p>",
                   f"<img alt='diff vs depth' src='data:image/png;base64,{depth_png}'>"]
         if heat_png:
             parts.append(f"<img alt='output difference heatmap' src='data:image/png;base64,{heat_png}'>")

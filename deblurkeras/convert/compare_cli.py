@@ -1,0 +1,141 @@
+"""`deblurkeras compare KERAS_MODEL TORCH [--map mapping.json]`: diff any Keras model against any PyTorch module.
+
+KERAS_MODEL: a .keras file (loaded with safe_mode=True).
+TORCH: a `deblurkeras convert-keras` directory, an `export-torch` .safetensors file, or `path/to/file.py:Name`
+where Name is an nn.Module class (or a function returning a module) called with no arguments. The last form
+IMPORTS AND RUNS YOUR OWN PYTHON FILE (as `python file.py` would): point it only at code you trust. Weights for
+it come from --torch-weights (.safetensors, or .pt/.pth read with torch.load(weights_only=True)).
+Exit status 0 when every paired layer and output agrees within --tol, 1 when they diverge, 2 on user errors.
+"""
+import importlib.util
+import json
+import os
+
+from ..errors import BadInputError, WeightsMismatchError
+from .parity import DEFAULT_TOL
+
+
+def add_arguments(p):
+    p.add_argument("keras_model", metavar="KERAS_MODEL", help="a .keras model file")
+    p.add_argument("torch", metavar="TORCH_MODULE_OR_FILE",
+                   help="convert-keras DIR, export-torch .safetensors, or file.py:ClassName (imports that file)")
+    p.add_argument("--torch-weights", help="state dict for file.py:ClassName (.safetensors, or .pt/.pth loaded "
+                                           "with weights_only=True)")
+    p.add_argument("--map", metavar="JSON", help='layer map {"keras layer name": "torch module path"}; default: '
+                                                 "inferred from equal names, then execution order")
+    p.add_argument("--sizes", help="HxW list, e.g. 64x64,48x80 (default: the model's static size, else 64x64)")
+    p.add_argument("--tol", type=float, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
+    p.add_argument("--report", metavar="DIR", help="write parity.json / .md / .html here")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def load_user_module(spec, weights=None):
+    """`file.py:Name` -> Name() (an nn.Module), with an optional state dict; runs the user's file."""
+    import torch
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path.endswith(".py") or not name:
+        raise BadInputError(f"{spec}: expected a directory, a .safetensors file or path/to/file.py:ClassName")
+    if not os.path.isfile(path):
+        raise BadInputError(f"{path}: no such file")
+    mod_spec = importlib.util.spec_from_file_location(f"deblurkeras_user_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    if not hasattr(module, name):
+        raise BadInputError(f"{path}: has no {name!r}")
+    obj = getattr(module, name)()
+    if not isinstance(obj, torch.nn.Module):
+        raise BadInputError(f"{spec}: {name}() is a {type(obj).__name__}, not a torch.nn.Module")
+    if weights:
+        obj.load_state_dict(checked_state(obj, weights), strict=True)
+    return obj.eval()
+
+
+def read_state(path):
+    import torch
+    if not os.path.isfile(path):
+        raise BadInputError(f"{path}: no such file")
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+        return load_file(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # anything that is not a plain tensor file is refused, never unpickled
+        raise BadInputError(f"{path}: not a weights-only torch file ({type(err).__name__})") from err
+
+
+def checked_state(module, path):
+    """The state dict in `path`, refused with every missing / unexpected / mis-shaped key named."""
+    state = read_state(path)
+    own = module.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    bad = [(k, tuple(state[k].shape), tuple(own[k].shape)) for k in set(own) & set(state)
+           if tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or bad:
+        raise WeightsMismatchError(path, missing=missing, unexpected=unexpected, mismatched=bad)
+    return state
+
+
+def load_torch_side(spec, weights=None):
+    from . import load_torch
+    if os.path.isdir(spec) or spec.endswith(".safetensors"):
+        if weights:
+            raise BadInputError("--torch-weights applies only to file.py:ClassName")
+        return load_torch(spec)
+    return load_user_module(spec, weights)
+
+
+def read_map(path, graph, module):
+    if not os.path.isfile(path):
+        raise BadInputError(f"{path}: no such file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            layer_map = json.load(f)
+    except json.JSONDecodeError as err:
+        raise BadInputError(f"{path}: not JSON ({err.msg} at line {err.lineno})") from None
+    if not isinstance(layer_map, dict):
+        raise BadInputError(f"{path}: expected an object {{keras layer name: torch module path}}")
+    keras_names = {c.name for c in graph.calls}
+    torch_names = {n for n, _ in module.named_modules() if n}
+    for k, t in layer_map.items():
+        if k not in keras_names:
+            raise BadInputError(f"{path}: {k!r} is not a layer of the Keras model")
+        if t not in torch_names:
+            raise BadInputError(f"{path}: {t!r} is not a submodule of the torch module")
+    return layer_map
+
+
+def run(args):
+    from . import compare, report
+    from .graph import read_graph
+    from .keras_to_torch import load_keras
+    from .pipeline import parse_sizes
+    model = load_keras(args.keras_model)
+    module = load_torch_side(args.torch, args.torch_weights)
+    graph = read_graph(model)
+    layer_map = read_map(args.map, graph, module) if args.map else None
+    shape = graph.inputs[0][2]
+    static = len(shape) == 4 and shape[1] is not None and shape[2] is not None
+    sizes = parse_sizes(args.sizes) if args.sizes else [(shape[1], shape[2]) if static else (64, 64)]
+    capture = compare.keras_capture(model, graph)
+    results = []
+    for size in sizes:
+        inputs = compare.random_inputs(graph, size, args.seed)
+        results.append(compare.run_parity(model, module, inputs, args.tol, layer_map, graph, capture))
+    for r in results:
+        mapped = len(r["rows"])
+        print(f"{'x'.join(map(str, r['size']))}: {'PASS' if r['ok'] else 'FAIL'}  {mapped} layer calls paired, "
+              f"output max abs diff [{', '.join(_fmt(o['max_abs']) for o in r['outputs'])}]")
+        if r["first_divergence"]:
+            row = next(x for x in r["rows"] if x["name"] == r["first_divergence"])
+            print(f"  first divergence: {row['name']} (max abs {_fmt(row['max_abs'])}, keras {row['keras_shape']} "
+                  f"torch {row['torch_shape']})")
+            print(f"  likely cause: {r['cause']}")
+    if args.report:
+        meta = {"model": model.name, "config": args.torch, "naive": "", "source": args.keras_model}
+        for p in report.write_reports(args.report, meta, results):
+            print(f"report: {p}")
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+def _fmt(v):
+    return "shape!" if v is None else f"{v:.3g}"
