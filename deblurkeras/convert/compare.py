@@ -92,9 +92,10 @@ def keras_call_inputs(model, call, inputs):
 
 # ---- torch side ---------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def hooked(module, layer_map):
-    """Capture {(keras name, call): first output} from forward hooks on the mapped torch modules."""
-    acts, counts, handles = {}, {}, []
+def hooked(module, layer_map, post=None):
+    """Capture {(keras name, call): first output} from forward hooks on the mapped torch modules; `post`
+    {keras name: fn} is applied to the captured output (a Keras activation fused into a conv)."""
+    acts, counts, handles, post = {}, {}, [], post or {}
     named = dict(module.named_modules())
 
     def hook_for(kname):
@@ -103,7 +104,7 @@ def hooked(module, layer_map):
             counts[kname] = k + 1
             first = out[0] if isinstance(out, (tuple, list)) else out
             if isinstance(first, torch.Tensor):
-                acts[(kname, k)] = first.detach()
+                acts[(kname, k)] = post.get(kname, lambda t: t)(first.detach())
         return hook
 
     for kname, tname in layer_map.items():
@@ -113,6 +114,24 @@ def hooked(module, layer_map):
     finally:
         for h in handles:
             h.remove()
+
+
+def fused_activations(graph, module, layer_map):
+    """{keras name: activation} for Keras layers with a fused activation mapped onto a bare torch conv / linear
+    (a port applies the activation separately, so its module output is the pre-activation)."""
+    from .converters import activation_name
+    bare = (torch.nn.modules.conv._ConvNd, torch.nn.Linear)
+    named = dict(module.named_modules())
+    layers = {c.name: c.layer for c in graph.calls}
+    out = {}
+    for kname, tname in layer_map.items():
+        try:
+            act = activation_name(layers[kname]) if hasattr(layers[kname], "activation") else None
+        except Exception:  # an activation we cannot name: compare as is
+            act = None
+        if act and isinstance(named[tname], bare):
+            out[kname] = lambda t, act=act: tf_same.activate(t, act)
+    return out
 
 
 def _keras_param_count(layer):
@@ -174,7 +193,7 @@ def run_parity(model, module, inputs, tol=DEFAULT_TOL, layer_map=None, graph=Non
     else:
         if layer_map is None:
             layer_map = infer_layer_map(graph, module, t_in)
-        ctx = hooked(module, layer_map)
+        ctx = hooked(module, layer_map, fused_activations(graph, module, layer_map))
     with torch.no_grad(), ctx as taps:
         t_outs = module(*t_in)
     t_outs = [torch_to_keras_array(o) for o in (t_outs if isinstance(t_outs, (list, tuple)) else [t_outs])]

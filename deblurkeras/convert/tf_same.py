@@ -214,10 +214,13 @@ class ConvTranspose(nn.Module):
             op = (sh + 2 * p[0] - kh, sw + 2 * p[1] - kw)
             y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, p, op, 1, self.dilation)
         elif self.padding == "same":
-            y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, 0, 0, 1, self.dilation)
             th, tw = kh - sh, kw - sw
-            oh, ow = x.shape[2] * sh, x.shape[3] * sw
-            y = y[:, :, th // 2:th // 2 + oh, tw // 2:tw // 2 + ow]
+            if th % 2 == 0 and tw % 2 == 0:  # a symmetric crop is torch's padding (k=4, s=2 -> padding=1)
+                y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, (th // 2, tw // 2), 0, 1, self.dilation)
+            else:
+                y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, 0, 0, 1, self.dilation)
+                oh, ow = x.shape[2] * sh, x.shape[3] * sw
+                y = y[:, :, th // 2:th // 2 + oh, tw // 2:tw // 2 + ow]
         else:
             op = self.output_padding or (0, 0)
             y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, 0, op, 1, self.dilation)
@@ -285,8 +288,9 @@ class Rescaling(nn.Module):
 
     def __init__(self, scale, offset):
         super().__init__()
-        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32).reshape(-1))
-        self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32).reshape(-1))
+        # constants from the code, not weights
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32).reshape(-1), persistent=False)
+        self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32).reshape(-1), persistent=False)
 
     def forward(self, x):
         s = self.scale if self.scale.numel() == 1 else channel_view(self.scale, x.dim())
