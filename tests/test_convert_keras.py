@@ -204,7 +204,9 @@ def test_cli_writes_dir_or_nothing(tmp_path, capsys):
     path = tmp_path / "small.keras"
     small_model().save(path)
     out = tmp_path / "conv"
-    assert main(["convert-keras", str(path), "--out", str(out), "--sizes", "8x8,9x13"]) == 0
+    assert main(["convert-keras", str(path), "--out", str(tmp_path / "odd"), "--sizes", "9x13"]) == 2
+    assert "does not run on input 1x9x13x3" in capsys.readouterr().err and not (tmp_path / "odd").exists()
+    assert main(["convert-keras", str(path), "--out", str(out), "--sizes", "8x8,12x16"]) == 0
     assert (out / "model.py").is_file() and json.loads((out / "parity.json").read_text())["ok"]
     assert main(["convert-keras", str(path), "--out", str(out)]) == 2           # exists: refused
     assert "already exists" in capsys.readouterr().err
@@ -219,7 +221,7 @@ def test_cli_writes_dir_or_nothing(tmp_path, capsys):
         converters._CONVERTERS["LeakyReLU"] = real
     assert not bad.exists() and not (tmp_path / "bad.partial").exists()
     printed = capsys.readouterr().out
-    assert "first divergence: act1" in printed and "LeakyReLU slope" in printed
+    assert "first divergence: act1" in printed and "LeakyReLU converter does not reproduce" in printed
     assert not json.loads((tmp_path / "rep" / "parity.json").read_text())["ok"]
 
 

@@ -183,7 +183,12 @@ def run_parity(model, module, inputs, tol=DEFAULT_TOL, layer_map=None, graph=Non
     disable_tf32()
     graph = graph or read_graph(model)
     cap_model, keys, counts = capture or keras_capture(model, graph)
-    k_all = cap_model(list(inputs), training=False)
+    try:
+        k_all = cap_model(list(inputs), training=False)
+    except Exception as err:  # the Keras model itself cannot run on this input: a user error, said on one line
+        from ..errors import BadInputError, first_line
+        shapes = ", ".join("x".join(map(str, a.shape)) for a in inputs)
+        raise BadInputError(f"model {model.name!r} does not run on input {shapes} ({first_line(err)[:200]})") from err
     k_all = [np.asarray(a) for a in (k_all if isinstance(k_all, (list, tuple)) else [k_all])]
     k_acts, k_outs = dict(zip(keys, k_all[:len(keys)])), k_all[len(keys):]
     module.eval()
@@ -276,7 +281,8 @@ def likely_cause(model, graph, call, inputs, keras_out, torch_out, tol=DEFAULT_T
         ctx = Context(call.input_shapes, call.output_shapes)
         exact = convert_layer(layer, ctx)
         if not _close(_run(build_module(exact), x), keras_out, max(tol, 1e-5)):
-            return None  # our own conversion of this layer does not reproduce Keras: nothing to say
+            return (f"the {type(layer).__name__} converter does not reproduce this layer on its own Keras input "
+                    "(a converter bug, not the port's)")
         for key, value in [("padding", True), ("deconv", True), ("bn", True), ("leaky", True), ("shuffle", True),
                            ("flatten", True)] + [("resize", m) for m in RESIZE_MODES]:
             variant = convert_layer(layer, Context(call.input_shapes, call.output_shapes, {key: value}))
