@@ -354,3 +354,34 @@ def test_compare_cli_with_user_file_and_weights(tmp_path, capsys):
     bad_map.write_text(json.dumps({"conv1": "nope"}))
     assert main(argv[:5] + ["--map", str(bad_map)]) == 2
     assert "'nope' is not a submodule" in capsys.readouterr().err
+
+
+def _conv_state(layer):
+    k, b = layer.get_weights()
+    return torch.from_numpy(k.transpose(3, 2, 0, 1).copy()), torch.from_numpy(b)
+
+
+def test_compare_names_resize_convention_and_flatten_order():
+    inp = keras.Input((6, 6, 3), name="image")
+    x = layers.Conv2D(4, 3, padding="same", name="conv")(inp)
+    x = layers.UpSampling2D(2, interpolation="bilinear", name="up")(x)
+    model = keras.Model(inp, layers.Dense(5, name="dense")(layers.Flatten(name="flatten")(x)))
+
+    class Port(torch.nn.Module):
+        def __init__(self, align_corners):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.up = torch.nn.Upsample(scale_factor=2, mode="bilinear", align_corners=align_corners)
+            self.fc = torch.nn.Linear(12 * 12 * 4, 5)   # another name: paired by execution order
+
+        def forward(self, x):
+            return self.fc(torch.flatten(self.up(self.conv(x)), 1))   # flattens NCHW
+
+    k, b = model.get_layer("dense").get_weights()
+    for align_corners, first, cause in [(True, "up", "resize convention"), (False, "dense", "channel order")]:
+        port = Port(align_corners)
+        port.conv.weight.data, port.conv.bias.data = _conv_state(model.get_layer("conv"))
+        port.fc.weight.data, port.fc.bias.data = torch.from_numpy(k.T.copy()), torch.from_numpy(b)
+        r = compare(model, port, sizes=[(6, 6)])[0]
+        assert r["layer_map"] == {"conv": "conv", "up": "up", "dense": "fc"}
+        assert r["first_divergence"] == first and r["cause"].startswith(cause), r["cause"]

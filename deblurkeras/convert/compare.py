@@ -44,7 +44,7 @@ def resize_cause(mode):
 
 # ---- inputs and layouts -------------------------------------------------------------------------------------
 def keras_to_torch_array(a):
-    return np.ascontiguousarray(np.moveaxis(a, -1, 1)) if a.ndim >= 3 else a
+    return np.ascontiguousarray(np.moveaxis(a, -1, 1)) if a.ndim >= 3 else np.array(a, copy=True)
 
 
 def torch_to_keras_array(t):
