@@ -4,7 +4,8 @@
 
 Per model: build it, give every normalisation layer non-trivial statistics (a fresh BN is almost the identity and
 would hide mistakes), convert it (code generation + weights + the per-layer parity check), then time Keras
-`model(x)` and the generated module side by side on the same random input (median of --repeats, after a warm-up).
+`model(x)` and the generated module side by side on the same random input (median of --repeats, run alternately
+after a warm-up, torch and TensorFlow with their default thread pools).
 Prints a Markdown table: model | layers | conversion s | max abs diff | Keras ms | PyTorch ms, where max abs diff
 is the largest over every layer call and the output (the classifier heads give logits, classifier_activation=None).
 """
@@ -67,14 +68,17 @@ def build(name, size):
                                                 classifier_activation=None)
 
 
-def median_ms(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+def side_by_side_ms(fns, repeats):
+    """Median ms of each function, run alternately (one warm-up each) so load changes hit both sides alike."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * float(np.median(times))
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t)
+    return [1000 * float(np.median(t)) for t in times]
 
 
 def run_one(name, size, repeats, workdir):
@@ -95,12 +99,11 @@ def run_one(name, size, repeats, workdir):
     x = np.random.RandomState(1).rand(1, *hw, 3).astype(np.float32)
     from deblurkeras.convert import load_torch
     module = load_torch(out) if ok else None
-    keras_ms = median_ms(lambda: model(x, training=False), repeats)
-    torch_ms = None
+    keras_ms = torch_ms = None
     if module is not None:
         xt = torch.from_numpy(keras_to_torch_array(x))
         with torch.no_grad():
-            torch_ms = median_ms(lambda: module(xt), repeats)
+            keras_ms, torch_ms = side_by_side_ms([lambda: model(x, training=False), lambda: module(xt)], repeats)
     worst = max([r["max_abs"] for r in res["rows"] if r["max_abs"] is not None] + [res["max_abs_output"]])
     return {"model": name, "size": f"{hw[0]}x{hw[1]}", "layers": gen.n_layers, "seconds": seconds,
             "max_abs": worst, "out_abs": res["max_abs_output"], "ok": ok, "first": res["first_divergence"],
@@ -114,8 +117,6 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=64, help="input size (raised to the model's minimum)")
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
-    import torch
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     workdir = tempfile.mkdtemp(prefix="convert_zoo_")
     rows = []
     try:
@@ -125,10 +126,10 @@ def main(argv=None):
         for name in args.models.split(","):
             r = run_one(name.strip(), args.size, args.repeats, workdir)
             rows.append(r)
-            torch_ms = f"{r['torch_ms']:.1f}" if r["torch_ms"] is not None else "—"
+            keras_ms, torch_ms = (f"{v:.1f}" if v is not None else "—" for v in (r["keras_ms"], r["torch_ms"]))
             verdict = "PASS" if r["ok"] else f"FAIL at {r['first']} ({r['cause']})"
             print(f"| {r['model']} | {r['size']} | {r['layers']} | {r['seconds']:.1f} | {r['max_abs']:.2g} | "
-                  f"{r['out_abs']:.2g} | {r['keras_ms']:.1f} | {torch_ms} | {verdict} |", flush=True)
+                  f"{r['out_abs']:.2g} | {keras_ms} | {torch_ms} | {verdict} |", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if all(r["ok"] and r["max_abs"] <= 1e-4 for r in rows) else 1

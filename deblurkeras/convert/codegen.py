@@ -83,11 +83,30 @@ class _Writer:
                 self.helpers[helper.__name__] = textwrap.dedent(inspect.getsource(helper))
         return conv.code, conv.weights, type(layer).__name__
 
+    def _attribute(self, call):
+        """('Constructor(...)  # Keras class', weights) for the attribute holding this call's layer."""
+        layer = call.layer
+        if is_submodel(layer):
+            sub, weights, _ = self.graph_class(read_graph(layer), layer.name)
+            return f"{sub}()  # functional sub-model", weights
+        code, weights, kind = self.convert(call)
+        return code + ("" if code.startswith(kind) else f"  # {kind}"), weights
+
+    @staticmethod
+    def _call_line(call, attr, k, var, used):
+        """`out = self.attr(a, b)` for the k-th call of the layer; names its outputs in `var`."""
+        base = attr if k == 0 else f"{attr}_{k}"
+        outs = []
+        for j, tid in enumerate(call.outputs):
+            # the first call's output is named like its layer (already reserved)
+            outs.append(base if j == k == 0 else _unique(base if j == 0 else f"{base}_out{j}", used))
+            var[tid] = outs[-1]
+        return f"{', '.join(outs)} = self.{attr}({', '.join(var[t] for t in call.inputs)})"
+
     def graph_class(self, graph, name_hint, top=False):
         """Write the class for `graph`; returns (class name, weights relative to it, {attr: keras name})."""
         attrs, used = {}, set(_RESERVED)   # one namespace: attributes and forward variables
-        init, forward, weights, calls, names = [], [], {}, {}, {}
-        var = {}
+        init, forward, weights, calls, names, var = [], [], {}, {}, {}, {}
         for i, (tid, name, _) in enumerate(graph.inputs):  # sub-models: x, x1, ... so equal ones share a class
             if top:
                 var[tid] = _unique(identifier(name), used)
@@ -97,28 +116,14 @@ class _Writer:
         for call in graph.calls:
             layer = call.layer
             if id(layer) not in attrs:
-                attr = _unique(identifier(layer.name), used)
-                attrs[id(layer)] = attr
+                attrs[id(layer)] = attr = _unique(identifier(layer.name), used)
                 names[attr] = layer.name
-                if is_submodel(layer):
-                    sub, sub_w, _ = self.graph_class(read_graph(layer), layer.name)
-                    code, w, kind = f"{sub}()", sub_w, "functional sub-model"
-                else:
-                    code, w, kind = self.convert(call)
+                line, w = self._attribute(call)
                 weights.update({f"{attr}.{k}": v for k, v in w.items()})
-                comment = "" if code.startswith(kind) else f"  # {kind}"
-                init.append(f"self.{attr} = {code}{comment}")
+                init.append(f"self.{attr} = {line}")
             attr = attrs[id(layer)]
             calls.setdefault(attr, []).append(call.node_index)
-            k = len(calls[attr]) - 1
-            base = attr if k == 0 else f"{attr}_{k}"
-            outs = []
-            for j, tid in enumerate(call.outputs):
-                # the first call's output is named like its layer (already reserved)
-                outs.append(base if j == k == 0 else _unique(base if j == 0 else f"{base}_out{j}", used))
-                var[tid] = outs[-1]
-            args = ", ".join(var[t] for t in call.inputs)
-            forward.append(f"{', '.join(outs)} = self.{attr}({args})")
+            forward.append(self._call_line(call, attr, len(calls[attr]) - 1, var, used))
         returns = ", ".join(var[t] for t in graph.outputs)
         renamed = {a: n for a, n in names.items() if a != n}
         reordered = {a: c for a, c in calls.items() if c != list(range(len(c)))}
