@@ -19,7 +19,7 @@ from deblurkeras.convert.converters import Converted, UnsupportedLayerError, reg
 from deblurkeras.convert.keras_to_torch import convert_keras  # noqa: E402
 from deblurkeras.convert.parity import randomize_batchnorm  # noqa: E402
 from deblurkeras.errors import DeblurKerasError  # noqa: E402
-from deblurkeras.models import registry  # noqa: E402
+from deblurkeras import families as registry  # noqa: E402
 
 pytestmark = pytest.mark.torch
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -19,8 +19,8 @@ INIT_PY = '"""PyTorch port written by `deblurkeras convert-keras`: `from .model 
 def load_keras(path):
     """A .keras file, loaded with safe_mode=True (our own registered layers are importable)."""
     import keras
-    from .. import layers  # noqa: F401  (registers deblurkeras' serializable layers)
-    from ..models import dense_gan, dmphn, srresnet  # noqa: F401
+    from ..families import register_keras_layers
+    register_keras_layers()  # our serializable layers, for models that use them
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise BadInputError(f"{path}: no such file")
