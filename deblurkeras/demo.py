@@ -5,7 +5,7 @@
    through deblurkeras.data.build. DIR may hold train/ and test/; without test/ every 5th file (sorted) is held
    out. -> demo_out/data.h5
 2. train: SRN colour with deblurkeras/families/srn/configs/demo.yaml (small crops, a higher learning rate than the original: a demo
-   setting, not the faithful one) -> demo_out/run/ (checkpoints, log.csv, TensorBoard, previews)
+   setting, not the faithful one; `run.precision: auto`, printed) -> demo_out/run/ (checkpoints, log.csv, TensorBoard, previews)
 3. eval: `deblurkeras.evaluate` on the held-out pairs -> demo_out/eval/{per_image.csv,summary.json,images/*.png}
 4. demo_out/comparison.png: rows of blurred | deblurred | sharp; the PSNR/SSIM table printed at the end is the
    measurement of this run.
@@ -130,6 +130,11 @@ def run(args):
     data_path = build_data(demo_cfg, out_dir, args.data)
     timings["data"] = time.time() - t
 
+    from .precision import from_run_config, resolve
+
+    prec = resolve(from_run_config(cfg["run"]))  # the demo config asks for auto: bfloat16 where it is native
+    cfg["run"]["precision"], cfg["run"]["mixed_precision"] = prec.name, None
+    print(f"demo: {prec.reason}")
     run_dir = os.path.join(out_dir, "run")
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time
     cfg["data"]["path"], cfg["run"]["dir"] = data_path, run_dir
@@ -142,7 +147,7 @@ def run(args):
     t = time.time()
     eval_dir = os.path.join(out_dir, "eval")
     _, res = evaluate(cfg["model"]["name"], summary["weights"]["generator"], data_path, eval_dir,
-                      split="test", save_images=True)
+                      split="test", save_images=True, precision=prec.name)
     timings["eval"] = time.time() - t
     grid = comparison_grid(data_path, os.path.join(eval_dir, "images"), os.path.join(out_dir, "comparison.png"),
                            int(demo_cfg.get("grid_rows", 6)))
@@ -150,11 +155,12 @@ def run(args):
 
     print()
     print(f"held-out pairs: {res['n_images']} (never seen in training), model {cfg['model']['name']}, "
-          f"{summary['step']} steps")
+          f"{summary['step']} steps, precision {prec.name}")
     print(f"{'':16}{'PSNR (dB)':>10}{'SSIM':>9}")
     print(f"{'blurred input':16}{res['psnr_in']:10.2f}{res['ssim_in']:9.4f}")
     print(f"{'SRN output':16}{res['psnr_out']:10.2f}{res['ssim_out']:9.4f}")
     print(f"{'gain':16}{res['psnr_gain']:+10.2f}{res['ssim_gain']:+9.4f}")
+    print(f"precision: {prec.reason}")
     if summary.get("stopped_early"):
         print(f"training ended: {summary['stopped_early']}")
     print(f"time: data {timings['data']:.0f} s, train {timings['train']:.0f} s, eval {timings['eval']:.0f} s, "

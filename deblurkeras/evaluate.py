@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import BadInputError
 from .metrics import CONVENTION, psnr, ssim
+from .precision import add_argument as add_precision_argument
 from .utils import atomic_path
 
 FIELDS = ("name", "psnr_out", "ssim_out", "psnr_in", "ssim_in", "seconds")
@@ -126,16 +127,16 @@ def write_reports(rows, summary, out_dir):
 
 
 def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_images=False, model=None,
-             **deblur_kwargs):
-    """Evaluate a registered model (weights file, or an already loaded `model`) and write the reports."""
-    from .inference import load_model
-    from .families import model_io
-
-    from .families import model_identity
+             precision="float32", **deblur_kwargs):
+    """Evaluate a registered model (weights file, or an already loaded `model`) and write the reports.
+    `precision`: float32 | bfloat16 | auto, the dtype policy the model is built in (deblurkeras.precision)."""
+    from . import precision as prec
+    from .inference import _announce, load_model
+    from .families import model_identity, model_io
 
     pairs = iter_pairs(data, split)  # checks the data before the (slow) model load
     if model is None:
-        model = load_model(model_name, weights)
+        model = prec.build(lambda: load_model(model_name, weights), precision, _announce)
     model_name = model_name or model_identity(model)["model"]
     io = model_io(model_name)
     if not io.image:
@@ -144,6 +145,7 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
                           limit=limit, total=count_pairs(data, split), **deblur_kwargs)
     summary = {**summarize(rows), "model": model_name, "weights": None if weights is None else os.fspath(weights),
                "data": os.fspath(data), "split": split if not os.path.isdir(data) else None,
+               "dtype_policy": prec.model_policy(model),
                "convention": CONVENTION}
     write_reports(rows, summary, out_dir)
     return rows, summary
@@ -161,11 +163,12 @@ def add_arguments(p):
     p.add_argument("--split", default="test", help="HDF5 split (default test)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
     p.add_argument("--save-images", action="store_true", help="also write the deblurred images as PNGs")
+    add_precision_argument(p)
 
 
 def run(args):
     _, summary = evaluate(args.model, args.weights, args.data, args.out, split=args.split, limit=args.limit,
-                          save_images=args.save_images)
+                          save_images=args.save_images, precision=args.precision)
     print(f"{summary['n_images']} images: PSNR {summary['psnr_out']:.2f} dB (blurred input "
           f"{summary['psnr_in']:.2f}, gain {summary['psnr_gain']:+.2f}), SSIM {summary['ssim_out']:.4f} "
           f"(blurred input {summary['ssim_in']:.4f}); {summary['seconds_per_image_median']:.3f} s/image (median)")

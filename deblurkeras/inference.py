@@ -29,6 +29,7 @@ import weakref
 
 import numpy as np
 
+from . import precision
 from .errors import BadInputError, DeblurKerasError, WeightsMismatchError, first_line
 from .imageio import list_images, load_image, save_image, to_uint8
 
@@ -66,7 +67,8 @@ def _forward_fn(model, io):
 
         def forward(x):
             y = model(x, training=False)
-            return y[io.output_index] if isinstance(y, (list, tuple)) else y
+            y = y[io.output_index] if isinstance(y, (list, tuple)) else y
+            return tf.cast(y, tf.float32)  # bfloat16 models: float32 before clipping / rounding (no-op in float32)
         fns[key] = tf.function(forward, input_signature=[spec])
     return fns[key]
 
@@ -186,6 +188,11 @@ def add_arguments(parser):
     parser.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels, blended (default 32)")
     parser.add_argument("--pad-to", type=_size, default=None, metavar="HxW",
                         help="pad to this size instead of the next multiple (720x1280 = the official script)")
+    precision.add_argument(parser)
+
+
+def _announce(line):
+    print(f"deblurkeras: {line}", file=sys.stderr)
 
 
 def _output_path(out_dir, src, ext):
@@ -207,7 +214,7 @@ def run(args):
     if args.ext and "." + args.ext.lstrip(".").lower() not in Image.registered_extensions():
         raise BadInputError(f"--ext {args.ext}: unknown image format")
     from .families import model_identity
-    model = load_model(args.model, args.weights)
+    model = precision.build(lambda: load_model(args.model, args.weights), args.precision, _announce)
     name = args.model or model_identity(model)["model"]
     io = model_io(name)
     if not io.image:

@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 
+from . import precision
 from .errors import BadInputError, DeblurKerasError
 from .imageio import list_images, load_image, save_image, to_uint8
 from .utils import atomic_path
@@ -88,6 +89,7 @@ def add_arguments(parser):
     parser.add_argument("--evaluate", action="store_true",
                         help="inputs are HR ground truth: downscale, super-resolve, PSNR/SSIM on Y -> metrics.json")
     parser.add_argument("--round", action="store_true", help="round to uint8 instead of truncating")
+    precision.add_argument(parser)
 
 
 def _mean(rows, key):
@@ -100,7 +102,8 @@ def run(args):
     from .families import model_identity, model_io
 
     paths = list_images(args.inputs)
-    model = load_sr_model(args.model, args.weights)
+    from .inference import _announce
+    model = precision.build(lambda: load_sr_model(args.model, args.weights), args.precision, _announce)
     args.model = model_identity(model)["model"]
     io = model_io(args.model)
     scale = io.scale

@@ -1,4 +1,4 @@
-"""`deblurkeras train --config X.yaml [--set key=value ...] [--resume] [--strategy S] [--mixed-precision]`.
+"""`deblurkeras train --config X.yaml [--set key=value ...] [--resume] [--strategy S] [--precision P]`.
 
 The config (see deblurkeras.training.runner.DEFAULTS) names the model, data, schedule and run directory;
 `--set section.key=value` overrides any entry (value parsed as YAML), e.g. `--set train.total_steps=1000`.
@@ -6,6 +6,7 @@ The config (see deblurkeras.training.runner.DEFAULTS) names the model, data, sch
 import json
 
 from . import runner
+from .. import precision
 
 
 def add_arguments(p):
@@ -15,8 +16,10 @@ def add_arguments(p):
     p.add_argument("--resume", action="store_true", help="continue the run in run.dir from its latest checkpoint")
     p.add_argument("--strategy", choices=runner.STRATEGIES, default=None,
                    help="tf.distribute strategy (default: run.strategy of the config); multiworker reads TF_CONFIG")
+    p.add_argument("--precision", choices=precision.NAMES, default=None,
+                   help="override run.precision: float32 (faithful), bfloat16, float16 (GPUs, loss-scaled) or auto")
     p.add_argument("--mixed-precision", action="store_true", default=None,
-                   help="mixed_float16 compute with dynamic loss scaling (GPUs)")
+                   help="deprecated: the same as --precision float16")
     p.add_argument("--run-dir", default=None, help="override run.dir")
 
 
@@ -24,8 +27,8 @@ def run(args):
     cfg = runner.load_config(args.config, args.overrides)
     if args.strategy:
         cfg["run"]["strategy"] = args.strategy
-    if args.mixed_precision:
-        cfg["run"]["mixed_precision"] = True
+    if args.precision or args.mixed_precision:
+        cfg["run"]["precision"] = args.precision or "float16"
     if args.run_dir:
         cfg["run"]["dir"] = args.run_dir
     summary = runner.train(cfg, resume=args.resume)

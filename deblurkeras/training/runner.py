@@ -1,7 +1,7 @@
 """Run machinery shared by every trainer: config, strategy, checkpoints that resume exactly, logs, previews.
 
 A trainer family is a module (FAMILIES, keyed by config `model.family`) providing
-    build_trainer(cfg, mixed_precision=False) -> compiled keras.Model with custom train_step/test_step and
+    build_trainer(cfg, mixed_precision=False) -> compiled keras.Model (mixed_precision: loss scaling, float16 only) with custom train_step/test_step and
         savable_models() -> {name: keras model}     weights a checkpoint holds
         optimizers()     -> {name: optimizer}       optimizer state a checkpoint holds
         preview(blurred) -> output images in [0, 1] for the image grids
@@ -49,7 +49,7 @@ DEFAULTS = {
               "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "clip_lstm_norm": None, "seed": 0,
               "warmup_steps": 0, "global_clipnorm": None,
               "ckpt_every": 1000, "keep_last": 2, "log_every": 100, "n_preview": 4, "jit_compile": False},
-    "run": {"dir": "runs/default", "strategy": "default", "mixed_precision": False, "progress": True,
+    "run": {"dir": "runs/default", "strategy": "default", "precision": "float32", "mixed_precision": None, "progress": True,
             "time_budget_s": None},
 }
 
@@ -148,17 +148,27 @@ def is_chief(strategy):
                                              and "chief" not in resolver.cluster_spec().as_dict())
 
 
-@contextlib.contextmanager
-def precision_policy(mixed):
-    """mixed_float16 for the duration of the run (restored afterwards, so tests do not leak it)."""
-    import keras
+def run_precision(run_cfg):
+    """The resolved `run.precision` (float32 | bfloat16 | float16 | auto; the deprecated `run.mixed_precision:
+    true` means float16)."""
+    from .. import precision
 
-    old = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(old)
+        return precision.resolve(precision.from_run_config(run_cfg))
+    except ValueError as e:
+        raise BadInputError(f"run.precision: {e}") from None
+
+
+@contextlib.contextmanager
+def precision_policy(precision="float32"):
+    """The Keras dtype policy of `precision` for the duration of the run (restored afterwards, so tests do not leak
+    it). A bool is the old `mixed_precision` flag: True = float16."""
+    from .. import precision as prec
+
+    if isinstance(precision, bool) or precision is None:
+        precision = "float16" if precision else "float32"
+    with prec.scope(precision) as p:
+        yield p
 
 
 # ----------------------------------------------------------------------------------------------- checkpoints
@@ -419,9 +429,12 @@ class Run:
         if self.chief:
             _write_text(os.path.join(self.run_dir, "config.yaml"), yaml.safe_dump(cfg, sort_keys=False))
         keras.utils.set_random_seed(int(cfg["train"]["seed"]))
-        with precision_policy(bool(cfg["run"]["mixed_precision"])):
+        prec = run_precision(cfg["run"])
+        self.log(prec.reason)
+        with precision_policy(prec):
             with self.strategy.scope():
-                self.trainer = module.build_trainer(cfg, mixed_precision=bool(cfg["run"]["mixed_precision"]))
+                # loss scaling only for float16: bfloat16 has float32's exponent range
+                self.trainer = module.build_trainer(cfg, mixed_precision=prec.name == "float16")
                 if resume:
                     self._restore()
             if self.step >= self.total:
