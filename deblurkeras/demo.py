@@ -5,7 +5,8 @@
    through deblurkeras.data.build. DIR may hold train/ and test/; without test/ every 5th file (sorted) is held
    out. -> demo_out/data.h5
 2. train: SRN colour with deblurkeras/families/srn/configs/demo.yaml (small crops, a higher learning rate than the original: a demo
-   setting, not the faithful one; `run.precision: auto`, printed) -> demo_out/run/ (checkpoints, log.csv, TensorBoard, previews)
+   setting, not the faithful one) -> demo_out/run/ (checkpoints, log.csv, TensorBoard, previews). `run.precision: auto`:
+   bfloat16 where the CPU/GPU computes it natively, else float32; the precision it ran in is printed.
 3. eval: `deblurkeras.evaluate` on the held-out pairs -> demo_out/eval/{per_image.csv,summary.json,images/*.png}
 4. demo_out/comparison.png: rows of blurred | deblurred | sharp; the PSNR/SSIM table printed at the end is the
    measurement of this run.
@@ -134,7 +135,6 @@ def run(args):
 
     prec = resolve(from_run_config(cfg["run"]))  # the demo config asks for auto: bfloat16 where it is native
     cfg["run"]["precision"], cfg["run"]["mixed_precision"] = prec.name, None
-    print(f"demo: {prec.reason}")
     run_dir = os.path.join(out_dir, "run")
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time
     cfg["data"]["path"], cfg["run"]["dir"] = data_path, run_dir
@@ -160,7 +160,7 @@ def run(args):
     print(f"{'blurred input':16}{res['psnr_in']:10.2f}{res['ssim_in']:9.4f}")
     print(f"{'SRN output':16}{res['psnr_out']:10.2f}{res['ssim_out']:9.4f}")
     print(f"{'gain':16}{res['psnr_gain']:+10.2f}{res['ssim_gain']:+9.4f}")
-    print(f"precision: {prec.reason}")
+    print(prec.reason)
     if summary.get("stopped_early"):
         print(f"training ended: {summary['stopped_early']}")
     print(f"time: data {timings['data']:.0f} s, train {timings['train']:.0f} s, eval {timings['eval']:.0f} s, "

@@ -11,8 +11,8 @@ deblurkeras.precision.build), once per precision with the same float32 weights:
   DMPHN 1-2-4-8, SRResNet x4, dense-GAN: Glorot-random weights (no original weights offline): their rows show the
                   speed; their output differences are of untrained networks, not of trained ones
   DMPHN PyTorch twin (the original framework) with the same weights: float32 and torch.autocast(bfloat16)
-Columns: median seconds per image over --reps after a warm-up, float32 / bfloat16 speed-up, PSNR of the bf16 uint8
-output against the float32 uint8 output, the largest uint8 level difference, PSNR of each against the sharp photo.
+Columns: median seconds per image over --reps (timed after the outputs were computed: warm), float32 / bfloat16
+speed-up, PSNR of the bf16 uint8 output against the float32 uint8 output, the largest uint8 level difference, PSNR of each against the sharp photo.
 Also prints the CPU model and its bf16-relevant flags, and what `--precision auto` picks here.
 """
 import argparse
@@ -68,7 +68,7 @@ def psnr(a, b):
 
 
 def _median_time(fn, reps):
-    fn()  # warm-up: traces the graph
+    """Median seconds of `reps` calls (the callers have already run fn's model once: traced and warm)."""
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()

@@ -33,6 +33,11 @@ def test_demo_pipeline_tiny(tmp_path, capsys):
     assert sorted(p.name for p in (out / "eval" / "images").iterdir()) == sorted(
         f"{n}.png" for n in ("chelsea_00000", "stereo_motorcycle_00001"))
     assert (out / "run" / "generator.weights.h5").is_file() and (out / "run" / "log.csv").is_file()
+    # the demo config asks for precision auto and names what it ran in (bfloat16 only where it is native)
+    from deblurkeras.precision import resolve
+    expected = resolve("auto")
+    assert expected.reason in printed and f"steps, precision {expected.name}" in printed
+    assert summary["dtype_policy"] == expected.policy
 
 
 def test_demo_data_from_a_flat_folder_holds_out_every_fifth(tmp_path):
