@@ -1,7 +1,8 @@
 """Run machinery shared by every trainer: config, strategy, checkpoints that resume exactly, logs, previews.
 
 A trainer family is a module (FAMILIES, keyed by config `model.family`) providing
-    build_trainer(cfg, mixed_precision=False) -> compiled keras.Model (mixed_precision: loss scaling, float16 only) with custom train_step/test_step and
+    build_trainer(cfg, mixed_precision=False) -> compiled keras.Model with custom train_step/test_step and
+        (mixed_precision = dynamic loss scaling: run.precision float16 only)
         savable_models() -> {name: keras model}     weights a checkpoint holds
         optimizers()     -> {name: optimizer}       optimizer state a checkpoint holds
         preview(blurred) -> output images in [0, 1] for the image grids
@@ -49,8 +50,8 @@ DEFAULTS = {
               "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "clip_lstm_norm": None, "seed": 0,
               "warmup_steps": 0, "global_clipnorm": None,
               "ckpt_every": 1000, "keep_last": 2, "log_every": 100, "n_preview": 4, "jit_compile": False},
-    "run": {"dir": "runs/default", "strategy": "default", "precision": "float32", "mixed_precision": None, "progress": True,
-            "time_budget_s": None},
+    "run": {"dir": "runs/default", "strategy": "default", "precision": "float32", "progress": True,
+            "time_budget_s": None, "mixed_precision": None},  # mixed_precision: deprecated, true = float16
 }
 
 
@@ -419,6 +420,7 @@ class Run:
         import tensorflow as tf
 
         cfg = self.cfg
+        prec = run_precision(cfg["run"])  # a bad value fails before anything is written
         self.strategy = make_strategy(cfg["run"]["strategy"])
         self.chief = is_chief(self.strategy)
         module = family_module(cfg)
@@ -429,7 +431,6 @@ class Run:
         if self.chief:
             _write_text(os.path.join(self.run_dir, "config.yaml"), yaml.safe_dump(cfg, sort_keys=False))
         keras.utils.set_random_seed(int(cfg["train"]["seed"]))
-        prec = run_precision(cfg["run"])
         self.log(prec.reason)
         with precision_policy(prec):
             with self.strategy.scope():
