@@ -87,8 +87,8 @@ def _run_padded(model, io, x, pad_to=None):
         if h > ph or w > pw:
             raise BadInputError(f"image {h}x{w} does not fit --pad-to {ph}x{pw}")
     else:
-        m = io.multiple
-        ph, pw = math.ceil(h / m) * m, math.ceil(w / m) * m
+        mh, mw = io.multiples  # DMPHN 1-2-4-8: (16, 8)
+        ph, pw = math.ceil(h / mh) * mh, math.ceil(w / mw) * mw
     x = np.pad(x, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
     batch = x.transpose(2, 0, 1)[..., None] if io.channels == 1 else x[None]  # gray: channels -> batch
     y = _forward_fn(model, io)(batch).numpy()

@@ -87,8 +87,8 @@ def keras_weights(name, srn_weights):
     model = build_model(name)
     if name == "srn-color":
         if srn_weights and os.path.isfile(srn_weights):
-            from deblurkeras.inference import load_weights_strict
-            load_weights_strict(model, srn_weights)
+            from deblurkeras.weights import load_into
+            load_into(model, srn_weights, "srn-color")
             return model.get_weights(), f"trained ({srn_weights})"
         from deblurkeras.families.srn.model import identity_init
         identity_init(model)

@@ -120,17 +120,23 @@ def test_bf16_inference_close_to_float32(srn_files):
 
 
 def test_keras_file_is_rebuilt_under_the_policy(srn_files):
-    """A .keras file keeps its saved float32 policy; `build` rebuilds it, same weights, same output as .h5."""
+    """keras.saving.load_model keeps the float32 policy saved in a .keras file (the pitfall issue 16 names);
+    `apply` rebuilds it under the policy with the same weights: the same output as the .h5 built under it, and the
+    CLI's loader (`build` around `load_model`) gives a bf16 model from either file."""
+    import deblurkeras.families.srn.model  # noqa: F401 - registers the custom layers for safe_mode
+
     io, img = model_io("srn-color"), _photo(32)
     with precision.scope("bfloat16"):
-        as_saved = load_model("srn-color", srn_files / "m.keras")
-    # the pitfall issue 16 names: the layers keep the float32 policy saved in the file (ResBlock's inner convs,
-    # created without a dtype, follow the global policy: a mix)
-    assert precision.model_policy(as_saved) in ("float32", "mixed")
-    from_keras = precision.build(lambda: load_model("srn-color", srn_files / "m.keras"), "bfloat16")
+        as_saved = keras.saving.load_model(srn_files / "m.keras", safe_mode=True, compile=False)
+    assert precision.model_policy(as_saved) != "mixed_bfloat16"  # ResBlock's inner convs follow the global policy
+    rebuilt = precision.apply(as_saved, "bfloat16")
     from_h5 = precision.build(lambda: load_model("srn-color", srn_files / "m.weights.h5"), "bfloat16")
-    assert precision.model_policy(from_keras) == "mixed_bfloat16"
-    np.testing.assert_array_equal(predict_01(from_keras, io, img), predict_01(from_h5, io, img))
+    from_keras = precision.build(lambda: load_model("srn-color", srn_files / "m.keras"), "bfloat16")
+    for m in (rebuilt, from_h5, from_keras):
+        assert precision.model_policy(m) == "mixed_bfloat16"
+    ref = predict_01(from_h5, io, img)
+    np.testing.assert_array_equal(predict_01(rebuilt, io, img), ref)
+    np.testing.assert_array_equal(predict_01(from_keras, io, img), ref)
 
 
 def test_nested_models_are_rebuilt_too():
@@ -143,6 +149,17 @@ def test_nested_models_are_rebuilt_too():
     cloned = precision.apply(m, "bfloat16")
     x = np.random.default_rng(0).random((1, 32, 32, 3), dtype=np.float32) - 0.5
     np.testing.assert_array_equal(np.asarray(cloned(x), np.float32), np.asarray(built(x), np.float32))
+
+
+def test_dmphn_bf16_through_the_cli_path_any_size():
+    """DMPHN 1-2-4-8 pads H to 16 and W to 8 (a tuple multiple) and runs in bf16 through deblur_array."""
+    keras.utils.set_random_seed(0)
+    io = model_io("dmphn-1-2-4-8")
+    model = precision.build(lambda: build_model("dmphn-1-2-4-8"), "bfloat16")
+    img = _photo(40)[:20, :36]
+    out = deblur_array(model, io, img)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert precision.model_policy(model) == "mixed_bfloat16"
 
 
 def test_float32_is_bit_identical_to_the_plain_path(srn_files):
