@@ -119,7 +119,7 @@ def _ramp(n, start, length, total, overlap):
 
 def _run_tiled(model, io, x, tile, overlap):
     h, w, _ = x.shape
-    m = io.multiple
+    m = math.lcm(*io.multiples)
     tile = max(m, tile // m * m)
     if overlap < 0 or overlap >= tile:
         raise DeblurKerasError(f"--overlap must be in [0, tile) (tile {tile} after rounding to a multiple of {m})")

@@ -4,11 +4,16 @@
   - "imagenet": the Keras download (needs internet the first time; cached in ~/.keras/models afterwards);
   - a local file path: the architecture is built with `weights=None`, then `load_weights(path)` (the Keras
     application `*_notop.h5` files and Keras 3 `.weights.h5` both load);
+  - a torchvision state_dict `.pth` (e.g. torchvision's `vgg19-dcbb9e9d.pth`, the VGG19 the SRGAN tutorial uses):
+    read with torch.load(weights_only=True), `features.N.weight/bias` mapped strictly onto `blockB_convC`
+    (OIHW -> HWIO); `classifier.*` is ignored (no top); anything missing, unexpected or mis-shaped is an error
+    naming every such tensor. These weights expect torchvision's input, so preprocessing is then "torch";
   - "none": random weights, with a warning (tests only; the features mean nothing).
 VGG input: by default the tensor is fed unchanged. The dense-field GAN original (REFERENCE §2) fed its [-1, 1]
 images straight into the ImageNet VGG16 without `preprocess_input`; that is the faithful default. `preprocess`
 names the alternatives: "caffe" (True) = what Keras' ImageNet VGG weights expect (x in `input_range` -> [0, 255],
-RGB->BGR, minus the ImageNet BGR mean), "torch" = [0, 1] then (x - mean) / std per RGB channel (torchvision's VGG).
+RGB->BGR, minus the ImageNet BGR mean), "torch" = [0, 1] then (x - mean) / std per RGB channel (torchvision's VGG;
+the SRGAN tutorial's `convert_image(..., 'imagenet-norm')`), "auto" = "torch" for `.pth` weights, else "caffe".
 """
 import os
 import warnings
@@ -19,17 +24,72 @@ from keras import ops
 from .errors import BadInputError, first_line
 
 VGG_ARCHS = ("vgg16", "vgg19")
-PREPROCESS_MODES = (None, "caffe", "torch")
+PREPROCESS_MODES = (None, "caffe", "torch", "auto")
+TORCH_SUFFIXES = (".pth", ".pt", ".pth.tar")
+TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+_CONVS_PER_BLOCK = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)
 
 
-def _preprocess_mode(preprocess):
+def is_torch_file(weights):
+    return isinstance(weights, (str, os.PathLike)) and os.fspath(weights).endswith(TORCH_SUFFIXES)
+
+
+def _preprocess_mode(preprocess, weights):
     mode = ("caffe" if preprocess else None) if isinstance(preprocess, bool) else preprocess
     if mode not in PREPROCESS_MODES:
-        raise ValueError(f"unknown VGG preprocess {preprocess!r}; expected False, True, 'caffe' or 'torch'")
+        raise ValueError(f"unknown VGG preprocess {preprocess!r}; expected False, True, 'caffe', 'torch' or 'auto'")
+    if mode == "auto":
+        return "torch" if is_torch_file(weights) else "caffe"
+    if is_torch_file(weights) and mode != "torch":
+        raise BadInputError(f"{os.fspath(weights)}: torchvision VGG weights expect ImageNet mean/std input "
+                            f"(vgg_preprocess 'torch' or 'auto'), got {preprocess!r}")
     return mode
+
+
+def torchvision_vgg_names(arch):
+    """[(Keras layer name, torchvision key prefix)]: `features` is conv, ReLU per conv and a max-pool per block."""
+    pairs, index = [], 0
+    for block, n in enumerate(_CONVS_PER_BLOCK[arch], 1):
+        for conv in range(1, n + 1):
+            pairs.append((f"block{block}_conv{conv}", f"features.{index}"))
+            index += 2
+        index += 1
+    return pairs
+
+
+def load_torchvision_vgg(model, path, arch):
+    """Fill a keras.applications VGG (no top) from a torchvision state_dict file; strict, nothing half-assigned."""
+    import numpy as np
+
+    from .checkpoints.torch_import import _as_state_dict, load_torch_file
+    from .errors import WeightsMismatchError
+
+    path = os.fspath(path)
+    sd = _as_state_dict(load_torch_file(path), path)
+    plan, missing, mismatched, used = [], [], [], set()
+    for layer_name, prefix in torchvision_vgg_names(arch):
+        layer = model.get_layer(layer_name)
+        for suffix, var, convert in (("weight", layer.kernel, lambda w: np.transpose(w, (2, 3, 1, 0))),
+                                     ("bias", layer.bias, np.asarray)):
+            key = f"{prefix}.{suffix}"
+            if key not in sd:
+                missing.append(key)
+                continue
+            used.add(key)
+            value = convert(sd[key])
+            if tuple(value.shape) != tuple(var.shape):
+                mismatched.append((key, tuple(sd[key].shape), tuple(var.shape)))
+            else:
+                plan.append((var, value.astype(np.float32)))
+    unexpected = sorted(k for k in sd if k not in used and not k.startswith("classifier."))
+    if missing or unexpected or mismatched:
+        raise WeightsMismatchError(f"{path} (torchvision {arch})", missing, unexpected, mismatched)
+    for var, value in plan:
+        var.assign(value)
+    return model
 
 
 @keras.saving.register_keras_serializable(package="deblurkeras")
@@ -70,8 +130,11 @@ def _vgg_backbone(arch, weights):
                                 f"pass a local weights file instead") from e
     path = os.fspath(weights)
     if not os.path.isfile(path):
-        raise BadInputError(f"{path}: VGG weights file not found")
+        hint = f" (torchvision's {arch.upper()}: {TORCHVISION_URL})" if arch == "vgg19" and is_torch_file(path) else ""
+        raise BadInputError(f"{path}: VGG weights file not found{hint}")
     model = build(include_top=False, weights=None, input_shape=(None, None, 3))
+    if is_torch_file(path):
+        return load_torchvision_vgg(model, path, arch)
     try:
         model.load_weights(path)
     except Exception as e:
@@ -84,9 +147,10 @@ def vgg_features(arch="vgg16", layer="block3_conv3", weights="imagenet", preproc
     """A frozen model: image (N, H, W, 3) -> VGG `layer` activations. See the module docstring for the options.
 
     Defaults are the dense-field GAN's: VGG16 `block3_conv3`, ImageNet weights, input fed unchanged.
-    SRGAN uses arch="vgg19", layer="block5_conv4".
+    SRGAN uses arch="vgg19", layer="block5_conv4" (the tutorial's TruncatedVGG19(i=5, j=4): torchvision
+    `features[:36]`, i.e. conv5_4 and its ReLU, before the 5th max-pool; Keras' block5_conv4 includes that ReLU).
     """
-    mode = _preprocess_mode(preprocess)
+    mode = _preprocess_mode(preprocess, weights)
     vgg = _vgg_backbone(arch, weights)
     names = [lyr.name for lyr in vgg.layers]
     if layer not in names:
@@ -118,11 +182,14 @@ def content_loss(features, y_true, y_pred, k_perceptual=145.0, k_l1=170.0):
     return k_perceptual * perceptual_loss(features, y_true, y_pred) + k_l1 * l1_loss(y_true, y_pred)
 
 
-def adversarial_loss(d_fake, eps=1e-7):
-    """Generator adversarial loss -log D(G(x)), averaged.
+def adversarial_loss(d_fake, eps=0.0):
+    """Generator adversarial loss -log D(G(x)), averaged: the original's `adversarial_loss` (`-K.log(y_pred)`,
+    no clipping; Keras 2 then averages it over the batch).
 
-    The original is `-K.log(y_pred)` with no clipping; `eps` clips D's output to [eps, 1] so a saturated D
-    gives a large finite loss instead of inf (identical to the original whenever D(G(x)) >= eps). eps=0: exact.
+    Default eps=0 is exactly that: where D(G(x)) is tiny the generator still gets the full gradient (at a patch
+    logit of -17, d(-log sigmoid(z))/dz = -1). A D output of exactly 0 gives inf, as in the original.
+    `eps` > 0 (a named deviation) clips D's output to [eps, 1] first: finite everywhere, but zero gradient wherever
+    D(G(x)) < eps. (Only the D step uses Keras' `binary_crossentropy`, which clips at 1e-7: see `bce_loss`.)
     """
     d_fake = ops.clip(d_fake, eps, 1.0) if eps else d_fake
     return ops.mean(-ops.log(d_fake))

@@ -106,6 +106,31 @@ def test_combined_mode_adds_the_weighted_adversarial_term():
         np.testing.assert_allclose(a, b.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_adversarial_loss_has_the_originals_gradient_where_d_is_saturated():
+    # The original's adversarial_loss is -K.log(y_pred) on D's sigmoid output, unclipped (issue 11 §1): at a logit
+    # of -17 (sigmoid 4e-8) d(-log sigmoid(z))/dz = -(1 - sigmoid(z)) = -1. Clipping at 1e-7 made it 0.
+    z = tf.Variable([[-17.0], [0.0]])
+    with tf.GradientTape() as tape:
+        loss = losses.adversarial_loss(tf.sigmoid(z))
+    grad = tape.gradient(loss, z).numpy().ravel()
+    np.testing.assert_allclose(grad, [-1.0 / 2, -0.5 / 2], rtol=1e-6)  # mean over the batch of 2
+    assert float(loss) == pytest.approx((17.0 + np.log(2.0)) / 2, rel=1e-6)
+    with tf.GradientTape() as tape:  # the named deviation clips, and loses the gradient there
+        clipped = losses.adversarial_loss(tf.sigmoid(z), eps=1e-7)
+    assert tape.gradient(clipped, z).numpy().ravel()[0] == 0.0
+
+
+def test_generator_learns_through_a_saturated_discriminator():
+    t = _trainer()
+    t.discriminator.get_layer("patch_gan").get_layer("score").bias.assign([-40.0])  # D(G(x)) ~ 4e-18 < 1e-7
+    blurred, _ = _batch()
+    assert float(tf.reduce_max(t.discriminator(t.generator(blurred), training=True))) < 1e-7
+    g_before = [v.numpy().copy() for v in t.generator.trainable_variables]  # (BN statistics move regardless)
+    adv = float(t.g_adv_step(blurred))
+    assert adv == pytest.approx(40.0, rel=0.05)  # finite, unclipped (-log 1e-7 would be 16.1)
+    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(g_before, t.generator.trainable_variables))
+
+
 def test_bad_options_are_rejected():
     g, d = _models()
     with pytest.raises(ValueError, match="unknown GAN mode"):

@@ -30,7 +30,7 @@ FAMILY = FamilySpec(
         "loss": {"vgg_weights": "imagenet", "vgg_preprocess": False, "k_perceptual": 145.0, "k_l1": 170.0},
         "train": {"total_steps": 3020, "lr": 1e-3, "schedule": "constant", "beta_1": 0.9, "beta_2": 0.999,
                   "epsilon": 1e-7, "mode": "original", "critic_steps": 1, "adv_weight": 1.0,
-                  "fake_for_d": "inference", "d_bn_in_g_step": "batch"},
+                  "fake_for_d": "inference", "d_bn_in_g_step": "batch", "adv_eps": 0.0},
     },
     importers=("deblurkeras.families.dense_gan.importer",),
     configs=("original",),

@@ -16,6 +16,8 @@ Options that keep the original's behaviour by default:
                           no dropout, BN moving statistics); "training" uses G in training mode.
   d_bn_in_g_step="batch"  D's BatchNormalization uses batch statistics in the G step (the original ran it in the
                           learning phase); "inference" uses its moving statistics.
+  adv_eps=0               -log D exactly as the original (`-K.log(y_pred)`, unclipped: full gradient where D(G(x))
+                          is tiny); adv_eps > 0 clips D's output at adv_eps first (zero gradient below it).
 Critic steps beyond the first reuse the same batch (fresh fakes). Metrics: d_loss, g_adv, g_content, psnr
 (dB, of the training-mode output in the content step against sharp, on the [-1, 1] range, i.e. max_val 2).
 """
@@ -47,7 +49,7 @@ class GANTrainer(keras.Model):
     """
 
     def __init__(self, generator, discriminator, content_loss=None, mode="original", critic_steps=1,
-                 adv_weight=1.0, fake_for_d="inference", d_bn_in_g_step="batch", adv_eps=1e-7, **kwargs):
+                 adv_weight=1.0, fake_for_d="inference", d_bn_in_g_step="batch", adv_eps=0.0, **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"unknown GAN mode {mode!r}; expected one of {MODES}")
@@ -237,7 +239,8 @@ def build_trainer(cfg, mixed_precision=False):
                          critic_steps=int(train_cfg.get("critic_steps", 1)),
                          adv_weight=float(train_cfg.get("adv_weight", 1.0)),
                          fake_for_d=train_cfg.get("fake_for_d", "inference"),
-                         d_bn_in_g_step=train_cfg.get("d_bn_in_g_step", "batch"))
+                         d_bn_in_g_step=train_cfg.get("d_bn_in_g_step", "batch"),
+                         adv_eps=float(train_cfg.get("adv_eps", 0.0)))
     g_opt, d_opt = _adam(train_cfg, "g"), _adam(train_cfg, "d")
     if mixed_precision:
         g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), keras.optimizers.LossScaleOptimizer(d_opt)

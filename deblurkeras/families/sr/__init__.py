@@ -29,7 +29,9 @@ FAMILY = FamilySpec(
     config={
         "model": {"discriminator": "srgan-d", "init_weights": None},
         "data": {"batch_size": 16, "crop": 96, "val_path": None},
-        "loss": {"vgg_layer": "block5_conv4", "vgg_weights": "imagenet", "vgg_preprocess": "caffe", "beta": 1e-3},
+        # the tutorial's torchvision VGG19 (a local state_dict file) fed ImageNet mean/std ("auto" -> "torch" for .pth)
+        "loss": {"vgg_layer": "block5_conv4", "vgg_weights": "vgg19-dcbb9e9d.pth", "vgg_preprocess": "auto",
+                 "beta": 1e-3},
         "train": {"total_steps": 1000000, "lr": 1e-4, "schedule": "constant", "beta_1": 0.9, "beta_2": 0.999,
                   "epsilon": 1e-8},
     },

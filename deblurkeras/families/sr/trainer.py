@@ -14,8 +14,11 @@ SRGAN, per batch as the tutorial orders it:
   D sees ImageNet-normalised images (HR, and SR mapped [-1, 1] -> [0, 1] -> ImageNet-normalised), as in the tutorial.
   Both optimizers Adam 1e-4, multiplied by 0.1 at half of `total_steps`; G initialised from SRResNet weights
   (`model.init_weights`: a Keras .weights.h5 of an SRResNet run, or the tutorial's .pth via the importer).
-VGG: `loss.vgg_weights` imagenet | local path | none; `loss.vgg_preprocess` defaults to "caffe", what the Keras
-ImageNet VGG19 weights expect (the tutorial's torchvision VGG19 expects ImageNet mean/std instead: "torch").
+VGG: `loss.vgg_weights` is, by default, torchvision's VGG19 state_dict `vgg19-dcbb9e9d.pth` (the tutorial's
+`torchvision.models.vgg19(pretrained=True)`; a local file, loaded strictly with weights_only=True), fed as the
+tutorial feeds it: [-1, 1] -> [0, 1] -> ImageNet mean/std (`convert_image(..., 'imagenet-norm')`). Named
+alternatives: `imagenet` (the Keras download) or a Keras *_notop.h5 path, with Caffe-style preprocessing;
+`none` (random, tests). `loss.vgg_preprocess: auto` picks "torch" for a .pth, "caffe" otherwise.
 """
 import keras
 import tensorflow as tf
@@ -26,6 +29,7 @@ from ...training.base import SingleModelHooks
 from ...training.schedules import build_schedule
 
 BETA = 1e-3
+VGG19_TORCHVISION = "vgg19-dcbb9e9d.pth"  # torchvision's file name; download: losses.TORCHVISION_URL
 
 
 def imagenet_norm(x01):
@@ -225,8 +229,8 @@ def build_trainer(cfg, mixed_precision=False):
     discriminator = build_model(model_cfg.get("discriminator", "srgan-d"), size=crop)
     loss_cfg = cfg.get("loss", {})
     features = losses.vgg_features("vgg19", loss_cfg.get("vgg_layer", "block5_conv4"),
-                                   weights=loss_cfg.get("vgg_weights", "imagenet"),
-                                   preprocess=loss_cfg.get("vgg_preprocess", "caffe"), input_range=(-1.0, 1.0))
+                                   weights=loss_cfg.get("vgg_weights", VGG19_TORCHVISION),
+                                   preprocess=loss_cfg.get("vgg_preprocess", "auto"), input_range=(-1.0, 1.0))
     trainer = SRGANTrainer(generator, discriminator, features, scale, beta=float(loss_cfg.get("beta", BETA)))
     ts = _srgan_schedule(t, total)
     trainer.compile(g_optimizer=wrap(_adam(ts, total)), d_optimizer=wrap(_adam(ts, total)),

@@ -1,0 +1,137 @@
+"""Reproduce the authors' own DMPHN test outputs from their released weights.
+
+    python experiments/reproduce_dmphn.py CHECKOUT_DIR [--variants 1-2-4 1-2-4-8] [--limit N] [--json OUT]
+
+CHECKOUT_DIR is a checkout of HongguangZhang/DMPHN-cvpr19-master. It ships, per variant V (1_2_4, 1_2_4_8):
+  checkpoints/DMPHN_V/{encoder,decoder}_lv*.pkl    the trained weights (plain state_dicts),
+  test_samples/*.png                               20 blurred GoPro test frames (1280x720),
+  test_results/DMPHN_V_test_res/*.png              what the authors' DMPHN_V_test.py wrote for them.
+Each variant's weights go through our importer (`import_dmphn`, torch.load weights_only=True) into the Keras model,
+every sample is deblurred the way the official test script does it, and the result is compared with the authors'
+PNG: mean |delta| in grey levels, % identical values, max |delta|, PSNR between the two.
+
+The official test script's conventions, followed here:
+  - input: ToTensor() - 0.5, i.e. uint8 / 255 in float32, minus 0.5 (the family's ModelIO offset);
+  - no padding or cropping (GoPro frames are 720x1280, multiples of 16 and 8), no portrait transposing;
+  - output: torchvision.utils.save_image(out + 0.5). save_image converted to uint8 by truncation
+    (`mul(255).clamp(0, 255).byte()`) in the torchvision of 2019; later releases round (`add_(0.5)` first). Both
+    conversions are reported, so the table shows which one the authors ran.
+Nothing from the checkout is copied into this repository. Files stored as Git LFS pointers are refused by name.
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+VARIANTS = ("1-2-4", "1-2-4-8")
+LFS_MAGIC = b"version https://git-lfs"
+
+
+def _check_not_lfs(path):
+    with open(path, "rb") as f:
+        if f.read(len(LFS_MAGIC)) == LFS_MAGIC:
+            raise SystemExit(f"{path}: a Git LFS pointer, not the file (run `git lfs pull` in the checkout)")
+
+
+def variant_paths(checkout, variant):
+    """(checkpoint dir, authors' result dir) of a variant, or None when the checkout does not ship it."""
+    tag = "DMPHN_" + variant.replace("-", "_")
+    ckpt, res = os.path.join(checkout, "checkpoints", tag), os.path.join(checkout, "test_results", tag + "_test_res")
+    return (ckpt, res) if os.path.isdir(ckpt) and os.path.isdir(res) else None
+
+
+def compare(ours, theirs):
+    """Agreement of two uint8 images: mean/max |delta| (grey levels), % identical values, PSNR (dB)."""
+    d = np.abs(ours.astype(np.int16) - theirs.astype(np.int16))
+    mse = float(np.mean(d.astype(np.float64) ** 2))
+    return {"mean_abs": float(d.mean()), "max_abs": int(d.max()), "identical_pct": float(100.0 * np.mean(d == 0)),
+            "psnr": float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))}
+
+
+def reproduce(checkout, variant, limit=None):
+    from deblurkeras.checkpoints.torch_import import import_dmphn
+    from deblurkeras.families import model_io
+    from deblurkeras.imageio import load_image, to_uint8
+    from deblurkeras.inference import predict_01
+
+    ckpt, res_dir = variant_paths(checkout, variant)
+    for p in glob.glob(os.path.join(ckpt, "*.pkl")):
+        _check_not_lfs(p)
+    model, io = import_dmphn(ckpt), model_io("dmphn-" + variant)
+    samples = sorted(glob.glob(os.path.join(checkout, "test_samples", "*.png")))[:limit]
+    rows = []
+    for path in samples:
+        theirs_path = os.path.join(res_dir, os.path.basename(path))
+        for p in (path, theirs_path):
+            _check_not_lfs(p)
+        blurred, theirs = load_image(path, apply_exif=False), load_image(theirs_path, apply_exif=False)
+        t0 = time.perf_counter()
+        out01 = predict_01(model, io, blurred, transpose=False)
+        seconds = time.perf_counter() - t0
+        row = {"image": os.path.basename(path), "seconds": seconds}
+        for conv, rnd in (("truncate", False), ("round", True)):
+            row[conv] = compare(to_uint8(out01, round=rnd), theirs)
+        row["blurred_vs_theirs_psnr"] = compare(blurred, theirs)["psnr"]
+        rows.append(row)
+        print(f"  {variant} {row['image']}: truncate {row['truncate']['identical_pct']:.3f}% identical, "
+              f"mean |d| {row['truncate']['mean_abs']:.4f} | round {row['round']['identical_pct']:.3f}%, "
+              f"{row['round']['mean_abs']:.4f} ({seconds:.1f} s)", flush=True)
+    return rows
+
+
+def summarize(rows):
+    out = {"n_images": len(rows)}
+    for conv in ("truncate", "round"):
+        vals = [r[conv] for r in rows]
+        psnrs = [v["psnr"] for v in vals if np.isfinite(v["psnr"])]
+        out[conv] = {"mean_abs": float(np.mean([v["mean_abs"] for v in vals])),
+                     "max_abs": int(max(v["max_abs"] for v in vals)),
+                     "identical_pct": float(np.mean([v["identical_pct"] for v in vals])),
+                     "min_identical_pct": float(min(v["identical_pct"] for v in vals)),
+                     "psnr_mean": float(np.mean(psnrs)) if psnrs else float("inf"),
+                     "psnr_min": float(min(psnrs)) if psnrs else float("inf"),
+                     "n_bit_identical_images": sum(1 for v in vals if v["max_abs"] == 0)}
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkout", help="a checkout of HongguangZhang/DMPHN-cvpr19-master")
+    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    ap.add_argument("--limit", type=int, default=None, help="only the first N samples")
+    ap.add_argument("--json", default=None, help="write per-image rows and the summary here")
+    args = ap.parse_args(argv)
+    if not os.path.isdir(os.path.join(args.checkout, "test_samples")):
+        raise SystemExit(f"{args.checkout}: no test_samples/ folder (not a DMPHN-cvpr19-master checkout)")
+    report = {}
+    for v in args.variants:
+        if variant_paths(args.checkout, v) is None:
+            print(f"DMPHN {v}: not shipped in this checkout, skipped")
+            continue
+        rows = reproduce(args.checkout, v, args.limit)
+        report[v] = {"summary": summarize(rows), "images": rows}
+    print("\nvariant  | uint8 conv | images | mean |d| | max |d| | identical % (min) | PSNR ours vs theirs (min)")
+    for v, r in report.items():
+        s = r["summary"]
+        for conv in ("truncate", "round"):
+            c = s[conv]
+            print(f"{v:8s} | {conv:10s} | {s['n_images']:6d} | {c['mean_abs']:8.4f} | {c['max_abs']:7d} | "
+                  f"{c['identical_pct']:7.3f} ({c['min_identical_pct']:.3f}) | "
+                  f"{c['psnr_mean']:.2f} dB ({c['psnr_min']:.2f})")
+    if args.json:
+        from deblurkeras.utils import atomic_path
+        with atomic_path(args.json) as tmp:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(report, f, indent=1)
+    return 0 if report else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
