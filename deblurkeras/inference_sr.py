@@ -5,10 +5,13 @@ Super-resolves each image x`scale` with the registry's conventions (LR ImageNet-
 Weights: a Keras `.weights.h5` (strict) or `.keras` file (safe_mode), or the tutorial's checkpoint `.pth`
 (plain state_dicts, through `import-torch`'s loader).
 
-`--evaluate` treats every input as a HIGH-resolution ground truth (Set5 / Set14 / BSD100 style): HR = largest
-centred crop with sides multiple of `scale`, LR = PIL bicubic / scale, SR = model(LR); PSNR and SSIM on the Y
-channel with `scale` border pixels cropped (the SR convention, REFERENCE §4/§5), for SR and for the bicubic
-upscale baseline, per image and averaged, written to `DIR/metrics.json` with the convention spelled out.
+`--evaluate` treats every input as a HIGH-resolution ground truth (Set5 / Set14 / BSD100 style) and follows the
+tutorial's eval.py: HR = largest centred crop with sides multiple of `scale`, LR = PIL bicubic / scale,
+SR = model(LR) as floats (not the truncated uint8 of the saved PNG); both go to the Y channel of the tutorial's
+`convert_image(..., 'y-channel')`, which crops 4 pixels per border; PSNR and SSIM are scikit-image's
+`peak_signal_noise_ratio` / `structural_similarity` with `data_range=255` and otherwise default arguments (7x7 uniform
+window, sample covariance). Per image and averaged, for SR and for the bicubic upscale baseline, written to
+`DIR/metrics.json` with the convention spelled out.
 """
 import json
 import os
@@ -26,36 +29,41 @@ def sr_models():
     from .families import model_io, model_names
     return tuple(n for n in model_names(image_only=True) if model_io(n).scale > 1)
 Y_WEIGHTS = (65.481, 128.553, 24.966)
-SSIM_KWARGS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
+BORDER = 4  # the tutorial's y-channel conversion crops [4:-4, 4:-4] whatever the scale (= the scale for x4)
+SSIM_KWARGS = dict(data_range=255)  # scikit-image defaults otherwise: win_size 7, uniform, sample covariance
 
 
 def convention(scale):
     return {
-        "channel": "Y of YCbCr (ITU-R BT.601): Y = 16 + 65.481 R + 128.553 G + 24.966 B, RGB in [0, 1]",
-        "border_crop": f"{scale} pixels on every side (the upscaling factor)",
+        "source": "sgrvinod/a-PyTorch-Tutorial-to-Super-Resolution eval.py",
+        "channel": "Y of YCbCr (ITU-R BT.601): Y = 16 + 65.481 R + 128.553 G + 24.966 B, RGB in [0, 1], float",
+        "border_crop": f"{BORDER} pixels on every side (the tutorial's y-channel conversion)",
         "hr": f"largest centred crop with sides multiple of {scale}; LR = PIL bicubic downscale by {scale}",
-        "sr_image": "model output clipped to [0, 1], *255, truncated to uint8 (rounded with --round)",
-        "psnr": "10*log10(255^2 / MSE) on the float Y channel (data_range 255)",
-        "ssim": "skimage.metrics.structural_similarity(" + ", ".join(f"{k}={v}" for k, v in SSIM_KWARGS.items())
-                + ") on the float Y channel",
+        "sr_image": "model output as floats ([-1, 1] -> [0, 1], not clipped, not quantised); the saved PNG is "
+                    "clipped, *255, truncated to uint8 (rounded with --round)",
+        "psnr": "skimage.metrics.peak_signal_noise_ratio(hr_y, sr_y, data_range=255)",
+        "ssim": "skimage.metrics.structural_similarity(hr_y, sr_y, data_range=255): 7x7 uniform window, "
+                "sample covariance (scikit-image defaults)",
     }
 
 
-def y_channel(img_uint8):
-    """uint8 RGB (H, W, 3) -> float64 Y in [16, 235]."""
-    return 16.0 + np.asarray(img_uint8, np.float64) / 255.0 @ np.asarray(Y_WEIGHTS)
+def y_channel(img):
+    """RGB (H, W, 3), uint8 or floats in [0, 1] -> float64 Y in [16, 235]."""
+    img = np.asarray(img)
+    x01 = img / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
+    return 16.0 + x01 @ np.asarray(Y_WEIGHTS)
 
 
-def sr_metrics(sr_uint8, hr_uint8, scale):
-    """(psnr, ssim) on Y with a `scale`-pixel border crop."""
+def sr_metrics(sr, hr_uint8, border=BORDER):
+    """(psnr, ssim) on Y with a `border`-pixel crop, as the tutorial's eval.py. `sr`: uint8, or floats in [0, 1]."""
     from skimage.metrics import structural_similarity
 
-    if sr_uint8.shape != hr_uint8.shape:
-        raise ValueError(f"SR {sr_uint8.shape} and HR {hr_uint8.shape} differ")
-    a, b = (y_channel(x)[scale:-scale, scale:-scale] for x in (sr_uint8, hr_uint8))
+    if np.shape(sr) != np.shape(hr_uint8):
+        raise ValueError(f"SR {np.shape(sr)} and HR {np.shape(hr_uint8)} differ")
+    a, b = (y_channel(x)[border:-border, border:-border] for x in (sr, hr_uint8))
     mse = np.mean((a - b) ** 2)
     psnr = float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
-    return psnr, float(structural_similarity(a, b, **SSIM_KWARGS))
+    return psnr, float(structural_similarity(b, a, **SSIM_KWARGS))
 
 
 def load_sr_model(name, weights):
@@ -72,11 +80,16 @@ def load_sr_model(name, weights):
     return model
 
 
-def upscale_array(model, io, lr_uint8, round=False):  # noqa: A002 - mirrors --round
-    """uint8 RGB LR -> uint8 RGB SR (scale x larger)."""
+def upscale_01(model, io, lr_uint8):
+    """uint8 RGB LR -> float32 SR (scale x larger) in [0, 1] units, not clipped."""
     from .inference import predict_01
 
-    return to_uint8(predict_01(model, io, lr_uint8, transpose=False), round=round)
+    return predict_01(model, io, lr_uint8, transpose=False)
+
+
+def upscale_array(model, io, lr_uint8, round=False):  # noqa: A002 - mirrors --round
+    """uint8 RGB LR -> uint8 RGB SR (scale x larger)."""
+    return to_uint8(upscale_01(model, io, lr_uint8), round=round)
 
 
 def add_arguments(parser):
@@ -125,11 +138,11 @@ def run(args):
                 lr = bicubic_down(hr, scale)
             else:
                 lr = img
-            sr = upscale_array(model, io, lr, round=args.round)
-            save_image(os.path.join(args.out, f"{stem}_x{scale}.png"), sr)
+            sr01 = upscale_01(model, io, lr)
+            save_image(os.path.join(args.out, f"{stem}_x{scale}.png"), to_uint8(sr01, round=args.round))
             if args.evaluate:
-                p, s = sr_metrics(sr, hr, scale)
-                bp, bs = sr_metrics(bicubic_up(lr, scale), hr, scale)
+                p, s = sr_metrics(sr01, hr)
+                bp, bs = sr_metrics(bicubic_up(lr, scale), hr)
                 rows.append({"image": path, "psnr": p, "ssim": s, "bicubic_psnr": bp, "bicubic_ssim": bs})
         except DeblurKerasError as e:
             print(f"deblurkeras upscale: error: {e}", file=sys.stderr)
@@ -143,6 +156,6 @@ def run(args):
             with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(report, f, indent=1)
         m = report["mean"]
-        print(f"{args.model} x{scale} on {len(rows)} images (Y, {scale}-px border crop): PSNR {m['psnr']:.2f} dB, "
+        print(f"{args.model} x{scale} on {len(rows)} images (Y, {BORDER}-px border crop): PSNR {m['psnr']:.2f} dB, "
               f"SSIM {m['ssim']:.4f} | bicubic {m['bicubic_psnr']:.2f} dB, {m['bicubic_ssim']:.4f}")
     return 1 if failed else 0

@@ -1,6 +1,7 @@
 """Reproduce the authors' own DMPHN test outputs from their released weights.
 
     python experiments/reproduce_dmphn.py CHECKOUT_DIR [--variants 1-2-4 1-2-4-8] [--limit N] [--json OUT]
+    python experiments/reproduce_dmphn.py CHECKOUT_DIR --json OUT --show     # the table of a finished/partial run
 
 CHECKOUT_DIR is a checkout of HongguangZhang/DMPHN-cvpr19-master. It ships, per variant V (1_2_4, 1_2_4_8):
   checkpoints/DMPHN_V/{encoder,decoder}_lv*.pkl    the trained weights (plain state_dicts),
@@ -55,7 +56,7 @@ def compare(ours, theirs):
             "psnr": float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))}
 
 
-def reproduce(checkout, variant, limit=None):
+def reproduce(checkout, variant, limit=None, on_row=None):
     from deblurkeras.checkpoints.torch_import import import_dmphn
     from deblurkeras.families import model_io
     from deblurkeras.imageio import load_image, to_uint8
@@ -80,6 +81,8 @@ def reproduce(checkout, variant, limit=None):
             row[conv] = compare(to_uint8(out01, round=rnd), theirs)
         row["blurred_vs_theirs_psnr"] = compare(blurred, theirs)["psnr"]
         rows.append(row)
+        if on_row:
+            on_row(rows)
         print(f"  {variant} {row['image']}: truncate {row['truncate']['identical_pct']:.3f}% identical, "
               f"mean |d| {row['truncate']['mean_abs']:.4f} | round {row['round']['identical_pct']:.3f}%, "
               f"{row['round']['mean_abs']:.4f} ({seconds:.1f} s)", flush=True)
@@ -101,22 +104,7 @@ def summarize(rows):
     return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkout", help="a checkout of HongguangZhang/DMPHN-cvpr19-master")
-    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    ap.add_argument("--limit", type=int, default=None, help="only the first N samples")
-    ap.add_argument("--json", default=None, help="write per-image rows and the summary here")
-    args = ap.parse_args(argv)
-    if not os.path.isdir(os.path.join(args.checkout, "test_samples")):
-        raise SystemExit(f"{args.checkout}: no test_samples/ folder (not a DMPHN-cvpr19-master checkout)")
-    report = {}
-    for v in args.variants:
-        if variant_paths(args.checkout, v) is None:
-            print(f"DMPHN {v}: not shipped in this checkout, skipped")
-            continue
-        rows = reproduce(args.checkout, v, args.limit)
-        report[v] = {"summary": summarize(rows), "images": rows}
+def print_table(report):
     print("\nvariant  | uint8 conv | images | mean |d| | max |d| | identical % (min) | PSNR ours vs theirs (min)")
     for v, r in report.items():
         s = r["summary"]
@@ -125,11 +113,41 @@ def main(argv=None):
             print(f"{v:8s} | {conv:10s} | {s['n_images']:6d} | {c['mean_abs']:8.4f} | {c['max_abs']:7d} | "
                   f"{c['identical_pct']:7.3f} ({c['min_identical_pct']:.3f}) | "
                   f"{c['psnr_mean']:.2f} dB ({c['psnr_min']:.2f})")
-    if args.json:
-        from deblurkeras.utils import atomic_path
-        with atomic_path(args.json) as tmp:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(report, f, indent=1)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkout", help="a checkout of HongguangZhang/DMPHN-cvpr19-master")
+    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    ap.add_argument("--limit", type=int, default=None, help="only the first N samples")
+    ap.add_argument("--json", default=None, help="write per-image rows and the summary here")
+    ap.add_argument("--show", action="store_true", help="only print the table of an existing --json file")
+    args = ap.parse_args(argv)
+    if args.show:
+        with open(args.json, encoding="utf-8") as f:
+            print_table(json.load(f))
+        return 0
+    if not os.path.isdir(os.path.join(args.checkout, "test_samples")):
+        raise SystemExit(f"{args.checkout}: no test_samples/ folder (not a DMPHN-cvpr19-master checkout)")
+    report = {}
+
+    def save():  # after every image: an interrupted run keeps its figures
+        if args.json:
+            from deblurkeras.utils import atomic_path
+            with atomic_path(args.json) as tmp:
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(report, f, indent=1)
+
+    for v in args.variants:
+        if variant_paths(args.checkout, v) is None:
+            print(f"DMPHN {v}: not shipped in this checkout, skipped")
+            continue
+
+        def on_row(rows, v=v):
+            report[v] = {"summary": summarize(rows), "images": rows}
+            save()
+        reproduce(args.checkout, v, args.limit, on_row)
+    print_table(report)
     return 0 if report else 1
 
 

@@ -64,6 +64,16 @@ def test_adaptive_pool_matches_torch_on_uneven_sizes():
     assert np.abs(got - want).max() < 1e-6
 
 
+def test_discriminator_parameter_counts_trainable_and_all():
+    # issue 11 §8: 23,565,505 is the trainable count (= torch's parameters()); all Keras weights: 23,569,217
+    from deblurkeras.families import sr
+    d = build_model("srgan-d")
+    assert (_trainable(d), d.count_params()) == (sr.SRGAN_D_PARAMS, sr.SRGAN_D_KERAS_COUNT) == (23_565_505, 23_569_217)
+    torch = pytest.importorskip("torch")  # noqa: F841
+    from tests import torch_reference as ref
+    assert sum(p.numel() for p in ref.Discriminator().parameters()) == sr.SRGAN_D_PARAMS
+
+
 def test_discriminator_shape_and_names():
     d = srresnet.build_srgan_discriminator(size=32, channels=8, fc_size=16)
     assert d(np.zeros((3, 32, 32, 3), "float32")).shape == (3, 1)
@@ -145,6 +155,34 @@ def test_upscale_cli_writes_images_and_y_channel_metrics(tmp_path, srres, capsys
     report = json.loads((out / "metrics.json").read_text())
     assert report["scale"] == 4 and "4 pixels" in report["convention"]["border_crop"]
     assert report["n_images"] == 1 and np.isfinite(report["mean"]["bicubic_psnr"])
+
+
+def test_upscale_evaluate_follows_the_tutorials_eval_py(tmp_path, srres):
+    """issue 11 §4: float SR output, Y channel, 4-pixel border, skimage defaults with data_range=255."""
+    from PIL import Image
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from deblurkeras.cli import main
+    from deblurkeras.families import IMAGENET_MEAN, IMAGENET_STD
+    weights = tmp_path / "g.weights.h5"
+    srres.save_weights(str(weights))
+    img = np.asarray(Image.fromarray(__import__("skimage.data").data.astronaut()).resize((50, 43)))
+    Image.fromarray(img).save(tmp_path / "a.png")
+    assert main(["upscale", str(tmp_path / "a.png"), "--weights", str(weights), "--out", str(tmp_path / "o"),
+                 "--evaluate"]) == 0
+    report = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    # The tutorial's recipe, restated: centred crop to multiples of 4, PIL bicubic LR, ImageNet-normalised input,
+    # SR in [-1, 1] -> [0, 1] (floats), Y = 16 + RGB @ w, [4:-4, 4:-4], skimage with data_range=255 only.
+    hr = img[1:41, 1:49]
+    lr = np.asarray(Image.fromarray(hr).resize((12, 10), Image.BICUBIC))
+    x = ((lr / 255.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)).astype("float32")
+    sr01 = (np.asarray(srres(x[None], training=False))[0].astype(np.float64) + 1) / 2
+    w = np.array([65.481, 128.553, 24.966])
+    hr_y, sr_y = ((16 + (a @ w))[4:-4, 4:-4] for a in (hr / 255.0, sr01))
+    row = report["images"][0]
+    assert row["psnr"] == pytest.approx(peak_signal_noise_ratio(hr_y, sr_y, data_range=255.0), abs=1e-4)
+    assert row["ssim"] == pytest.approx(structural_similarity(hr_y, sr_y, data_range=255.0), abs=1e-5)
+    assert "sample covariance" in report["convention"]["ssim"] and "4 pixels" in report["convention"]["border_crop"]
 
 
 def test_y_channel_metric_convention():

@@ -6,7 +6,8 @@ deblurkeras.checkpoints.torch_import (shared with DMPHN).
 from ..spec import IMAGENET_MEAN, IMAGENET_STD, FamilySpec, ModelIO, ModelSpec
 
 SRRESNET_PARAMS = 1_549_462        # x4, 64 channels, 16 blocks (trainable = torch's parameter count)
-SRGAN_D_PARAMS = 23_569_217        # all parameters (23,565,505 trainable + BN running statistics... see tests)
+SRGAN_D_PARAMS = 23_565_505        # 96x96 input: trainable = torch's sum(p.numel() for p in parameters())
+SRGAN_D_KERAS_COUNT = 23_569_217   # Keras count_params(), all: + the 7 BN layers' moving mean/variance (2 * 1,856)
 
 # LR input: ImageNet-normalised [0, 1] image; HR output in [-1, 1] (tanh)
 _IO = ModelIO(in_scale=tuple(1 / s for s in IMAGENET_STD),

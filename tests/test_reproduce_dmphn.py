@@ -1,0 +1,60 @@
+"""experiments/reproduce_dmphn.py on a checkout we make ourselves in the official layout (issue 11, "What to build" 3):
+official-definition torch modules -> checkpoints/DMPHN_1_2_4_8/*.pkl, test_samples/, and the "authors' outputs"
+written the way the official test script writes them (ToTensor() - 0.5, forward, + 0.5, save_image's truncation)."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+torch = pytest.importorskip("torch")
+
+from tests import torch_reference as ref  # noqa: E402
+
+
+def _official_checkout(root, levels=4, size=(32, 40), n=2):
+    torch.manual_seed(0)
+    enc = {k: ref.dmphn_official_init(ref.Encoder()).eval() for k in range(1, levels + 1)}
+    dec = {k: ref.dmphn_official_init(ref.Decoder()).eval() for k in range(1, levels + 1)}
+    ckpt = root / "checkpoints" / "DMPHN_1_2_4_8"
+    res = root / "test_results" / "DMPHN_1_2_4_8_test_res"
+    for d in (ckpt, res, root / "test_samples"):
+        os.makedirs(d)
+    for k in enc:
+        torch.save(enc[k].state_dict(), ckpt / f"encoder_lv{k}.pkl")
+        torch.save(dec[k].state_dict(), ckpt / f"decoder_lv{k}.pkl")
+    rng = np.random.default_rng(0)
+    for i in range(1, n + 1):
+        img = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        Image.fromarray(img).save(root / "test_samples" / f"{i:06d}.png")
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0 - 0.5
+        with torch.no_grad():
+            out = ref.dmphn_forward(enc, dec, x)[0] + 0.5
+        theirs = out.mul(255).clamp(0, 255).byte().permute(1, 2, 0).numpy()  # save_image of 2019: truncation
+        Image.fromarray(theirs).save(res / f"{i:06d}.png")
+
+
+def test_reproduce_dmphn_matches_outputs_written_the_official_way(tmp_path, capsys):
+    from experiments import reproduce_dmphn
+
+    _official_checkout(tmp_path / "dmphn")   # W = 40: a multiple of 8 but not of 16, as the original allows
+    out = tmp_path / "report.json"
+    assert reproduce_dmphn.main([str(tmp_path / "dmphn"), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "DMPHN 1-2-4: not shipped" in printed and "1-2-4-8  | truncate" in printed
+    report = json.loads(out.read_text())
+    assert set(report) == {"1-2-4-8"}
+    s = report["1-2-4-8"]["summary"]
+    assert s["n_images"] == 2
+    assert s["truncate"]["identical_pct"] > 99.5 and s["truncate"]["max_abs"] <= 1
+    assert s["round"]["identical_pct"] < s["truncate"]["identical_pct"]
+
+
+def test_reproduce_dmphn_refuses_lfs_pointers(tmp_path):
+    from experiments import reproduce_dmphn
+
+    _official_checkout(tmp_path / "dmphn", n=1)
+    (tmp_path / "dmphn" / "test_samples" / "000001.png").write_bytes(b"version https://git-lfs.github.com/spec/v1\n")
+    with pytest.raises(SystemExit, match="LFS pointer"):
+        reproduce_dmphn.main([str(tmp_path / "dmphn")])
