@@ -56,29 +56,70 @@ def compare(ours, theirs):
             "psnr": float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))}
 
 
-def reproduce(checkout, variant, limit=None, on_row=None):
+def _load_png(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))  # what the official script reads: PIL .convert('RGB')
+
+
+def _to_uint8(x01, round=False):  # noqa: A002 - as deblurkeras.imageio.to_uint8 (no deblurkeras import for torch)
+    x = np.clip(np.asarray(x01), 0.0, 1.0) * 255.0
+    return (np.round(x) if round else x).astype(np.uint8)
+
+
+def keras_engine(ckpt, variant):
+    """Our path: the importer (weights_only=True) -> Keras model -> predict_01 with the family's ModelIO."""
     from deblurkeras.checkpoints.torch_import import import_dmphn
     from deblurkeras.families import model_io
-    from deblurkeras.imageio import load_image, to_uint8
     from deblurkeras.inference import predict_01
 
+    model, io = import_dmphn(ckpt), model_io("dmphn-" + variant)
+    return lambda img: predict_01(model, io, img, transpose=False)
+
+
+def torch_reference_engine(ckpt, variant, device="cpu"):
+    """The official test-script forward in PyTorch (tests/torch_reference.py, no TensorFlow): separates what our
+    port does from what the released checkpoint and the released outputs disagree about."""
+    import torch
+
+    from tests import torch_reference as ref
+
+    levels = len(variant.split("-"))
+    enc = {k: ref.Encoder() for k in range(1, levels + 1)}
+    dec = {k: ref.Decoder() for k in range(1, levels + 1)}
+    for part, mods in (("encoder", enc), ("decoder", dec)):
+        for k, m in mods.items():
+            sd = torch.load(os.path.join(ckpt, f"{part}_lv{k}.pkl"), map_location="cpu", weights_only=True)
+            m.load_state_dict(sd, strict=True)
+            m.to(device).eval()
+
+    def run(img):
+        x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float().div(255.0).sub(0.5)
+        with torch.no_grad():
+            y = ref.dmphn_forward(enc, dec, x.to(device)) + 0.5
+        return y[0].permute(1, 2, 0).cpu().numpy()
+    return run
+
+
+def reproduce(checkout, variant, limit=None, on_row=None, engine="keras", device="cpu"):
     ckpt, res_dir = variant_paths(checkout, variant)
     for p in glob.glob(os.path.join(ckpt, "*.pkl")):
         _check_not_lfs(p)
-    model, io = import_dmphn(ckpt), model_io("dmphn-" + variant)
+    forward = keras_engine(ckpt, variant) if engine == "keras" else torch_reference_engine(ckpt, variant, device)
     samples = sorted(glob.glob(os.path.join(checkout, "test_samples", "*.png")))[:limit]
     rows = []
     for path in samples:
         theirs_path = os.path.join(res_dir, os.path.basename(path))
         for p in (path, theirs_path):
             _check_not_lfs(p)
-        blurred, theirs = load_image(path, apply_exif=False), load_image(theirs_path, apply_exif=False)
+        blurred, theirs = _load_png(path), _load_png(theirs_path)
         t0 = time.perf_counter()
-        out01 = predict_01(model, io, blurred, transpose=False)
+        out01 = forward(blurred)
         seconds = time.perf_counter() - t0
         row = {"image": os.path.basename(path), "seconds": seconds}
         for conv, rnd in (("truncate", False), ("round", True)):
-            row[conv] = compare(to_uint8(out01, round=rnd), theirs)
+            row[conv] = compare(_to_uint8(out01, round=rnd), theirs)
         row["blurred_vs_theirs_psnr"] = compare(blurred, theirs)["psnr"]
         rows.append(row)
         if on_row:
@@ -122,6 +163,10 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=None, help="only the first N samples")
     ap.add_argument("--json", default=None, help="write per-image rows and the summary here")
     ap.add_argument("--show", action="store_true", help="only print the table of an existing --json file")
+    ap.add_argument("--engine", choices=("keras", "torch-reference"), default="keras",
+                    help="keras: our importer + Keras model (the reproduction); torch-reference: the official "
+                         "forward in PyTorch (tests/torch_reference.py), to tell port from checkpoint differences")
+    ap.add_argument("--device", default="cpu", help="torch-reference only: cpu or cuda")
     args = ap.parse_args(argv)
     if args.show:
         with open(args.json, encoding="utf-8") as f:
@@ -146,7 +191,7 @@ def main(argv=None):
         def on_row(rows, v=v):
             report[v] = {"summary": summarize(rows), "images": rows}
             save()
-        reproduce(args.checkout, v, args.limit, on_row)
+        reproduce(args.checkout, v, args.limit, on_row, args.engine, args.device)
     print_table(report)
     return 0 if report else 1
 
