@@ -79,11 +79,11 @@ def keras_engine(ckpt, variant):
 
 
 def torch_reference_engine(ckpt, variant, device="cpu"):
-    """The official test-script forward in PyTorch (tests/torch_reference.py, no TensorFlow): separates what our
+    """The official test-script forward in PyTorch (experiments/torch_reference.py, no TensorFlow): separates what our
     port does from what the released checkpoint and the released outputs disagree about."""
     import torch
 
-    from tests import torch_reference as ref
+    import torch_reference as ref  # beside this script
 
     levels = len(variant.split("-"))
     enc = {k: ref.Encoder() for k in range(1, levels + 1)}
@@ -165,7 +165,8 @@ def main(argv=None):
     ap.add_argument("--show", action="store_true", help="only print the table of an existing --json file")
     ap.add_argument("--engine", choices=("keras", "torch-reference"), default="keras",
                     help="keras: our importer + Keras model (the reproduction); torch-reference: the official "
-                         "forward in PyTorch (tests/torch_reference.py), to tell port from checkpoint differences")
+                         "forward in PyTorch (experiments/torch_reference.py), to tell port from checkpoint "
+                         "differences")
     ap.add_argument("--device", default="cpu", help="torch-reference only: cpu or cuda")
     args = ap.parse_args(argv)
     if args.show:

@@ -10,7 +10,7 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from tests import torch_reference as ref  # noqa: E402
+import torch_reference as ref  # noqa: E402  (experiments/, on the path via conftest)
 
 
 def _official_checkout(root, levels=4, size=(32, 40), n=2):
@@ -36,7 +36,7 @@ def _official_checkout(root, levels=4, size=(32, 40), n=2):
 
 
 def test_reproduce_dmphn_matches_outputs_written_the_official_way(tmp_path, capsys):
-    from experiments import reproduce_dmphn
+    import reproduce_dmphn
 
     _official_checkout(tmp_path / "dmphn")   # W = 40: a multiple of 8 but not of 16, as the original allows
     out = tmp_path / "report.json"
@@ -52,7 +52,7 @@ def test_reproduce_dmphn_matches_outputs_written_the_official_way(tmp_path, caps
 
 
 def test_reproduce_dmphn_refuses_lfs_pointers(tmp_path):
-    from experiments import reproduce_dmphn
+    import reproduce_dmphn
 
     _official_checkout(tmp_path / "dmphn", n=1)
     (tmp_path / "dmphn" / "test_samples" / "000001.png").write_bytes(b"version https://git-lfs.github.com/spec/v1\n")

@@ -70,7 +70,7 @@ def test_discriminator_parameter_counts_trainable_and_all():
     d = build_model("srgan-d")
     assert (_trainable(d), d.count_params()) == (sr.SRGAN_D_PARAMS, sr.SRGAN_D_KERAS_COUNT) == (23_565_505, 23_569_217)
     torch = pytest.importorskip("torch")  # noqa: F841
-    from tests import torch_reference as ref
+    import torch_reference as ref
     assert sum(p.numel() for p in ref.Discriminator().parameters()) == sr.SRGAN_D_PARAMS
 
 
