@@ -168,8 +168,8 @@ def test_upscale_evaluate_follows_the_tutorials_eval_py(tmp_path, srres):
     srres.save_weights(str(weights))
     img = np.asarray(Image.fromarray(__import__("skimage.data").data.astronaut()).resize((50, 43)))
     Image.fromarray(img).save(tmp_path / "a.png")
-    assert main(["upscale", str(tmp_path / "a.png"), "--weights", str(weights), "--out", str(tmp_path / "o"),
-                 "--evaluate"]) == 0
+    assert main(["upscale", str(tmp_path / "a.png"), "--weights", str(weights), "--model", "srresnet-x4",
+                 "--out", str(tmp_path / "o"), "--evaluate"]) == 0
     report = json.loads((tmp_path / "o" / "metrics.json").read_text())
     # The tutorial's recipe, restated: centred crop to multiples of 4, PIL bicubic LR, ImageNet-normalised input,
     # SR in [-1, 1] -> [0, 1] (floats), Y = 16 + RGB @ w, [4:-4, 4:-4], skimage with data_range=255 only.
