@@ -514,3 +514,22 @@ def test_forkpool_results_in_order_through_ring_and_pipe_and_a_dead_worker_named
     r = subprocess.run([sys.executable, "-c", "DIE = True\n" + _POOL_SCRIPT], capture_output=True, text=True,
                        timeout=60, cwd=REPO)
     assert r.returncode != 0 and "WorkerDied: decode worker" in r.stderr and "exit status 3" in r.stderr
+
+
+def test_readme_gives_a_native_size_gopro_build_command():
+    # issue 11 §7: the default --size 256 would squash GoPro's 1280x720 frames; the README must say --size 0.
+    import argparse
+    import pathlib
+    import shlex
+
+    from deblurkeras.data import build
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    lines = [ln for ln in readme.splitlines() if "deblurkeras build-hdf5" in ln and "--layout gopro" in ln]
+    assert lines, "README: no `deblurkeras build-hdf5 ... --layout gopro` command"
+    for ln in lines:
+        cmd = ln[ln.index("deblurkeras build-hdf5"):].split("`")[0].split("[")[0]
+        parser = argparse.ArgumentParser()
+        build.add_arguments(parser)
+        args = parser.parse_args(shlex.split(cmd)[2:])
+        assert args.layout == "gopro" and args.size == 0, cmd
