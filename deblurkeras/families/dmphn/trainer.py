@@ -2,7 +2,7 @@
 
 Faithful to the official DMPHN_1_2_4(_8).py (REFERENCE §3):
   inputs and targets shifted by -0.5 (`ToTensor() - 0.5`); loss = MSE of the final output only
-  (mean over every element, torch `nn.MSELoss()`); Adam(lr 1e-4, betas 0.9/0.999, eps 1e-8) — the original has one
+  (mean over every element, torch `nn.MSELoss()`); Adam(lr 1e-4, betas 0.9/0.999, eps 1e-8) with PyTorch's update rule (TorchAdam) — the original has one
   Adam per encoder/decoder, which is the same update as one Adam over all of them (Adam is per-variable);
   StepLR(step_size=1000 epochs, gamma 0.1): configs give it as `schedule: piecewise` with step boundaries
   = 1000 * steps_per_epoch (see experiments/dmphn_gopro_1_2_4_8.yaml for the GoPro arithmetic).
@@ -14,9 +14,10 @@ import keras
 import tensorflow as tf
 
 from ...training.base import SingleModelHooks
+from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
 
-from . import SHIFT
+from . import FAMILY, SHIFT
 
 
 class DMPHNTrainer(SingleModelHooks, keras.Model):
@@ -74,9 +75,7 @@ def build_trainer(cfg, mixed_precision=False):
 
     model_cfg, t = cfg["model"], cfg["train"]
     network = build_model(model_cfg.get("name", "dmphn-1-2-4-8"))
-    opt = keras.optimizers.Adam(learning_rate=build_schedule(t, int(t["total_steps"])),
-                                beta_1=float(t.get("beta_1", 0.9)), beta_2=float(t.get("beta_2", 0.999)),
-                                epsilon=float(t.get("epsilon", 1e-8)))
+    opt = make_adam(t, build_schedule(t, int(t["total_steps"])), FAMILY.optimizer)  # torch.optim.Adam's rule
     if mixed_precision:
         opt = keras.optimizers.LossScaleOptimizer(opt)
     trainer = DMPHNTrainer(network)

@@ -25,7 +25,9 @@ import tensorflow as tf
 
 from ... import losses
 from .. import IMAGENET_MEAN, IMAGENET_STD
+from . import FAMILY
 from ...training.base import SingleModelHooks
+from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
 
 BETA = 1e-3
@@ -179,8 +181,7 @@ class SRGANTrainer(_SRBase):
 
 # ----------------------------------------------------------------------------------------------- runner hooks
 def _adam(t, total_steps):
-    return keras.optimizers.Adam(learning_rate=build_schedule(t, total_steps), beta_1=float(t.get("beta_1", 0.9)),
-                                 beta_2=float(t.get("beta_2", 0.999)), epsilon=float(t.get("epsilon", 1e-8)))
+    return make_adam(t, build_schedule(t, total_steps), FAMILY.optimizer)  # torch.optim.Adam's rule (TorchAdam)
 
 
 def _srgan_schedule(t, total):
