@@ -3,3 +3,4 @@ from .resize import ResizeBilinear, ScaleResize, resize_bilinear, scaled_size, R
 from .resblock import ResBlock  # noqa: F401
 from .conv_lstm import ConvLSTMCell  # noqa: F401
 from .misc import StopGradient, ZeroState  # noqa: F401
+from .torch_bn import TorchBatchNorm  # noqa: F401

@@ -7,7 +7,8 @@ Input: LR image ImageNet-normalised ((x01 - mean) / std); output: HR image in [-
 Parity choices (so the tutorial's weights give the tutorial's outputs):
 - every PReLU has ONE parameter (torch `nn.PReLU()`): Keras PReLU with shared_axes=[1, 2, 3], alpha initialised
   to 0.25 like torch;
-- BatchNormalization with torch's eps 1e-5 and momentum 0.9 (= 1 - torch's 0.1);
+- BatchNormalization with torch's eps 1e-5 and momentum 0.9 (= 1 - torch's 0.1), and torch's running-variance
+  update (unbiased batch variance): `layers.TorchBatchNorm`, a BatchNormalization subclass with the same variables;
 - pixel shuffle is `layers.PixelShuffle(order="crd")`, i.e. torch's channel order: the conv before it keeps the
   torch output-channel order, no permutation in importers or exporters;
 - stride-1 convs with odd kernels use 'same' (= torch padding k//2); the discriminator's stride-2 convs use explicit
@@ -25,6 +26,7 @@ import math
 import keras
 
 from ...layers.pixel_shuffle import PixelShuffle
+from ...layers.torch_bn import TorchBatchNorm
 
 SRRESNET_PARAMS = 1_549_462      # x4, 64 channels, 16 blocks: trainable = torch's sum(p.numel() for p in parameters())
 SRRESNET_KERAS_COUNT = 1_553_686  # Keras count_params(): + the 33 BN layers' moving mean/variance (33 * 128)
@@ -46,7 +48,7 @@ def _conv(x, filters, kernel, name, stride=1):
 
 
 def _bn(x, name):
-    return keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=name)(x)
+    return TorchBatchNorm(epsilon=1e-5, momentum=0.9, name=name)(x)
 
 
 def _prelu(x, name):

@@ -10,7 +10,9 @@ SRGAN, per batch as the tutorial orders it:
           adversarial = BCE-with-logits(D(SR), 1); G loss = content + 1e-3 * adversarial; only G's variables
           are updated. D runs in training mode there (the tutorial keeps it in train()), so its BN statistics
           move in that forward pass too, as in PyTorch.
-  D step: BCE-with-logits(D(HR), 1) + BCE-with-logits(D(SR detached, from the G step), 0).
+  D step: BCE-with-logits(D(SR detached, from the G step), 0) + BCE-with-logits(D(HR), 1), with D(HR) run first
+          (the tutorial's order: D's BN running statistics see HR, then SR).
+  Adam is PyTorch's rule (TorchAdam) and D/G's BatchNorm keep torch's running variance (TorchBatchNorm).
   D sees ImageNet-normalised images (HR, and SR mapped [-1, 1] -> [0, 1] -> ImageNet-normalised), as in the tutorial.
   Both optimizers Adam 1e-4, multiplied by 0.1 at half of `total_steps`; G initialised from SRResNet weights
   (`model.init_weights`: a Keras .weights.h5 of an SRResNet run, or the tutorial's .pth via the importer).
@@ -151,8 +153,10 @@ class SRGANTrainer(_SRBase):
         d_vars = self.discriminator.trainable_variables
         fake = tf.stop_gradient(self._d_input(sr))
         with tf.GradientTape() as tape:
-            d_loss = (bce_logits(0.0, self.discriminator(fake, training=True))
-                      + bce_logits(1.0, self.discriminator(self._d_input(hr), training=True)))
+            # D(HR) before D(SR) as the tutorial: the order its BN running statistics move in
+            d_real = self.discriminator(self._d_input(hr), training=True)
+            d_fake = self.discriminator(fake, training=True)
+            d_loss = bce_logits(0.0, d_fake) + bce_logits(1.0, d_real)
             scaled = self.d_optimizer.scale_loss(d_loss / replicas)
         self.d_optimizer.apply(tape.gradient(scaled, d_vars), d_vars)
         return self._update(content, adversarial, d_loss, sr, hr)
