@@ -1,0 +1,479 @@
+"""Independent restatements of each original's TRAINING STEP, for experiments/train_parity.py.
+
+Each `run_<family>(init, batches, opts)` starts from `init` (weights exported from our Keras models), takes one
+optimizer step per batch exactly as the original code orders it, and returns
+    {"losses": (K, n_terms) array, "grad": {name: first-batch gradient}, "w": {name: weights after K steps}}
+Names and layouts are those of `init` (torch state_dict keys for the PyTorch originals, Keras paths for TF ones).
+
+- DMPHN (HongguangZhang/DMPHN-cvpr19-master, DMPHN_1_2_4_8.py): official Encoder/Decoder modules, the patch
+  hierarchy, inputs - 0.5, nn.MSELoss on the final output, one torch.optim.Adam(lr) per encoder/decoder.
+- SRResNet / SRGAN (sgrvinod/a-PyTorch-Tutorial-to-Super-Resolution, train_srresnet.py / train_srgan.py):
+  the tutorial's modules; SRGAN per batch: G step (content MSE of truncated VGG19 i=5 j=4 on ImageNet-normalised
+  images + 1e-3 * BCE-with-logits(D(SR), 1)), then D step (D(HR) first, then D(SR.detach())).
+- SRN (jiangsutx/SRN-Deblur, train op of models/model.py): a tf.compat.v1 graph of g_net, the multi-scale MSE
+  against TF1-bilinear-resized targets, AdamOptimizer(lr, 0.9, 0.999, 1e-8) on polynomial_decay(power 0.3).
+- Dense-field GAN (leftthomas/ImageDeblurring main.py): raw TF - D step on concat(real, G.predict(blur)) with
+  Keras 2's binary_crossentropy, G step on -log D(G(blur)) through a frozen D, then the content step
+  145 * VGG MSE + 170 * L1; three separate Keras-2 Adam states (lr 1e-3, eps 1e-7) written out by hand.
+Written from the original definitions for this check; none of their code is copied here.
+"""
+import math
+
+import numpy as np
+
+# ------------------------------------------------------------------------------------------------ PyTorch side
+
+
+def _torch():
+    import torch
+    from torch import nn
+    return torch, nn
+
+
+def _res(nn, ch):
+    return nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(), nn.Conv2d(ch, ch, 3, padding=1))
+
+
+def dmphn_modules(n_levels):
+    """{encoder_lv1: Encoder, decoder_lv1: Decoder, ...} with the official attribute names (layer1 ... layer24)."""
+    torch, nn = _torch()
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer1 = nn.Conv2d(3, 32, 3, padding=1)
+            self.layer2, self.layer3 = _res(nn, 32), _res(nn, 32)
+            self.layer5 = nn.Conv2d(32, 64, 3, stride=2, padding=1)
+            self.layer6, self.layer7 = _res(nn, 64), _res(nn, 64)
+            self.layer9 = nn.Conv2d(64, 128, 3, stride=2, padding=1)
+            self.layer10, self.layer11 = _res(nn, 128), _res(nn, 128)
+
+        def forward(self, x):
+            x = self.layer1(x)
+            x = self.layer2(x) + x
+            x = self.layer3(x) + x
+            x = self.layer5(x)
+            x = self.layer6(x) + x
+            x = self.layer7(x) + x
+            x = self.layer9(x)
+            x = self.layer10(x) + x
+            return self.layer11(x) + x
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer13, self.layer14 = _res(nn, 128), _res(nn, 128)
+            self.layer16 = nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1)
+            self.layer17, self.layer18 = _res(nn, 64), _res(nn, 64)
+            self.layer20 = nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1)
+            self.layer21, self.layer22 = _res(nn, 32), _res(nn, 32)
+            self.layer24 = nn.Conv2d(32, 3, 3, padding=1)
+
+        def forward(self, x):
+            x = self.layer13(x) + x
+            x = self.layer14(x) + x
+            x = self.layer16(x)
+            x = self.layer17(x) + x
+            x = self.layer18(x) + x
+            x = self.layer20(x)
+            x = self.layer21(x) + x
+            x = self.layer22(x) + x
+            return self.layer24(x)
+
+    return nn.ModuleDict({f"{p}_lv{k}": (Encoder() if p == "encoder" else Decoder())
+                          for k in range(1, n_levels + 1) for p in ("encoder", "decoder")})
+
+
+def dmphn_forward(m, x):
+    """The official hierarchy (DMPHN_1_2_4(_8).py), level by level; x = image - 0.5 (NCHW)."""
+    torch, _ = _torch()
+    H, W = x.size(2), x.size(3)
+    lv2 = [x[:, :, :H // 2, :], x[:, :, H // 2:, :]]
+    lv3 = [lv2[0][:, :, :, :W // 2], lv2[0][:, :, :, W // 2:], lv2[1][:, :, :, :W // 2], lv2[1][:, :, :, W // 2:]]
+    if "encoder_lv4" in m:
+        lv4 = []
+        for q in lv3:
+            lv4 += [q[:, :, :H // 4, :], q[:, :, H // 4:, :]]
+        f4 = [m["encoder_lv4"](p) for p in lv4]
+        f4q = [torch.cat((f4[2 * k], f4[2 * k + 1]), 2) for k in range(4)]
+        r4 = [m["decoder_lv4"](f) for f in f4q]
+        f3 = [m["encoder_lv3"](lv3[k] + r4[k]) for k in range(4)]
+        top = torch.cat((f3[0], f3[1]), 3) + torch.cat((f4q[0], f4q[1]), 3)
+        bot = torch.cat((f3[2], f3[3]), 3) + torch.cat((f4q[2], f4q[3]), 3)
+    else:
+        f3 = [m["encoder_lv3"](p) for p in lv3]
+        top, bot = torch.cat((f3[0], f3[1]), 3), torch.cat((f3[2], f3[3]), 3)
+    f3_all = torch.cat((top, bot), 2)
+    r3_top, r3_bot = m["decoder_lv3"](top), m["decoder_lv3"](bot)
+    f2 = torch.cat((m["encoder_lv2"](lv2[0] + r3_top), m["encoder_lv2"](lv2[1] + r3_bot)), 2) + f3_all
+    r2 = m["decoder_lv2"](f2)
+    f1 = m["encoder_lv1"](x + r2) + f2
+    return m["decoder_lv1"](f1)
+
+
+def _conv_block(nn, cin, cout, k, stride=1, bn=False, act=None):
+    """The tutorial's ConvolutionalBlock: `conv_block` = Sequential(conv[, BN][, activation])."""
+    class ConvolutionalBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers = [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)]
+            if bn:
+                layers.append(nn.BatchNorm2d(cout))
+            layers += {"prelu": [nn.PReLU()], "leakyrelu": [nn.LeakyReLU(0.2)], "tanh": [nn.Tanh()]}.get(act, [])
+            self.conv_block = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return self.conv_block(x)
+
+    return ConvolutionalBlock()
+
+
+def srresnet_module(channels=64, n_blocks=16, scale=4):
+    """The tutorial's SRResNet (same attribute nesting, so state_dict keys are the tutorial's)."""
+    torch, nn = _torch()
+
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv_block1 = _conv_block(nn, channels, channels, 3, bn=True, act="prelu")
+            self.conv_block2 = _conv_block(nn, channels, channels, 3, bn=True)
+
+        def forward(self, x):
+            return self.conv_block2(self.conv_block1(x)) + x
+
+    class SubPixel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(channels, channels * 4, 3, padding=1)
+            self.pixel_shuffle = nn.PixelShuffle(2)
+            self.prelu = nn.PReLU()
+
+        def forward(self, x):
+            return self.prelu(self.pixel_shuffle(self.conv(x)))
+
+    class SRResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv_block1 = _conv_block(nn, 3, channels, 9, act="prelu")
+            self.residual_blocks = nn.Sequential(*[Residual() for _ in range(n_blocks)])
+            self.conv_block2 = _conv_block(nn, channels, channels, 3, bn=True)
+            self.subpixel_convolutional_blocks = nn.Sequential(*[SubPixel() for _ in range(int(math.log2(scale)))])
+            self.conv_block3 = _conv_block(nn, channels, 3, 9, act="tanh")
+
+        def forward(self, x):
+            x = self.conv_block1(x)
+            y = self.conv_block2(self.residual_blocks(x)) + x
+            return self.conv_block3(self.subpixel_convolutional_blocks(y))
+
+    return SRResNet()
+
+
+def srgan_discriminator_module(channels=64, n_blocks=8, fc_size=1024):
+    torch, nn = _torch()
+
+    class Discriminator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            blocks, cin = [], 3
+            for i in range(n_blocks):
+                cout = (channels if i == 0 else cin * 2) if i % 2 == 0 else cin
+                blocks.append(_conv_block(nn, cin, cout, 3, 1 if i % 2 == 0 else 2, bn=i != 0, act="leakyrelu"))
+                cin = cout
+            self.conv_blocks = nn.Sequential(*blocks)
+            self.adaptive_pool = nn.AdaptiveAvgPool2d((6, 6))
+            self.fc1 = nn.Linear(cin * 36, fc_size)
+            self.leaky_relu = nn.LeakyReLU(0.2)
+            self.fc2 = nn.Linear(fc_size, 1)
+
+        def forward(self, x):
+            x = self.adaptive_pool(self.conv_blocks(x))
+            return self.fc2(self.leaky_relu(self.fc1(x.view(x.size(0), -1))))
+
+    return Discriminator()
+
+
+def truncated_vgg19(kernels):
+    """VGG19 features up to conv5_4 + ReLU (the tutorial's TruncatedVGG19(5, 4)); kernels: 16 (OIHW, bias)."""
+    torch, nn = _torch()
+    layers, cin, k = [], 3, 0
+    for block, n in enumerate((2, 2, 4, 4, 4)):
+        for _ in range(n):
+            w, b = kernels[k]
+            conv = nn.Conv2d(cin, w.shape[0], 3, padding=1)
+            conv.weight.data.copy_(torch.from_numpy(w))
+            conv.bias.data.copy_(torch.from_numpy(b))
+            layers += [conv, nn.ReLU()]
+            cin, k = w.shape[0], k + 1
+        if block < 4:
+            layers.append(nn.MaxPool2d(2, 2))
+    vgg = nn.Sequential(*layers).eval()
+    for p in vgg.parameters():
+        p.requires_grad_(False)
+    return vgg
+
+
+def _load(module, state):
+    torch, _ = _torch()
+    own = module.state_dict()
+    state = {k: (torch.from_numpy(np.asarray(state[k])).to(own[k].dtype) if not k.endswith("num_batches_tracked")
+                 else own[k]) for k in own}  # a KeyError names any weight the export did not provide
+    module.load_state_dict(state, strict=True)
+    return module
+
+
+def _nchw(a):
+    torch, _ = _torch()
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(a, np.float32).transpose(0, 3, 1, 2)))
+
+
+def _params(prefix_modules):
+    return {f"{prefix}{k}": p for prefix, mod in prefix_modules for k, p in mod.named_parameters()}
+
+
+def _state(prefix_modules):
+    return {f"{prefix}{k}": v.detach().numpy().copy() for prefix, mod in prefix_modules
+            for k, v in mod.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+def run_dmphn(init, batches, opts):
+    """init: DMPHN twin state (encoder_lv1.layer1.weight ...); batches: [(blurred, sharp)] NHWC in [0, 1]."""
+    torch, nn = _torch()
+    m = _load(dmphn_modules(int(opts["levels"])), init).train()
+    optims = [torch.optim.Adam(m[name].parameters(), lr=float(opts["lr"])) for name in m]
+    mse = nn.MSELoss()
+    losses, grad = [], None
+    for blurred, sharp in batches:
+        loss = mse(dmphn_forward(m, _nchw(blurred) - 0.5), _nchw(sharp) - 0.5)
+        for mod in m.values():
+            mod.zero_grad()
+        loss.backward()
+        if grad is None:
+            grad = {k: p.grad.numpy().copy() for k, p in m.named_parameters()}
+        for o in optims:
+            o.step()
+        losses.append([loss.item()])
+    return {"losses": np.array(losses), "grad": grad, "w": _state([("", m)])}
+
+
+_MEAN, _STD = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def _imagenet(x01):
+    torch, _ = _torch()
+    return (x01 - torch.from_numpy(_MEAN).view(1, 3, 1, 1)) / torch.from_numpy(_STD).view(1, 3, 1, 1)
+
+
+def run_srresnet(init, batches, opts):
+    """train_srresnet.py: MSE(SRResNet(LR imagenet-normed), HR in [-1, 1]); Adam(lr)."""
+    torch, nn = _torch()
+    g = _load(srresnet_module(**opts["g_kw"]), init).train()
+    opt = torch.optim.Adam(g.parameters(), lr=float(opts["lr"]))
+    mse = nn.MSELoss()
+    losses, grad = [], None
+    for lr_img, hr in batches:
+        loss = mse(g(_imagenet(_nchw(lr_img))), _nchw(hr) * 2.0 - 1.0)
+        opt.zero_grad()
+        loss.backward()
+        if grad is None:
+            grad = {k: p.grad.numpy().copy() for k, p in g.named_parameters()}
+        opt.step()
+        losses.append([loss.item()])
+    return {"losses": np.array(losses), "grad": grad, "w": _state([("", g)])}
+
+
+def run_srgan(init, batches, opts):
+    """train_srgan.py per batch: G step, then D step with D(HR) before D(SR.detach()); init keys g./d./vgg.N."""
+    torch, nn = _torch()
+    g = _load(srresnet_module(**opts["g_kw"]), {k[2:]: v for k, v in init.items() if k.startswith("g.")}).train()
+    d = _load(srgan_discriminator_module(**opts["d_kw"]),
+              {k[2:]: v for k, v in init.items() if k.startswith("d.")}).train()
+    vgg = truncated_vgg19([(init[f"vgg.{i}.weight"], init[f"vgg.{i}.bias"]) for i in range(16)])
+    opt_g = torch.optim.Adam(g.parameters(), lr=float(opts["lr"]))
+    opt_d = torch.optim.Adam(d.parameters(), lr=float(opts["lr"]))
+    mse, bce = nn.MSELoss(), nn.BCEWithLogitsLoss()
+    beta = float(opts.get("beta", 1e-3))
+    losses, grad = [], None
+    for lr_img, hr01 in batches:
+        hr = _imagenet(_nchw(hr01))
+        sr = _imagenet((g(_imagenet(_nchw(lr_img))) + 1.0) / 2.0)   # convert_image('[-1, 1]' -> 'imagenet-norm')
+        content = mse(vgg(sr), vgg(hr).detach())
+        sr_d = d(sr)
+        adversarial = bce(sr_d, torch.ones_like(sr_d))
+        opt_g.zero_grad()
+        (content + beta * adversarial).backward()
+        g_grad = {f"g.{k}": p.grad.numpy().copy() for k, p in g.named_parameters()}
+        opt_g.step()
+        hr_d = d(hr)
+        sr_d = d(sr.detach())
+        d_loss = bce(sr_d, torch.zeros_like(sr_d)) + bce(hr_d, torch.ones_like(hr_d))
+        opt_d.zero_grad()
+        d_loss.backward()
+        if grad is None:
+            grad = {**g_grad, **{f"d.{k}": p.grad.numpy().copy() for k, p in d.named_parameters()}}
+        opt_d.step()
+        losses.append([content.item(), adversarial.item(), d_loss.item()])
+    return {"losses": np.array(losses), "grad": grad, "w": _state([("g.", g), ("d.", d)])}
+
+
+# ------------------------------------------------------------------------------------------------ TensorFlow side
+
+
+def run_srn(init, batches, opts):
+    """The official SRN train op as a tf.compat.v1 graph; init: {keras path: array} of our SRN model."""
+    import tensorflow as tf
+    from deblurkeras.families.srn.importer import keras_to_tf1_name
+
+    v1 = tf.compat.v1
+    lstm, chns = bool(opts["lstm"]), int(opts["channels"])
+    n, h, w = batches[0][0].shape[:3]
+    graph = tf.Graph()
+    with graph.as_default():
+        names = {v1_name: k for k, v1_name in ((k, keras_to_tf1_name(k)) for k in init)}
+        var = {nm: v1.get_variable(nm.replace(":", "_"), initializer=tf.constant(init[k])) for nm, k in names.items()}
+        W = lambda s: var[f"g_net/{s}/weights"]  # noqa: E731
+        B = lambda s: var[f"g_net/{s}/biases"]  # noqa: E731
+        resize = lambda t, hw: v1.image.resize_bilinear(t, hw, align_corners=False, half_pixel_centers=False)  # noqa
+
+        def conv(t, s, stride=1, relu=True):
+            y = tf.nn.conv2d(t, W(s), strides=stride, padding="SAME") + B(s)
+            return tf.nn.relu(y) if relu else y
+
+        def res(t, s):
+            return t + conv(conv(t, s + "/conv1"), s + "/conv2", relu=False)
+
+        def deconv(t, s):
+            k = W(s)
+            shape = tf.shape(t)
+            y = tf.nn.conv2d_transpose(t, k, [shape[0], 2 * shape[1], 2 * shape[2], k.shape[2]], strides=2,
+                                       padding="SAME") + B(s)
+            return tf.nn.relu(y)
+
+        blur_ph = v1.placeholder(tf.float32, [n, h, w, 3])
+        sharp_ph = v1.placeholder(tf.float32, [n, h, w, 3])
+        x, gt = (tf.image.rgb_to_grayscale(blur_ph), tf.image.rgb_to_grayscale(sharp_ph)) if chns == 1 \
+            else (blur_ph, sharp_ph)
+        outputs, inp_pred = [], x
+        state = tf.zeros([n, h // 4, w // 4, 256])
+        for i in range(3):
+            f = 0.5 ** (3 - i - 1)
+            hi, wi = int(round(h * f)), int(round(w * f))
+            inp_blur = resize(x, [hi, wi])
+            inp_pred = tf.stop_gradient(resize(inp_pred, [hi, wi]))
+            t = conv(tf.concat([inp_blur, inp_pred], axis=3), "enc1_1")
+            for k in (2, 3, 4):
+                t = res(t, f"enc1_{k}")
+            c1 = t
+            t = conv(t, "enc2_1", stride=2)
+            for k in (2, 3, 4):
+                t = res(t, f"enc2_{k}")
+            c2 = t
+            t = conv(t, "enc3_1", stride=2)
+            for k in (2, 3, 4):
+                t = res(t, f"enc3_{k}")
+            if lstm:  # BasicConvLSTMCell: state [c, h], gates i, j, f, o, forget bias 1.0
+                state = resize(state, [hi // 4, wi // 4])
+                c, hh = tf.split(state, 2, axis=3)
+                gates = tf.nn.conv2d(tf.concat([t, hh], 3), W("convLSTM/LSTM_conv"), 1, "SAME") \
+                    + B("convLSTM/LSTM_conv")
+                gi, gj, gf, go = tf.split(gates, 4, axis=3)
+                c = c * tf.sigmoid(gf + 1.0) + tf.sigmoid(gi) * tf.tanh(gj)
+                t = tf.tanh(c) * tf.sigmoid(go)
+                state = tf.concat([c, t], 3)
+            for k in (3, 2, 1):
+                t = res(t, f"dec3_{k}")
+            t = deconv(t, "dec2_4") + c2
+            for k in (3, 2, 1):
+                t = res(t, f"dec2_{k}")
+            t = deconv(t, "dec1_4") + c1
+            for k in (3, 2, 1):
+                t = res(t, f"dec1_{k}")
+            inp_pred = conv(t, "dec1_0", relu=False)
+            outputs.append(inp_pred)
+        loss = 0.0
+        for out in outputs:  # official: gt_i = tf.image.resize_images(gt, [h_i, w_i], 0) (TF1 bilinear)
+            loss += tf.reduce_mean((resize(gt, tf.shape(out)[1:3]) - out) ** 2)
+        step = v1.train.get_or_create_global_step()
+        lr = v1.train.polynomial_decay(float(opts["lr"]), step, int(opts["total_steps"]), end_learning_rate=0.0,
+                                       power=0.3)
+        ordered = list(var)
+        grads = v1.gradients(loss, [var[k] for k in ordered])
+        train_op = v1.train.AdamOptimizer(lr, 0.9, 0.999, 1e-8).apply_gradients(
+            zip(grads, [var[k] for k in ordered]), global_step=step)
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            losses, first = [], None
+            for blurred, sharp in batches:
+                feed = {blur_ph: blurred, sharp_ph: sharp}
+                if first is None:
+                    first = dict(zip(ordered, sess.run(grads, feed)))
+                value, _ = sess.run([loss, train_op], feed)
+                losses.append([float(value)])
+            final = dict(zip(ordered, sess.run([var[k] for k in ordered])))
+    back = {nm: k for nm, k in names.items()}
+    return {"losses": np.array(losses), "grad": {back[k]: v for k, v in first.items()},
+            "w": {back[k]: v for k, v in final.items()}}
+
+
+def _keras2_adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
+    """Keras 2's Adam.get_updates, written out: eps on sqrt(v), both corrections folded into lr_t."""
+    import tensorflow as tf
+
+    state = {"t": 0}
+
+    def apply(grads, variables):
+        state["t"] += 1
+        t = float(state["t"])
+        lr_t = lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        for g, v in zip(grads, variables):
+            key = id(v)
+            m, s = state.get((key, "m"), tf.zeros_like(v)), state.get((key, "v"), tf.zeros_like(v))
+            m = b1 * m + (1.0 - b1) * g
+            s = b2 * s + (1.0 - b2) * tf.square(g)
+            v.assign_sub(lr_t * m / (tf.sqrt(s) + eps))
+            state[(key, "m")], state[(key, "v")] = m, s
+    return apply
+
+
+def _keras2_bce(target, output, eps=1e-7):
+    """Keras 2 TF backend binary_crossentropy on probabilities: clip, back to logits, sigmoid cross-entropy."""
+    import tensorflow as tf
+    output = tf.clip_by_value(output, eps, 1.0 - eps)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=tf.math.log(output / (1 - output))))
+
+
+def run_dense_gan(models, batches, opts):
+    """main.py's loop on copies of our G and D (models = (g, d, vgg_features)); returns Keras-path names."""
+    import tensorflow as tf
+
+    g, d, vgg = models
+    adam_d, adam_dg, adam_g = (_keras2_adam(float(opts["lr"]), eps=float(opts["epsilon"])) for _ in range(3))
+    losses, grad = [], {}
+    d_stats = d.non_trainable_variables
+    for blurred, sharp in batches:
+        blurred, sharp = tf.constant(blurred), tf.constant(sharp)
+        n = blurred.shape[0]
+        fake = g(blurred, training=False)                      # g.predict
+        with tf.GradientTape() as tape:                        # d.train_on_batch(concat(full, fake), [1]*n + [0]*n)
+            scores = d(tf.concat([sharp, fake], 0), training=True)
+            d_loss = _keras2_bce(tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], 0), scores)
+        d_grads = tape.gradient(d_loss, d.trainable_variables)
+        adam_d(d_grads, d.trainable_variables)
+        saved = [v.numpy() for v in d_stats]                   # D frozen: its BN statistics must not move
+        with tf.GradientTape() as tape:                        # d_on_g.train_on_batch(blur, [1]*n): -log D(G(x))
+            adv = tf.reduce_mean(-tf.math.log(d(g(blurred, training=True), training=True)))
+        adam_dg(tape.gradient(adv, g.trainable_variables), g.trainable_variables)
+        for v, s in zip(d_stats, saved):
+            v.assign(s)
+        with tf.GradientTape() as tape:                        # g.train_on_batch(blur, full): 145 VGG + 170 L1
+            out = g(blurred, training=True)
+            content = 145.0 * tf.reduce_mean(tf.square(vgg(sharp, training=False) - vgg(out, training=False))) \
+                + 170.0 * tf.reduce_mean(tf.abs(out - sharp))
+        g_grads = tape.gradient(content, g.trainable_variables)
+        adam_g(g_grads, g.trainable_variables)
+        if not grad:
+            grad = {**{f"g/{v.path}": x.numpy() for v, x in zip(g.trainable_variables, g_grads)},
+                    **{f"d/{v.path}": x.numpy() for v, x in zip(d.trainable_variables, d_grads)}}
+        losses.append([float(d_loss), float(adv), float(content)])
+    w = {**{f"g/{v.path}": v.numpy() for v in g.trainable_variables},
+         **{f"d/{v.path}": v.numpy() for v in d.trainable_variables}}
+    return {"losses": np.array(losses), "grad": grad, "w": w}
