@@ -422,8 +422,8 @@ def _keras2_adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
 
     def apply(grads, variables):
         state["t"] += 1
-        t = float(state["t"])
-        lr_t = lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        t = tf.constant(float(state["t"]), tf.float32)  # Keras 2: t = K.cast(iterations, floatx()) + 1, float32
+        lr_t = lr * (tf.sqrt(1.0 - tf.pow(tf.constant(b2, tf.float32), t)) / (1.0 - tf.pow(tf.constant(b1, tf.float32), t)))
         for g, v in zip(grads, variables):
             key = id(v)
             m, s = state.get((key, "m"), tf.zeros_like(v)), state.get((key, "v"), tf.zeros_like(v))
