@@ -423,7 +423,8 @@ def _keras2_adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
     def apply(grads, variables):
         state["t"] += 1
         t = tf.constant(float(state["t"]), tf.float32)  # Keras 2: t = K.cast(iterations, floatx()) + 1, float32
-        lr_t = lr * (tf.sqrt(1.0 - tf.pow(tf.constant(b2, tf.float32), t)) / (1.0 - tf.pow(tf.constant(b1, tf.float32), t)))
+        b1_t, b2_t = tf.pow(tf.constant(b1, tf.float32), t), tf.pow(tf.constant(b2, tf.float32), t)
+        lr_t = lr * (tf.sqrt(1.0 - b2_t) / (1.0 - b1_t))
         for g, v in zip(grads, variables):
             key = id(v)
             m, s = state.get((key, "m"), tf.zeros_like(v)), state.get((key, "v"), tf.zeros_like(v))
@@ -438,7 +439,8 @@ def _keras2_bce(target, output, eps=1e-7):
     """Keras 2 TF backend binary_crossentropy on probabilities: clip, back to logits, sigmoid cross-entropy."""
     import tensorflow as tf
     output = tf.clip_by_value(output, eps, 1.0 - eps)
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=tf.math.log(output / (1 - output))))
+    logits = tf.math.log(output / (1 - output))
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits))
 
 
 def run_dense_gan(models, batches, opts):

@@ -183,7 +183,6 @@ def setup_case(case, opts):
 
 def _describe(case, trainer, opts, small):
     from deblurkeras.convert.export import build_twin
-    from deblurkeras.families.srn.importer import keras_to_tf1_name  # noqa: F401 (names checked by the ref)
 
     if case.startswith("srn"):
         g = trainer.generator
@@ -254,16 +253,12 @@ def run_reference(case, init, batches, ref_opts):
     if case == "dmphn":
         return refs.run_dmphn(init, batches, ref_opts)
     if case == "srresnet":
-        return refs.run_srresnet(init, sr_pairs(batches), ref_opts)
+        return refs.run_srresnet(init, batches, ref_opts)  # (LR, HR) pairs
     if case == "srgan":
-        return refs.run_srgan(init, sr_pairs(batches), ref_opts)
+        return refs.run_srgan(init, batches, ref_opts)
     if case == "dense-gan":
         return refs.run_dense_gan(dense_models(init, ref_opts), signed(batches), ref_opts)
     raise ValueError(case)
-
-
-def sr_pairs(batches):
-    return batches  # already (LR, HR) for the SR cases
 
 
 def signed(batches):

@@ -35,7 +35,8 @@ class TorchAdam(keras.optimizers.Adam):
 
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
-        # torch: m.lerp_(g, 1 - b1) (= m + (1 - b1) * (g - m)); v.mul_(b2).addcmul_(g, g, value=1 - b2) (= v + (value * g) * g)
+        # torch: m.lerp_(g, 1 - b1) = m + (1 - b1) * (g - m);
+        #        v.mul_(b2).addcmul_(g, g, value=1 - b2) = v * b2 + ((1 - b2) * g) * g
         self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1.0 - self.beta_1))
         self.assign(v, ops.add(ops.multiply(v, self.beta_2),
                                ops.multiply(ops.multiply(gradient, 1.0 - self.beta_2), gradient)))
