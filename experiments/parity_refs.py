@@ -5,10 +5,10 @@ optimizer step per batch exactly as the original code orders it, and returns
     {"losses": (K, n_terms) array, "grad": {name: first-batch gradient}, "w": {name: weights after K steps}}
 Names and layouts are those of `init` (torch state_dict keys for the PyTorch originals, Keras paths for TF ones).
 
-- DMPHN (HongguangZhang/DMPHN-cvpr19-master, DMPHN_1_2_4_8.py): official Encoder/Decoder modules, the patch
-  hierarchy, inputs - 0.5, nn.MSELoss on the final output, one torch.optim.Adam(lr) per encoder/decoder.
+The PyTorch modules are those of experiments/torch_reference.py (written to the official definitions).
+- DMPHN (HongguangZhang/DMPHN-cvpr19-master, DMPHN_1_2_4_8.py): Encoder/Decoder modules, the patch hierarchy, inputs - 0.5, nn.MSELoss on the final output, one torch.optim.Adam(lr) per encoder/decoder.
 - SRResNet / SRGAN (sgrvinod/a-PyTorch-Tutorial-to-Super-Resolution, train_srresnet.py / train_srgan.py):
-  the tutorial's modules; SRGAN per batch: G step (content MSE of truncated VGG19 i=5 j=4 on ImageNet-normalised
+  SRGAN per batch: G step (content MSE of truncated VGG19 i=5 j=4 on ImageNet-normalised
   images + 1e-3 * BCE-with-logits(D(SR), 1)), then D step (D(HR) first, then D(SR.detach())).
 - SRN (jiangsutx/SRN-Deblur, train op of models/model.py): a tf.compat.v1 graph of g_net, the multi-scale MSE
   against TF1-bilinear-resized targets, AdamOptimizer(lr, 0.9, 0.999, 1e-8) on polynomial_decay(power 0.3).
@@ -17,7 +17,6 @@ Names and layouts are those of `init` (torch state_dict keys for the PyTorch ori
   145 * VGG MSE + 170 * L1; three separate Keras-2 Adam states (lr 1e-3, eps 1e-7) written out by hand.
 Written from the original definitions for this check; none of their code is copied here.
 """
-import math
 
 import numpy as np
 
@@ -30,166 +29,31 @@ def _torch():
     return torch, nn
 
 
-def _res(nn, ch):
-    return nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(), nn.Conv2d(ch, ch, 3, padding=1))
-
-
 def dmphn_modules(n_levels):
-    """{encoder_lv1: Encoder, decoder_lv1: Decoder, ...} with the official attribute names (layer1 ... layer24)."""
-    torch, nn = _torch()
-
-    class Encoder(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layer1 = nn.Conv2d(3, 32, 3, padding=1)
-            self.layer2, self.layer3 = _res(nn, 32), _res(nn, 32)
-            self.layer5 = nn.Conv2d(32, 64, 3, stride=2, padding=1)
-            self.layer6, self.layer7 = _res(nn, 64), _res(nn, 64)
-            self.layer9 = nn.Conv2d(64, 128, 3, stride=2, padding=1)
-            self.layer10, self.layer11 = _res(nn, 128), _res(nn, 128)
-
-        def forward(self, x):
-            x = self.layer1(x)
-            x = self.layer2(x) + x
-            x = self.layer3(x) + x
-            x = self.layer5(x)
-            x = self.layer6(x) + x
-            x = self.layer7(x) + x
-            x = self.layer9(x)
-            x = self.layer10(x) + x
-            return self.layer11(x) + x
-
-    class Decoder(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layer13, self.layer14 = _res(nn, 128), _res(nn, 128)
-            self.layer16 = nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1)
-            self.layer17, self.layer18 = _res(nn, 64), _res(nn, 64)
-            self.layer20 = nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1)
-            self.layer21, self.layer22 = _res(nn, 32), _res(nn, 32)
-            self.layer24 = nn.Conv2d(32, 3, 3, padding=1)
-
-        def forward(self, x):
-            x = self.layer13(x) + x
-            x = self.layer14(x) + x
-            x = self.layer16(x)
-            x = self.layer17(x) + x
-            x = self.layer18(x) + x
-            x = self.layer20(x)
-            x = self.layer21(x) + x
-            x = self.layer22(x) + x
-            return self.layer24(x)
-
-    return nn.ModuleDict({f"{p}_lv{k}": (Encoder() if p == "encoder" else Decoder())
+    """{encoder_lv1: Encoder, decoder_lv1: Decoder, ...}: the official modules (experiments/torch_reference.py)."""
+    _, nn = _torch()
+    import torch_reference as official
+    return nn.ModuleDict({f"{p}_lv{k}": (official.Encoder() if p == "encoder" else official.Decoder())
                           for k in range(1, n_levels + 1) for p in ("encoder", "decoder")})
 
 
 def dmphn_forward(m, x):
-    """The official hierarchy (DMPHN_1_2_4(_8).py), level by level; x = image - 0.5 (NCHW)."""
-    torch, _ = _torch()
-    H, W = x.size(2), x.size(3)
-    lv2 = [x[:, :, :H // 2, :], x[:, :, H // 2:, :]]
-    lv3 = [lv2[0][:, :, :, :W // 2], lv2[0][:, :, :, W // 2:], lv2[1][:, :, :, :W // 2], lv2[1][:, :, :, W // 2:]]
-    if "encoder_lv4" in m:
-        lv4 = []
-        for q in lv3:
-            lv4 += [q[:, :, :H // 4, :], q[:, :, H // 4:, :]]
-        f4 = [m["encoder_lv4"](p) for p in lv4]
-        f4q = [torch.cat((f4[2 * k], f4[2 * k + 1]), 2) for k in range(4)]
-        r4 = [m["decoder_lv4"](f) for f in f4q]
-        f3 = [m["encoder_lv3"](lv3[k] + r4[k]) for k in range(4)]
-        top = torch.cat((f3[0], f3[1]), 3) + torch.cat((f4q[0], f4q[1]), 3)
-        bot = torch.cat((f3[2], f3[3]), 3) + torch.cat((f4q[2], f4q[3]), 3)
-    else:
-        f3 = [m["encoder_lv3"](p) for p in lv3]
-        top, bot = torch.cat((f3[0], f3[1]), 3), torch.cat((f3[2], f3[3]), 3)
-    f3_all = torch.cat((top, bot), 2)
-    r3_top, r3_bot = m["decoder_lv3"](top), m["decoder_lv3"](bot)
-    f2 = torch.cat((m["encoder_lv2"](lv2[0] + r3_top), m["encoder_lv2"](lv2[1] + r3_bot)), 2) + f3_all
-    r2 = m["decoder_lv2"](f2)
-    f1 = m["encoder_lv1"](x + r2) + f2
-    return m["decoder_lv1"](f1)
-
-
-def _conv_block(nn, cin, cout, k, stride=1, bn=False, act=None):
-    """The tutorial's ConvolutionalBlock: `conv_block` = Sequential(conv[, BN][, activation])."""
-    class ConvolutionalBlock(nn.Module):
-        def __init__(self):
-            super().__init__()
-            layers = [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)]
-            if bn:
-                layers.append(nn.BatchNorm2d(cout))
-            layers += {"prelu": [nn.PReLU()], "leakyrelu": [nn.LeakyReLU(0.2)], "tanh": [nn.Tanh()]}.get(act, [])
-            self.conv_block = nn.Sequential(*layers)
-
-        def forward(self, x):
-            return self.conv_block(x)
-
-    return ConvolutionalBlock()
+    """The official hierarchy (DMPHN_1_2_4(_8).py); x = image - 0.5 (NCHW)."""
+    import torch_reference as official
+    n = len(m) // 2
+    return official.dmphn_forward({k: m[f"encoder_lv{k}"] for k in range(1, n + 1)},
+                                  {k: m[f"decoder_lv{k}"] for k in range(1, n + 1)}, x)
 
 
 def srresnet_module(channels=64, n_blocks=16, scale=4):
-    """The tutorial's SRResNet (same attribute nesting, so state_dict keys are the tutorial's)."""
-    torch, nn = _torch()
-
-    class Residual(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv_block1 = _conv_block(nn, channels, channels, 3, bn=True, act="prelu")
-            self.conv_block2 = _conv_block(nn, channels, channels, 3, bn=True)
-
-        def forward(self, x):
-            return self.conv_block2(self.conv_block1(x)) + x
-
-    class SubPixel(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(channels, channels * 4, 3, padding=1)
-            self.pixel_shuffle = nn.PixelShuffle(2)
-            self.prelu = nn.PReLU()
-
-        def forward(self, x):
-            return self.prelu(self.pixel_shuffle(self.conv(x)))
-
-    class SRResNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv_block1 = _conv_block(nn, 3, channels, 9, act="prelu")
-            self.residual_blocks = nn.Sequential(*[Residual() for _ in range(n_blocks)])
-            self.conv_block2 = _conv_block(nn, channels, channels, 3, bn=True)
-            self.subpixel_convolutional_blocks = nn.Sequential(*[SubPixel() for _ in range(int(math.log2(scale)))])
-            self.conv_block3 = _conv_block(nn, channels, 3, 9, act="tanh")
-
-        def forward(self, x):
-            x = self.conv_block1(x)
-            y = self.conv_block2(self.residual_blocks(x)) + x
-            return self.conv_block3(self.subpixel_convolutional_blocks(y))
-
-    return SRResNet()
+    """The tutorial's SRResNet (state_dict keys are the tutorial's)."""
+    import torch_reference as official
+    return official.SRResNet(ch=channels, n_blocks=n_blocks, scale=scale)
 
 
 def srgan_discriminator_module(channels=64, n_blocks=8, fc_size=1024):
-    torch, nn = _torch()
-
-    class Discriminator(nn.Module):
-        def __init__(self):
-            super().__init__()
-            blocks, cin = [], 3
-            for i in range(n_blocks):
-                cout = (channels if i == 0 else cin * 2) if i % 2 == 0 else cin
-                blocks.append(_conv_block(nn, cin, cout, 3, 1 if i % 2 == 0 else 2, bn=i != 0, act="leakyrelu"))
-                cin = cout
-            self.conv_blocks = nn.Sequential(*blocks)
-            self.adaptive_pool = nn.AdaptiveAvgPool2d((6, 6))
-            self.fc1 = nn.Linear(cin * 36, fc_size)
-            self.leaky_relu = nn.LeakyReLU(0.2)
-            self.fc2 = nn.Linear(fc_size, 1)
-
-        def forward(self, x):
-            x = self.adaptive_pool(self.conv_blocks(x))
-            return self.fc2(self.leaky_relu(self.fc1(x.view(x.size(0), -1))))
-
-    return Discriminator()
+    import torch_reference as official
+    return official.Discriminator(ch=channels, n_blocks=n_blocks, fc_size=fc_size)
 
 
 def truncated_vgg19(kernels):

@@ -23,8 +23,9 @@ import subprocess
 import sys
 import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path[:0] = [REPO, HERE]  # deblurkeras, and the reference modules beside this script
 
 import numpy as np  # noqa: E402
 
@@ -246,7 +247,7 @@ def _convs(model):
 
 # ----------------------------------------------------------------------------------------------- reference side
 def run_reference(case, init, batches, ref_opts):
-    from experiments import parity_refs as refs
+    import parity_refs as refs
 
     if case.startswith("srn"):
         return refs.run_srn(init, batches, ref_opts)
