@@ -83,7 +83,7 @@ def test_shipped_configs_load_with_the_original_setup():
 
 
 def test_unknown_family_is_a_user_error():
-    with pytest.raises(BadInputError, match="model.family 'nope'"):
+    with pytest.raises(BadInputError, match="model.family='nope'"):
         runner.family_module({"model": {"name": "srn-color", "family": "nope"}})
 
 

@@ -6,7 +6,8 @@ Importing this package is cheap: specs are plain data; Keras / torch code is imp
 """
 import importlib
 
-from .spec import IMAGENET_MEAN, IMAGENET_STD, SIGNED, UNIT, FamilySpec, ModelIO, ModelSpec, resolve  # noqa: F401
+from .spec import (IMAGENET_MEAN, IMAGENET_STD, SIGNED, UNIT, Choice, FamilySpec, ModelIO, ModelSpec,  # noqa: F401
+                   Typed, resolve)
 
 FAMILY_PACKAGES = ("srn", "dense_gan", "dmphn", "sr")
 

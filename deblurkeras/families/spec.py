@@ -8,6 +8,8 @@ import importlib
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+SCHEDULES = ("polynomial", "constant", "piecewise", "time_polynomial")  # train.schedule (training.schedules)
+VGG_PREPROCESS = (False, True, "caffe", "torch", "auto")                 # loss.vgg_preprocess (losses)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +70,9 @@ class FamilySpec:
     """A family: its models, its trainer module, its importers and its training conventions.
 
     `trainer`: module providing build_trainer(cfg) (see deblurkeras.training.contract);
-    `config`: the family's config defaults (the original's), section -> {key: default};
+    `config`: the family's config defaults (the original's), section -> {key: default}; merged over the
+        family-independent base of deblurkeras.training.config. A default's type is the type a value must have;
+        `Typed` / `Choice` say more where the default alone cannot (None defaults, named options);
     `optimizer`: whose Adam the original used: "tf" (eps added to sqrt(v) with both bias corrections folded into
         the step: Keras/TF1) or "torch" (eps added to sqrt(v_hat): PyTorch);
     `importers`: modules reading original checkpoints, each with accepts(path) and import_weights(path, model=None,
@@ -83,6 +87,31 @@ class FamilySpec:
     importers: tuple = ()
     configs: tuple = ()
     layer_modules: tuple = ()   # modules whose import registers the family's custom Keras layers
+
+
+@dataclasses.dataclass(frozen=True)
+class Typed:
+    """A config default whose type the value alone cannot say: `Typed(None, float)` = None or a number;
+    `Typed(256, int, None)` = an int, None allowed. The config loader replaces it by `default`."""
+    default: object
+    types: tuple
+
+    def __init__(self, default, *types):
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "types", tuple(types))
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """A config default limited to named options: `Choice("original", "original", "combined")`."""
+    default: object
+    options: tuple
+
+    def __init__(self, default, *options):
+        if default not in options:
+            raise ValueError(f"default {default!r} is not one of {options}")
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "options", tuple(options))
 
 
 def resolve(ref):

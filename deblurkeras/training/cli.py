@@ -1,7 +1,8 @@
 """`deblurkeras train --config X.yaml [--set key=value ...] [--resume] [--strategy S] [--precision P]`.
 
-The config (see deblurkeras.training.runner.DEFAULTS) names the model, data, schedule and run directory;
-`--set section.key=value` overrides any entry (value parsed as YAML), e.g. `--set train.total_steps=1000`.
+The config names the model, data, schedule and run directory; its defaults are deblurkeras.training.config.BASE
+under the family's own (FamilySpec.config). `--set section.key=value` overrides any entry (value parsed as YAML),
+e.g. `--set train.total_steps=1000`; an unknown key or a wrong type is an error (exit status 2).
 """
 import json
 

@@ -3,7 +3,7 @@ generator with dilated 3x3 convs, and a PatchGAN discriminator averaged over 16 
 
 Files: model.py (Keras), twin.py (PyTorch), trainer.py, importer.py (Keras-2 .h5 weights), configs/.
 """
-from ..spec import SIGNED, FamilySpec, ModelIO, ModelSpec
+from ..spec import SCHEDULES, SIGNED, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
 CHANNEL_RATE = 64
 N_BLOCKS = 10
@@ -25,15 +25,18 @@ FAMILY = FamilySpec(
     # and None means K.epsilon() = 1e-7 (Keras 2.1.x, the `pip install keras` of the README's TF 1.5 set-up;
     # Keras <= 2.1.2 defaulted to 1e-8). Its update is Keras 3's: eps added to sqrt(v), corrections in the step.
     optimizer="tf",
-    # main.py: whole 256x256 images in file order, batch 2, Adam 1e-3 for D, D-on-G and G
+    # main.py: whole 256x256 images in HDF5 file order (no shuffling), batch 2, Adam 1e-3 for D, D-on-G and G
     config={
-        "model": {"channel_rate": CHANNEL_RATE, "dropout": True, "discriminator": "dense-gan-d", "patch_size": 64,
-                  "d_filters": 64, "batch_patches": False},
-        "data": {"batch_size": 2, "crop": 256, "val_crop": 256, "shuffle": False},
-        "loss": {"vgg_weights": "imagenet", "vgg_preprocess": False, "k_perceptual": 145.0, "k_l1": 170.0},
-        "train": {"total_steps": 3020, "lr": 1e-3, "schedule": "constant", "beta_1": 0.9, "beta_2": 0.999,
-                  "epsilon": 1e-7, "mode": "original", "critic_steps": 1, "adv_weight": 1.0,
-                  "fake_for_d": "inference", "d_bn_in_g_step": "batch", "adv_eps": 0.0},
+        "model": {"channel_rate": CHANNEL_RATE, "dropout": True, "discriminator": Choice("dense-gan-d", "dense-gan-d"),
+                  "patch_size": 64, "d_filters": 64, "batch_patches": False},
+        "data": {"batch_size": 2, "crop": Typed(256, int, None), "val_crop": Typed(256, int, None), "shuffle": False},
+        "loss": {"vgg_weights": "imagenet", "vgg_preprocess": Choice(False, *VGG_PREPROCESS), "k_perceptual": 145.0,
+                 "k_l1": 170.0},
+        "train": {"total_steps": 3020, "lr": 1e-3, "schedule": Choice("constant", *SCHEDULES), "beta_1": 0.9,
+                  "beta_2": 0.999, "epsilon": 1e-7, "mode": Choice("original", "original", "combined"),
+                  "critic_steps": 1, "adv_weight": 1.0, "fake_for_d": Choice("inference", "inference", "training"),
+                  "d_bn_in_g_step": Choice("batch", "batch", "inference"),
+                  "adv_eps": 0.0},                              # -log D unclipped, as the original
     },
     importers=("deblurkeras.families.dense_gan.importer",),
     configs=("original",),

@@ -20,11 +20,16 @@ Options that keep the original's behaviour by default:
                           is tiny); adv_eps > 0 clips D's output at adv_eps first (zero gradient below it).
 Critic steps beyond the first reuse the same batch (fresh fakes). Metrics: d_loss, g_adv, g_content, psnr
 (dB, of the training-mode output in the content step against sharp, on the [-1, 1] range, i.e. max_val 2).
+The NaN guard watches g_content (`loss_key`); a NaN in D reaches it one step later, and checkpoints with any
+non-finite weight are never written. Batches follow the HDF5 file order by default (`data.shuffle: false`), as
+the original walked it.
 """
 import keras
 import tensorflow as tf
 
 from ... import losses
+from ...errors import BadInputError
+from ...training.contract import Trainer, unpack
 from ...training.schedules import build_schedule
 
 MODES = ("original", "combined")
@@ -41,12 +46,14 @@ def make_content_loss(vgg_weights="imagenet", preprocess=False, k_perceptual=145
     return content
 
 
-class GANTrainer(keras.Model):
+class GANTrainer(Trainer, keras.Model):
     """Trains `generator` against `discriminator`. See the module docstring for the modes and options.
 
     content_loss: callable (sharp, fake) -> scalar; None builds the original's (VGG16 ImageNet weights, which
         need the Keras download or a cached copy; pass make_content_loss(vgg_weights=path) when offline).
     """
+    loss_key = "g_content"      # the NaN guard watches the content loss (there is no single "loss")
+    value_range = (-1, 1)
 
     def __init__(self, generator, discriminator, content_loss=None, mode="original", critic_steps=1,
                  adv_weight=1.0, fake_for_d="inference", d_bn_in_g_step="batch", adv_eps=0.0, **kwargs):
@@ -90,7 +97,7 @@ class GANTrainer(keras.Model):
     # ------------------------------------------------------------------------------------------- pieces
     @staticmethod
     def _prepare(data):
-        blurred, sharp = data
+        blurred, sharp = unpack(data)  # (x, y) or (x, y, None): Keras' standard data
         return tf.cast(blurred, tf.float32), tf.cast(sharp, tf.float32)
 
     def _d_frozen(self, images):
@@ -182,7 +189,7 @@ class GANTrainer(keras.Model):
         self.psnr_tracker.update_state(tf.image.psnr(fake, sharp, max_val=2.0))
         return {m.name: m.result() for m in self.metrics}
 
-    # --- what the runner needs from any trainer ---
+    # --- the trainer contract ---
     def savable_models(self):
         return {"generator": self.generator, "discriminator": self.discriminator}
 
@@ -205,16 +212,12 @@ class GANTrainer(keras.Model):
         return tf.clip_by_value((fake + 1.0) / 2.0, 0.0, 1.0)
 
 
-def _adam(train_cfg, prefix):
-    """Adam from train_cfg[`prefix`_lr/beta_1/beta_2/epsilon], falling back to lr/beta_1/...; the learning rate
-    follows `train.schedule` (the original: constant 1e-3, beta 0.9/0.999, epsilon 1e-7 = Keras 2's
-    `optimizer='adam'`; experiments/dense_gan_original.yaml spells these out)."""
-    def get(key, default):
-        return float(train_cfg.get(f"{prefix}_{key}", train_cfg.get(key, default)))
-    sched_cfg = {**train_cfg, "lr": get("lr", 1e-3)}
-    lr = build_schedule(sched_cfg, int(train_cfg.get("total_steps", 1)))
-    return keras.optimizers.Adam(learning_rate=lr, beta_1=get("beta_1", 0.9), beta_2=get("beta_2", 0.999),
-                                 epsilon=get("epsilon", 1e-7))
+def _adam(train_cfg):
+    """Adam from the train section (the family's defaults are the original's: constant 1e-3, beta 0.9/0.999,
+    epsilon 1e-7 = Keras 2's `optimizer='adam'`); the learning rate follows `train.schedule`."""
+    lr = build_schedule(train_cfg, int(train_cfg["total_steps"]))
+    return keras.optimizers.Adam(learning_rate=lr, beta_1=float(train_cfg["beta_1"]),
+                                 beta_2=float(train_cfg["beta_2"]), epsilon=float(train_cfg["epsilon"]))
 
 
 def build_trainer(cfg, mixed_precision=False):
@@ -225,9 +228,13 @@ def build_trainer(cfg, mixed_precision=False):
     gen_opts = {k: model_cfg[k] for k in ("channel_rate", "dropout") if k in model_cfg}
     generator = build_model(model_cfg.get("name", "dense-gan"), **gen_opts)
     crop = data_cfg.get("crop", 256)
+    patch = int(model_cfg.get("patch_size", 64))
+    if crop and crop % patch:
+        raise BadInputError(f"config: data.crop={crop!r}: expected a multiple of model.patch_size ({patch}): the "
+                            f"discriminator scores {patch}x{patch} patches")
     batch_patches = bool(model_cfg.get("batch_patches", False)) or not crop
     discriminator = build_model(model_cfg.get("discriminator", "dense-gan-d"),
-                                patch_size=int(model_cfg.get("patch_size", 64)),
+                                patch_size=patch,
                                 filters=int(model_cfg.get("d_filters", 64)),
                                 image_shape=(crop or None, crop or None, 3), batch_patches=batch_patches)
     loss_cfg = cfg.get("loss", {})
@@ -241,13 +248,8 @@ def build_trainer(cfg, mixed_precision=False):
                          fake_for_d=train_cfg.get("fake_for_d", "inference"),
                          d_bn_in_g_step=train_cfg.get("d_bn_in_g_step", "batch"),
                          adv_eps=float(train_cfg.get("adv_eps", 0.0)))
-    g_opt, d_opt = _adam(train_cfg, "g"), _adam(train_cfg, "d")
+    g_opt, d_opt = _adam(train_cfg), _adam(train_cfg)
     if mixed_precision:
         g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), keras.optimizers.LossScaleOptimizer(d_opt)
     trainer.compile(g_optimizer=g_opt, d_optimizer=d_opt, jit_compile=bool(train_cfg.get("jit_compile", False)))
     return trainer
-
-
-def data_options(cfg):
-    """Extra make_dataset arguments for this family: [-1, 1] values (the original loader's x/127.5 - 1)."""
-    return {"value_range": (-1, 1)}

@@ -4,7 +4,7 @@ pairs over 1, 2, 4 (and 8) patches.
 Files: model.py (Keras), twin.py (PyTorch), trainer.py, configs/; the .pkl importer is
 deblurkeras.checkpoints.torch_import (shared with the SR family: both read PyTorch state_dicts).
 """
-from ..spec import FamilySpec, ModelIO, ModelSpec
+from ..spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
 LEVELS = (1, 2, 4, 8)  # patches per level, coarsest first
 # (torch-style layer name, kind, in channels, out channels, stride): the official Encoder / Decoder
@@ -46,8 +46,9 @@ FAMILY = FamilySpec(
     trainer="deblurkeras.families.dmphn.trainer",
     optimizer="torch",  # torch.optim.Adam(lr=1e-4), eps 1e-8, StepLR(step_size=1000 epochs, gamma=0.1)
     config={
-        "data": {"batch_size": 6, "crop": 256, "val_crop": 256},
-        "train": {"total_steps": 1404000, "lr": 1e-4, "schedule": "piecewise",
+        # GoProDataset: random 256 crops, DataLoader(shuffle=True)
+        "data": {"batch_size": 6, "crop": Typed(256, int, None), "val_crop": Typed(256, int, None), "shuffle": True},
+        "train": {"total_steps": 1404000, "lr": 1e-4, "schedule": Choice("piecewise", *SCHEDULES),
                   "boundaries": [351000, 702000, 1053000], "factor": 0.1,
                   "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
     },

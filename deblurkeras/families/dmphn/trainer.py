@@ -6,14 +6,14 @@ Faithful to the official DMPHN_1_2_4(_8).py (REFERENCE §3):
   Adam per encoder/decoder, which is the same update as one Adam over all of them (Adam is per-variable);
   StepLR(step_size=1000 epochs, gamma 0.1): configs give it as `schedule: piecewise` with step boundaries
   = 1000 * steps_per_epoch (see experiments/dmphn_gopro_1_2_4_8.yaml for the GoPro arithmetic).
-Data: `(blurred, sharp)` batches in [0, 1] from deblurkeras.data.make_dataset (value_range (0, 1)); the trainer
-does the -0.5 shift, so previews and metrics stay in [0, 1]. Metrics: loss, psnr (dB, output + 0.5 clipped to
+Data: `(blurred, sharp)` batches in [0, 1] from deblurkeras.data.make_dataset (value_range (0, 1)), shuffled
+every epoch as the official DataLoader(shuffle=True); the trainer does the -0.5 shift, so previews and metrics stay in [0, 1]. Metrics: loss, psnr (dB, output + 0.5 clipped to
 [0, 1] against sharp).
 """
 import keras
 import tensorflow as tf
 
-from ...training.base import SingleModelHooks
+from ...training.contract import SingleModelHooks, unpack
 from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
 
@@ -38,7 +38,7 @@ class DMPHNTrainer(SingleModelHooks, keras.Model):
 
     @staticmethod
     def _prepare(data):
-        blurred, sharp, _ = keras.utils.unpack_x_y_sample_weight(data)
+        blurred, sharp = unpack(data)
         return tf.cast(blurred, tf.float32) - SHIFT, tf.cast(sharp, tf.float32) - SHIFT
 
     def _update(self, loss, out, target):
@@ -63,7 +63,7 @@ class DMPHNTrainer(SingleModelHooks, keras.Model):
         out = tf.cast(self.generator(x, training=False), tf.float32)
         return self._update(tf.reduce_mean(tf.square(out - target)), out, target)
 
-    # --- what the runner needs from any trainer ---
+    # --- the trainer contract (savable_models, optimizers, build_optimizers: SingleModelHooks) ---
     def preview(self, blurred):
         out = self.generator(tf.cast(blurred, tf.float32) - SHIFT, training=False)
         return tf.clip_by_value(tf.cast(out, tf.float32) + SHIFT, 0.0, 1.0)
@@ -82,8 +82,3 @@ def build_trainer(cfg, mixed_precision=False):
     trainer.compile(optimizer=opt, jit_compile=bool(t.get("jit_compile", False)))
     trainer.build_optimizers()
     return trainer
-
-
-def data_options(cfg):
-    """[0, 1] pairs; the -0.5 shift happens in the trainer."""
-    return {"value_range": (0, 1)}

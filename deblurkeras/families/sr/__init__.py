@@ -3,7 +3,7 @@
 Files: model.py (Keras), twin.py (PyTorch), trainer.py, configs/; the .pth importer is
 deblurkeras.checkpoints.torch_import (shared with DMPHN).
 """
-from ..spec import IMAGENET_MEAN, IMAGENET_STD, FamilySpec, ModelIO, ModelSpec
+from ..spec import IMAGENET_MEAN, IMAGENET_STD, SCHEDULES, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
 SRRESNET_PARAMS = 1_549_462        # x4, 64 channels, 16 blocks (trainable = torch's parameter count)
 SRGAN_D_PARAMS = 23_565_505        # 96x96 input: trainable = torch's sum(p.numel() for p in parameters())
@@ -28,13 +28,15 @@ FAMILY = FamilySpec(
     trainer="deblurkeras.families.sr.trainer",
     optimizer="torch",  # torch.optim.Adam(lr=1e-4), default betas / eps 1e-8
     config={
-        "model": {"discriminator": "srgan-d", "init_weights": None},
-        "data": {"batch_size": 16, "crop": 96, "val_path": None},
+        "model": {"discriminator": Choice("srgan-d", "srgan-d")},
+        # random crops of random images each batch (the tutorial's DataLoader(shuffle=True)); shuffle cannot be off
+        "data": {"batch_size": 16, "crop": 96, "val_path": Typed(None, str), "shuffle": Choice(True, True)},
         # the tutorial's torchvision VGG19 (a local state_dict file) fed ImageNet mean/std ("auto" -> "torch" for .pth)
-        "loss": {"vgg_layer": "block5_conv4", "vgg_weights": "vgg19-dcbb9e9d.pth", "vgg_preprocess": "auto",
-                 "beta": 1e-3},
-        "train": {"total_steps": 1000000, "lr": 1e-4, "schedule": "constant", "beta_1": 0.9, "beta_2": 0.999,
-                  "epsilon": 1e-8},
+        "loss": {"vgg_layer": "block5_conv4", "vgg_weights": "vgg19-dcbb9e9d.pth",
+                 "vgg_preprocess": Choice("auto", *VGG_PREPROCESS), "beta": 1e-3},
+        # schedule / boundaries None = the model's own: SRResNet constant, SRGAN x0.1 at half of total_steps
+        "train": {"total_steps": 1000000, "lr": 1e-4, "schedule": Choice(None, None, *SCHEDULES),
+                  "boundaries": Typed(None, list), "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
     },
     importers=("deblurkeras.checkpoints.torch_import",),
     configs=("srresnet_x4", "srgan_x4"),

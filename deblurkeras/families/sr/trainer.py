@@ -14,8 +14,10 @@ SRGAN, per batch as the tutorial orders it:
           (the tutorial's order: D's BN running statistics see HR, then SR).
   Adam is PyTorch's rule (TorchAdam) and D/G's BatchNorm keep torch's running variance (TorchBatchNorm).
   D sees ImageNet-normalised images (HR, and SR mapped [-1, 1] -> [0, 1] -> ImageNet-normalised), as in the tutorial.
-  Both optimizers Adam 1e-4, multiplied by 0.1 at half of `total_steps`; G initialised from SRResNet weights
-  (`model.init_weights`: a Keras .weights.h5 of an SRResNet run, or the tutorial's .pth via the importer).
+  Both optimizers Adam 1e-4, multiplied by 0.1 at half of `total_steps` (the family's `train.schedule: null`
+  means each model's own schedule: SRResNet constant, SRGAN that step); G initialised from SRResNet weights
+  (`model.init_weights`: a Keras .weights.h5 of an SRResNet run, or the tutorial's .pth; loaded by the runner).
+The NaN guard watches `loss` (SRResNet) / `content` (SRGAN).
 VGG: `loss.vgg_weights` is, by default, torchvision's VGG19 state_dict `vgg19-dcbb9e9d.pth` (the tutorial's
 `torchvision.models.vgg19(pretrained=True)`; a local file, loaded strictly with weights_only=True), fed as the
 tutorial feeds it: [-1, 1] -> [0, 1] -> ImageNet mean/std (`convert_image(..., 'imagenet-norm')`). Named
@@ -28,7 +30,7 @@ import tensorflow as tf
 from ... import losses
 from .. import IMAGENET_MEAN, IMAGENET_STD
 from . import FAMILY
-from ...training.base import SingleModelHooks
+from ...training.contract import SingleModelHooks, Trainer, unpack
 from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
 
@@ -46,7 +48,7 @@ def bce_logits(labels_value, logits):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
-class _SRBase(keras.Model):
+class _SRBase(Trainer, keras.Model):
     def __init__(self, generator, scale=4, **kwargs):
         super().__init__(**kwargs)
         self.generator, self.scale = generator, int(scale)
@@ -62,7 +64,7 @@ class _SRBase(keras.Model):
         return x
 
     def _prepare(self, data):
-        x, hr, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, hr = unpack(data)  # (x, y) or (x, y, None): Keras' standard data
         hr = tf.cast(hr, tf.float32)
         lr = self._lr(tf.cast(x, tf.float32), hr.shape[1])
         return imagenet_norm(lr), hr * 2.0 - 1.0
@@ -77,6 +79,10 @@ class _SRBase(keras.Model):
         lr = x[:, ::self.scale, ::self.scale] if layout == "repeat" else x
         sr = self.generator(imagenet_norm(lr), training=False)
         return tf.clip_by_value((tf.cast(sr, tf.float32) + 1.0) / 2.0, 0.0, 1.0)
+
+    def make_datasets(self, cfg, start_step):
+        """LR/HR streams of random crops of random images (deblurkeras.data_sr), not the HDF5 pair pipeline."""
+        return make_datasets(cfg, start_step)
 
 
 class SRResNetTrainer(SingleModelHooks, _SRBase):
@@ -114,6 +120,7 @@ class SRResNetTrainer(SingleModelHooks, _SRBase):
 
 class SRGANTrainer(_SRBase):
     """Content (VGG19 i=5 j=4) + 1e-3 adversarial for G, BCE for D; see the module docstring."""
+    loss_key = "content"
 
     def __init__(self, generator, discriminator, features, scale=4, beta=BETA, **kwargs):
         super().__init__(generator, scale, **kwargs)
@@ -188,29 +195,15 @@ def _adam(t, total_steps):
     return make_adam(t, build_schedule(t, total_steps), FAMILY.optimizer)  # torch.optim.Adam's rule (TorchAdam)
 
 
-def _srgan_schedule(t, total):
-    """The tutorial's "lr x 0.1 at half of training" unless the config gives its own schedule."""
-    if t.get("schedule") in (None, "polynomial"):
-        return {**t, "schedule": "piecewise", "boundaries": [total // 2], "factor": 0.1}
-    return t
-
-
-def load_generator_init(generator, path):
-    """SRGAN's G initialised from SRResNet weights: a Keras .weights.h5 / .keras file or the tutorial's .pth."""
-    from ...errors import BadInputError
-
-    path = str(path)
-    if path.endswith(".pth") or path.endswith(".pth.tar") or path.endswith(".pt"):
-        from ...checkpoints.torch_import import import_sr
-        import_sr(path, "generator", model=generator)
-    elif path.endswith(".weights.h5"):
-        generator.load_weights(path)
-    elif path.endswith(".keras"):
-        src = keras.models.load_model(path, safe_mode=True, compile=False)
-        generator.set_weights(src.get_weights())
-    else:
-        raise BadInputError(f"{path}: model.init_weights must be a .weights.h5, .keras or .pth file")
-    return generator
+def model_schedule(t, total, srgan):
+    """`train.schedule: null` (the family default) = the model's own: SRResNet constant lr; SRGAN the tutorial's
+    "lr x 0.1 at half of training" (`train.boundaries` if given). An explicit schedule is used as given."""
+    if t.get("schedule") is not None:
+        return t
+    if not srgan:
+        return {**t, "schedule": "constant"}
+    return {**t, "schedule": "piecewise", "boundaries": t.get("boundaries") or [total // 2],
+            "factor": t.get("factor", 0.1)}
 
 
 def build_trainer(cfg, mixed_precision=False):
@@ -223,13 +216,13 @@ def build_trainer(cfg, mixed_precision=False):
     generator = build_model(name)
     total = int(t["total_steps"])
     wrap = keras.optimizers.LossScaleOptimizer if mixed_precision else (lambda o: o)
-    if not name.startswith("srgan"):
+    srgan = name.startswith("srgan")
+    t = model_schedule(t, total, srgan)
+    if not srgan:
         trainer = SRResNetTrainer(generator, scale)
         trainer.compile(optimizer=wrap(_adam(t, total)), jit_compile=bool(t.get("jit_compile", False)))
         trainer.build_optimizers()
         return trainer
-    if model_cfg.get("init_weights"):
-        load_generator_init(generator, model_cfg["init_weights"])
     crop = int(cfg["data"].get("crop", 96))
     discriminator = build_model(model_cfg.get("discriminator", "srgan-d"), size=crop)
     loss_cfg = cfg.get("loss", {})
@@ -237,8 +230,7 @@ def build_trainer(cfg, mixed_precision=False):
                                    weights=loss_cfg.get("vgg_weights", VGG19_TORCHVISION),
                                    preprocess=loss_cfg.get("vgg_preprocess", "auto"), input_range=(-1.0, 1.0))
     trainer = SRGANTrainer(generator, discriminator, features, scale, beta=float(loss_cfg.get("beta", BETA)))
-    ts = _srgan_schedule(t, total)
-    trainer.compile(g_optimizer=wrap(_adam(ts, total)), d_optimizer=wrap(_adam(ts, total)),
+    trainer.compile(g_optimizer=wrap(_adam(t, total)), d_optimizer=wrap(_adam(t, total)),
                     jit_compile=bool(t.get("jit_compile", False)))
     return trainer
 
@@ -250,6 +242,9 @@ def make_datasets(cfg, start_step):
     from .. import model_io
 
     d, t = cfg["data"], cfg["train"]
+    if d.get("shuffle") is False:
+        raise BadInputError("config: data.shuffle=False: expected True: the SR stream draws random crops of random "
+                            "images every batch (the tutorial's DataLoader(shuffle=True))")
     if not d.get("path"):
         raise BadInputError("data.path is not set (an HDF5 file, a folder of photos, or 'skimage')")
     scale = model_io(cfg["model"].get("name", "srresnet-x4")).scale

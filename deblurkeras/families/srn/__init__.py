@@ -2,7 +2,7 @@
 
 Files: model.py (Keras), twin.py (PyTorch), trainer.py, importer.py (TF1 checkpoints), configs/.
 """
-from ..spec import FamilySpec, ModelIO, ModelSpec
+from ..spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
 # variant -> (channels, ConvLSTM in the bottleneck); shared by the Keras model and the PyTorch twin
 VARIANTS = {"color": (3, False), "gray": (1, False), "lstm": (1, True), "color_lstm": (3, True)}
@@ -26,10 +26,13 @@ FAMILY = FamilySpec(
     optimizer="tf",  # tf.train.AdamOptimizer(lr, 0.9, 0.999, 1e-8)
     # the official train.py: batch 16, 256 crops, 524k steps (4000 epochs of GoPro), polynomial decay power 0.3
     config={
-        "model": {"resize_mode": "tf1_legacy", "init": "xavier"},
-        "data": {"batch_size": 16, "crop": 256, "val_crop": 256},
-        "train": {"total_steps": 524000, "lr": 1e-4, "end_lr": 0.0, "power": 0.3, "schedule": "polynomial",
-                  "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "clip_lstm_norm": None},
+        "model": {"resize_mode": Choice("tf1_legacy", "tf1_legacy", "half_pixel"),
+                  "init": Choice("xavier", "xavier", "identity")},    # identity: a demo deviation
+        "data": {"batch_size": 16, "crop": Typed(256, int, None), "val_crop": Typed(256, int, None), "shuffle": True},
+        "train": {"total_steps": 524000, "lr": 1e-4, "end_lr": 0.0, "power": 0.3,
+                  "schedule": Choice("polynomial", *SCHEDULES),
+                  "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
+                  "clip_lstm_norm": Typed(None, float)},              # the original's LSTM clipping (3) is off
     },
     importers=("deblurkeras.families.srn.importer",),
     configs=("gopro_color", "gopro_lstm", "demo"),

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from ...layers.resize import resize_bilinear
-from ...training.base import SingleModelHooks
+from ...training.contract import SingleModelHooks, unpack
 from ...training.schedules import build_schedule
 
 
@@ -62,7 +62,7 @@ class SRNTrainer(SingleModelHooks, keras.Model):
         return self.generator(x, training=training)
 
     def _prepare(self, data):
-        blurred, sharp, _ = keras.utils.unpack_x_y_sample_weight(data)  # (x, y) or (x, y, None) from Keras
+        blurred, sharp = unpack(data)  # (x, y) or (x, y, None): Keras' standard data
         if self.channels == 1 and blurred.shape[-1] == 3:
             blurred, sharp = tf.image.rgb_to_grayscale(blurred), tf.image.rgb_to_grayscale(sharp)
         return tf.cast(blurred, tf.float32), tf.cast(sharp, tf.float32)
@@ -107,7 +107,7 @@ class SRNTrainer(SingleModelHooks, keras.Model):
         scale_losses = multiscale_losses(sharp, outputs, self.resize_mode)
         return self._update_metrics(tf.add_n(scale_losses), scale_losses, sharp, outputs)
 
-    # --- what the runner needs from any trainer (savable_models, optimizers: SingleModelHooks) ---
+    # --- the trainer contract (savable_models, optimizers, build_optimizers: SingleModelHooks) ---
     def preview(self, blurred):
         """Deblurred [0, 1] images for the TensorBoard grid (same channels as the data after _prepare)."""
         blurred, _ = self._prepare((blurred, blurred))
@@ -154,8 +154,3 @@ def build_trainer(cfg, mixed_precision=False):
     trainer.compile(optimizer=make_optimizer(train_cfg, int(train_cfg["total_steps"]), mixed_precision),
                     jit_compile=bool(train_cfg.get("jit_compile", False)))
     return trainer
-
-
-def data_options(cfg):
-    """Extra make_dataset arguments this family needs (SRN: [0, 1]; luminance handled in the trainer)."""
-    return {"value_range": (0, 1)}

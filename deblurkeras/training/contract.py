@@ -1,0 +1,99 @@
+"""The trainer contract: what the runner (deblurkeras.training.loop) needs from every family's trainer.
+
+A family's trainer module (FamilySpec.trainer) provides `build_trainer(cfg, mixed_precision=False)` (True = wrap
+the optimizers for dynamic loss scaling: run.precision float16 only) returning a
+compiled `keras.Model` with custom `train_step` / `test_step` that also derives from `Trainer` below and fills in
+its abstract parts. The runner uses nothing else: no duck typing.
+
+Data: `train_step` / `test_step` take Keras' standard data, `(x, y)` or `(x, y, sample_weight)`, so `fit` and
+`train_on_batch` on arrays work too (`unpack`). The original losses are unweighted: a non-None sample_weight is
+refused with a one-line error rather than silently ignored.
+"""
+import math
+
+
+class Trainer:
+    """Mixin declaring the runner's view of a trainer. Class attributes:
+
+    loss_key: the logged metric the NaN guard watches (a NaN/Inf there stops the run);
+    val_key, val_higher_is_better: the validation metric (logged `val_<val_key>`) that selects `best/`;
+    value_range: the range of the (blurred, sharp) batches this trainer takes ((0, 1), or (-1, 1)).
+    """
+    loss_key = "loss"
+    val_key = "psnr"
+    val_higher_is_better = True
+    value_range = (0, 1)
+
+    # --- what a checkpoint holds
+    def savable_models(self):
+        """name -> keras model whose weights a checkpoint holds."""
+        raise NotImplementedError
+
+    def optimizers(self):
+        """name -> optimizer whose variables a checkpoint holds (all of them, incl. iterations)."""
+        raise NotImplementedError
+
+    def build_optimizers(self):
+        """Create every optimizer's slot variables (each on its own model's variables) before a restore."""
+        raise NotImplementedError
+
+    def init_target(self):
+        """The model `model.init_weights` loads into (fine-tuning): the generator."""
+        return self.savable_models()["generator"]
+
+    # --- images and data
+    def preview(self, blurred):
+        """Outputs in [0, 1] for the preview grids, from a batch of the data's first element."""
+        raise NotImplementedError
+
+    def make_datasets(self, cfg, start_step):
+        """(train, val or None) tf.data streams; `start_step` = batches already consumed (resume).
+        Default: the HDF5 pair pipeline in this trainer's value_range."""
+        from .datasets import hdf5_datasets
+
+        return hdf5_datasets(cfg, start_step, self.value_range)
+
+
+def unpack(data):
+    """(x, y) of a Keras data tuple: (x, y) or (x, y, sample_weight) with sample_weight None."""
+    import keras
+
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if sample_weight is not None:
+        raise ValueError("sample_weight is not supported: the original losses weight every sample equally")
+    if y is None:
+        raise ValueError("expected (blurred, sharp) pairs: got inputs without targets")
+    return x, y
+
+
+def check(trainer):
+    """Raise TypeError naming what a trainer lacks of the contract (the runner calls it once per run)."""
+    if not isinstance(trainer, Trainer):
+        raise TypeError(f"{type(trainer).__name__} does not derive from deblurkeras.training.contract.Trainer")
+    missing = [m for m in ("savable_models", "optimizers", "build_optimizers", "preview")
+               if getattr(type(trainer), m) is getattr(Trainer, m)]
+    if missing:
+        raise TypeError(f"{type(trainer).__name__} does not implement {', '.join(missing)}")
+    return trainer
+
+
+def is_finite(value):
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+class SingleModelHooks(Trainer):
+    """The contract for trainers holding one model in `self.generator` and one optimizer in `self.optimizer`
+    (SRN, DMPHN, SRResNet)."""
+
+    def savable_models(self):
+        return {"generator": self.generator}
+
+    def optimizers(self):
+        return {"optimizer": self.optimizer}
+
+    def build_optimizers(self):
+        if not self.optimizer.built:
+            self.optimizer.build(self.generator.trainable_variables)

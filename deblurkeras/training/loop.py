@@ -1,0 +1,340 @@
+"""The training run: strategy, trainer, optional start weights, the Keras fit loop with the runner's callback
+(NaN guard, logs, previews, checkpoints), resume.
+
+Run directory (`run.dir`):
+    config.yaml           the resolved config
+    ckpt/                 checkpoints (deblurkeras.training.checkpoints); step_00000000 holds model.init_weights
+    best/                 the checkpoint with the best validation metric so far (the trainer's val_key)
+    <model>.weights.h5    final weights (what `deblurkeras eval --weights` reads)
+    log.csv, tb/, previews/step_XXXXXXXX.png (blurred | output | sharp)
+An "epoch" of the Keras fit loop is `train.ckpt_every` steps: validation, previews and checkpoints happen at its
+end. The data stream is a pure function of (seed, batch position), so resuming rebuilds it at the checkpoint's step.
+"""
+import contextlib
+import math
+import os
+import time
+
+import numpy as np
+import yaml
+
+from ..errors import BadInputError, DeblurKerasError
+from . import checkpoints as ckpt
+from . import config as config_mod
+from . import contract
+from .logs import CsvLog, image_grid, save_grid_png, tb_images, tb_scalar
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+class TrainingDivergedError(DeblurKerasError):
+    """The loss (or the weights) became NaN/Inf; the run stopped and the last good checkpoint is kept."""
+
+
+def make_strategy(name):
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()  # cluster from the TF_CONFIG environment variable
+    raise BadInputError(f"--strategy {name!r}: expected one of {STRATEGIES}")
+
+
+def is_chief(strategy):
+    """Only one worker writes files under multi-worker training (the chief, or worker 0 without a chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                             and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def run_precision(run_cfg):
+    """The resolved `run.precision` (float32 | bfloat16 | float16 | auto; the deprecated `run.mixed_precision:
+    true` means float16)."""
+    from .. import precision
+
+    try:
+        return precision.resolve(precision.from_run_config(run_cfg))
+    except ValueError as e:
+        raise BadInputError(f"run.precision: {e}") from None
+
+
+@contextlib.contextmanager
+def precision_policy(precision="float32"):
+    """The Keras dtype policy of `precision` for the duration of the run (restored afterwards, so tests do not leak
+    it). A bool is the old `mixed_precision` flag: True = float16."""
+    from .. import precision as prec
+
+    if isinstance(precision, bool) or precision is None:
+        precision = "float16" if precision else "float32"
+    with prec.scope(precision) as p:
+        yield p
+
+
+def _make_callback(run):
+    import keras
+
+    class RunnerCallback(keras.callbacks.Callback):
+        """Steps, NaN guard, CSV/TensorBoard scalars, progress bar; checkpoints + previews at epoch end."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            run.on_step(logs or {})
+
+        def on_epoch_end(self, epoch, logs=None):
+            run.on_epoch_end(logs or {})
+
+    return RunnerCallback()
+
+
+def build_datasets(trainer, cfg, start_step):
+    """(train, val) of the trainer's data hook (a module-level seam: tests inject bad batches here)."""
+    return trainer.make_datasets(cfg, start_step)
+
+
+class Run:
+    """One training run of a config. `Run(cfg).train(resume=...)` -> summary dict."""
+
+    def __init__(self, cfg, log=print):
+        self.cfg = cfg = config_mod.validate(cfg)
+        self.log = log
+        self.run_dir = os.path.abspath(cfg["run"]["dir"])
+        t = cfg["train"]
+        self.total = int(t["total_steps"])
+        self.ckpt_every = max(1, int(t["ckpt_every"]))
+        self.log_every = max(1, int(t["log_every"]))
+        self.step = 0
+        self.best = None
+        self.diverged = None
+        self.stopped_early = None
+        self.last_ckpt = None
+        self.last_loss = None
+        budget = cfg["run"].get("time_budget_s")
+        self.budget = float(budget) if budget else None
+
+    # --- setup
+    def _state(self, good=True):
+        d = self.cfg["data"]
+        return {"step": self.step, "best_val": self.best, "val_key": self.trainer.val_key,
+                "best_val_psnr": self.best if self.trainer.val_key == "psnr" else None,
+                "good": good, "last_loss": self.last_loss,
+                "lr": self._lr(), "data": {"seed": int(self.cfg["train"]["seed"]), "batches_consumed": self.step,
+                                           "batch_size": int(d["batch_size"]), "path": d.get("path")},
+                "optimizer_iterations": {k: int(o.iterations.numpy()) for k, o in self.trainer.optimizers().items()},
+                "total_steps": self.total, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+    def _lr(self):
+        from .schedules import current_lr
+
+        opt = next(iter(self.trainer.optimizers().values()))
+        return current_lr(opt)
+
+    def _restore(self):
+        path = ckpt.latest_checkpoint(self.run_dir)
+        if path is None:
+            self.log(f"resume: no checkpoint in {self.run_dir}/ckpt, starting from step 0")
+            return False
+        state = ckpt.load_checkpoint(self.trainer, path)
+        self.step = int(state["step"])
+        best = state.get("best_val", state.get("best_val_psnr"))
+        self.best = None if best is None else float(best)
+        self.last_ckpt = path
+        self.log(f"resumed from {path}: step {self.step}, lr {self._lr():.6g}")
+        return True
+
+    def _init_weights(self):
+        """model.init_weights into the trainer's init target, then a step-0 checkpoint holding exactly them."""
+        from .init_weights import load_into
+
+        path = self.cfg["model"]["init_weights"]
+        load_into(self.trainer.init_target(), path, self.cfg["model"]["name"])
+        self.log(f"initial weights: {path}")
+        self._checkpoint({})
+
+    def train(self, resume=False):
+        import keras
+        import tensorflow as tf
+
+        cfg = self.cfg
+        prec = run_precision(cfg["run"])  # a bad value fails before anything is written
+        self.strategy = make_strategy(cfg["run"]["strategy"])
+        self.chief = is_chief(self.strategy)
+        module = config_mod.family_module(cfg)
+        os.makedirs(self.run_dir, exist_ok=True)
+        if not resume and ckpt.latest_checkpoint(self.run_dir):
+            raise BadInputError(f"{self.run_dir}: already holds a run (pass --resume to continue it, "
+                                f"or set run.dir to a new folder)")
+        if self.chief:
+            ckpt.write_text(os.path.join(self.run_dir, "config.yaml"), yaml.safe_dump(cfg, sort_keys=False))
+        keras.utils.set_random_seed(int(cfg["train"]["seed"]))
+        self.log(prec.reason)
+        with precision_policy(prec):
+            with self.strategy.scope():
+                # loss scaling only for float16: bfloat16 has float32's exponent range
+                self.trainer = contract.check(module.build_trainer(cfg, mixed_precision=prec.name == "float16"))
+                self.trainer.build_optimizers()
+                restored = self._restore() if resume else False
+                if not restored and cfg["model"]["init_weights"]:
+                    self._init_weights()
+            if self.step >= self.total:
+                self.log(f"run already complete at step {self.step}")
+                return self._finish()
+            train_ds, val_ds = build_datasets(self.trainer, cfg, self.step)
+            n_preview = int(cfg["train"]["n_preview"])
+            blurred, sharp = next(iter(val_ds if val_ds is not None else train_ds))
+            self.preview_batch, self.preview_sharp = blurred[:n_preview], sharp[:n_preview]
+            self.csv = CsvLog(os.path.join(self.run_dir, "log.csv"), self.step) if self.chief else None
+            self.tb = tf.summary.create_file_writer(os.path.join(self.run_dir, "tb")) if self.chief else None
+            self._bar = self._progress()
+            self._time_schedules = self._find_time_schedules()
+            self.t0 = time.time()
+            epochs = math.ceil(self.total / self.ckpt_every)
+            try:
+                self.trainer.fit(train_ds, epochs=epochs, initial_epoch=self.step // self.ckpt_every,
+                                 steps_per_epoch=self.ckpt_every, validation_data=val_ds,
+                                 callbacks=[_make_callback(self)], verbose=0, shuffle=False)
+            finally:
+                if self._bar is not None:
+                    self._bar.close()
+            if not self.diverged and (self.last_ckpt is None or not self.last_ckpt.endswith(f"step_{self.step:08d}")):
+                self._checkpoint({})
+            if self.diverged:
+                raise TrainingDivergedError(self.diverged)
+            return self._finish()
+
+    def _find_time_schedules(self):
+        from .schedules import time_progress_schedule
+
+        found = [time_progress_schedule(o) for o in self.trainer.optimizers().values()]
+        found = [s for s in found if s is not None]
+        if found and not self.budget:
+            raise BadInputError("train.schedule time_polynomial needs run.time_budget_s (seconds)")
+        return found
+
+    def _progress(self):
+        if not self.cfg["run"].get("progress", True) or not self.chief:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.total, initial=self.step, desc="train", unit="step", dynamic_ncols=True, mininterval=1.0)
+
+    # --- the NaN guard
+    def _diverge(self, what):
+        kept = self.last_ckpt or "none (no checkpoint was written yet)"
+        self.diverged = (f"{what} at step {self.step}; training stopped. Last good checkpoint: {kept}. "
+                         f"Lower train.lr (or enable clipping) and rerun with --resume")
+        self.trainer.stop_training = True
+
+    # --- callbacks
+    def on_step(self, logs):
+        self.step += 1
+        key = self.trainer.loss_key
+        if key not in logs:
+            raise KeyError(f"{type(self.trainer).__name__} logs no {key!r} (its loss_key); logged: {sorted(logs)}")
+        loss = float(logs[key])
+        if not math.isfinite(loss):
+            self._diverge(f"loss became {loss}" if key == "loss" else f"loss ({key}) became {loss}")
+            return
+        self.last_loss = loss
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{loss:.4g}", psnr=f"{float(logs.get('psnr', 0)):.2f}", refresh=False)
+            self._bar.update(1)
+        if self.step % self.log_every == 0 or self.step == self.total:
+            self._log_scalars(logs, "train")
+        for sched in self._time_schedules:
+            sched.set_progress((time.time() - self.t0) / self.budget)
+        if self.step >= self.total:
+            self.trainer.stop_training = True
+        elif self.budget is not None and time.time() - self.t0 > self.budget:
+            # a wall-clock guard (the demo's 10 minutes): stop cleanly; the final checkpoint is written as usual
+            self.stopped_early = f"time budget of {self.budget:.0f} s reached at step {self.step}/{self.total}"
+            if self._time_schedules:
+                self.stopped_early += " (the end of the time-based schedule, as planned)"
+            self.log(self.stopped_early)
+            self.trainer.stop_training = True
+
+    def on_epoch_end(self, logs):
+        if self.diverged:
+            return  # the weights hold NaNs: write nothing
+        val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        if val:
+            self._log_scalars(val, "val")
+        self._preview()
+        self._checkpoint(val)
+
+    def _log_scalars(self, logs, prefix):
+        values = {k: float(v) for k, v in logs.items() if np.ndim(v) == 0}
+        row = {"step": self.step, "split": prefix, "lr": self._lr(), "elapsed_s": round(time.time() - self.t0, 2),
+               **values}
+        if self.csv is not None:
+            self.csv.write(row)
+        if self.tb is not None:
+            with self.tb.as_default():
+                for k, v in values.items():
+                    tb_scalar(f"{prefix}/{k}", v, self.step)
+                if prefix == "train":
+                    tb_scalar("lr", row["lr"], self.step)
+
+    def _preview(self):
+        if not self.chief:
+            return
+        grid = image_grid(self.preview_batch, self.trainer.preview(self.preview_batch), self.preview_sharp,
+                          self.trainer.value_range)
+        with self.tb.as_default():
+            tb_images("blurred|output|sharp", grid, self.step)
+        save_grid_png(grid, os.path.join(self.run_dir, "previews", f"step_{self.step:08d}.png"))
+
+    def _checkpoint(self, val):
+        """Write a checkpoint if it is good (finite weights, finite validation loss); else stop as diverged."""
+        bad = ckpt.nonfinite_weights(self.trainer)
+        val_loss = val.get(self.trainer.loss_key)
+        if bad:
+            return self._diverge(f"weights became NaN/Inf ({', '.join(bad)})")
+        if val_loss is not None and not contract.is_finite(val_loss):
+            return self._diverge(f"validation loss ({self.trainer.loss_key}) became {float(val_loss)}")
+        if not self.chief:
+            return
+        ckpt_dir = os.path.join(self.run_dir, "ckpt")
+        path = os.path.join(ckpt_dir, f"step_{self.step:08d}")
+        metric = val.get(self.trainer.val_key)
+        improved = self._improves(metric)
+        if improved:
+            self.best = float(metric)
+        state = self._state(good=True)
+        ckpt.save_checkpoint(self.trainer, path, state)
+        ckpt.write_text(os.path.join(ckpt_dir, "latest"), os.path.basename(path))
+        self.last_ckpt = path
+        if improved:
+            ckpt.save_checkpoint(self.trainer, os.path.join(self.run_dir, "best"), state)
+        ckpt.prune(ckpt_dir, self.cfg["train"]["keep_last"])
+
+    def _improves(self, metric):
+        if metric is None or not contract.is_finite(metric):
+            return False
+        if self.best is None:
+            return True
+        return float(metric) > self.best if self.trainer.val_higher_is_better else float(metric) < self.best
+
+    def _finish(self):
+        """Final weights next to the run (atomically) and a summary."""
+        from ..utils import atomic_path
+
+        out = {}
+        if self.chief:
+            for key, model in self.trainer.savable_models().items():
+                path = os.path.join(self.run_dir, f"{key}.weights.h5")
+                with atomic_path(path) as tmp:
+                    model.save_weights(tmp)
+                out[key] = path
+        return {"step": self.step, "best_val": self.best, "val_key": self.trainer.val_key,
+                "best_val_psnr": self.best if self.trainer.val_key == "psnr" else None,
+                "weights": out, "run_dir": self.run_dir, "last_checkpoint": self.last_ckpt,
+                "stopped_early": self.stopped_early}
+
+
+def train(cfg, resume=False, log=print):
+    """Train a config dict (see deblurkeras.training.config); returns the summary of Run.train."""
+    return Run(cfg, log=log).train(resume=resume)
