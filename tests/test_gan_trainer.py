@@ -173,7 +173,7 @@ def test_original_config_builds_the_original_setup():
 
     cfg = runner.load_config("dense_gan/original", ["loss.vgg_weights=none"])
     assert runner.family_module(cfg) is gan
-    assert gan.data_options(cfg) == {"value_range": (-1, 1)}
+    assert gan.GANTrainer.value_range == (-1, 1) and cfg["data"]["shuffle"] is False  # file order, as main.py
     assert cfg["data"]["batch_size"] == 2 and cfg["data"]["crop"] == 256
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
