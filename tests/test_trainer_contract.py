@@ -144,13 +144,24 @@ def test_keras_standard_data_tuples_and_arrays(tmp_path, tiny, family, model, ov
     lo, hi = trainer.value_range
     y = rng.uniform(lo, hi, (2, 16, 16, 3)).astype("float32")
     x = y[:, ::4, ::4] if family == "sr" else np.clip(y + 0.05, lo, hi).astype("float32")
-    logs = trainer.train_on_batch(x, y, return_dict=True)
+    logs = trainer.train_on_batch(x, y, return_dict=True)  # the old GANTrainer: "too many values to unpack"
     assert np.isfinite(logs[trainer.loss_key])
-    hist = trainer.fit(x, y, batch_size=2, epochs=1, verbose=0).history
-    assert np.isfinite(hist[trainer.loss_key][-1])
     assert np.isfinite(float(trainer.test_step((x, y, None))[trainer.loss_key]))  # Keras' padded form
     with pytest.raises(ValueError, match="sample_weight"):
         trainer.train_on_batch(x, y, sample_weight=np.ones(2, "float32"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,model,overrides", cases(), ids=CASE_IDS)
+def test_fit_on_arrays(tmp_path, tiny, family, model, overrides):
+    _need_case(family, model)
+    cfg = runner.load_config(base=user_config(tmp_path, model, overrides))
+    trainer = config.family_module(cfg).build_trainer(cfg)
+    lo, hi = trainer.value_range
+    y = np.random.default_rng(0).uniform(lo, hi, (4, 16, 16, 3)).astype("float32")
+    x = y[:, ::4, ::4] if family == "sr" else np.clip(y + 0.05, lo, hi).astype("float32")
+    hist = trainer.fit(x, y, batch_size=2, epochs=1, verbose=0).history
+    assert np.isfinite(hist[trainer.loss_key][-1])
 
 
 # ------------------------------------------------------------------------------------------------ kill -9 + resume

@@ -121,11 +121,12 @@ def test_hdf5_order_follows_data_shuffle(tmp_path):
     import h5py
     with h5py.File(path, "r") as f:
         sharp = f["train_data_full"][()].astype("float32") / 127.5 - 1.0
-    gan = config.load_config(base={"model": {"name": "dense-gan"}, "data": {"path": path, "crop": None}})
+    gan = config.load_config(base={"model": {"name": "dense-gan"},
+                                   "data": {"path": path, "crop": None, "val_split": None}})
     train, _ = hdf5_datasets(gan, 0, (-1, 1))
     got = np.concatenate([b[1].numpy() for b in train.take(3)])
     np.testing.assert_allclose(got, sharp, atol=1e-6)          # file order, every image once per epoch
-    srn = config.load_config(base={"model": {"name": "srn-color"}, "data": {"path": path, "crop": None,
+    srn = config.load_config(base={"model": {"name": "srn-color"}, "data": {"path": path, "crop": None, "val_split": None,
                                                                             "batch_size": 2}})
     train, _ = hdf5_datasets(srn, 0, (0, 1))
     got = np.concatenate([b[1].numpy() for b in train.take(3)])
