@@ -147,7 +147,7 @@ class Run:
 
     def _init_weights(self):
         """model.init_weights into the trainer's init target, then a step-0 checkpoint holding exactly them."""
-        from .init_weights import load_into
+        from ..weights import load_into
 
         path = self.cfg["model"]["init_weights"]
         load_into(self.trainer.init_target(), path, self.cfg["model"]["name"])
