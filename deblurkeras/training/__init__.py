@@ -1,5 +1,6 @@
-"""Trainers: custom-``train_step`` Keras models plus the shared run machinery (``runner``).
+"""The run machinery shared by every family's trainer (the trainers live in deblurkeras/families/<f>/trainer.py).
 
-Kept import-light on purpose: ``import deblurkeras.training`` pulls in no TensorFlow. Import the submodules
-(``deblurkeras.families.srn.trainer``, ``.runner``, ``.gan``, ``.dmphn``, ``.sr``) directly.
+Kept import-light on purpose: ``import deblurkeras.training`` pulls in no TensorFlow. Submodules: ``config``
+(defaults, validation, --set), ``contract`` (what a trainer provides), ``checkpoints``, ``logs``, ``loop`` (the run),
+``datasets``, ``schedules``; ``runner`` re-exports the common entry points.
 """
