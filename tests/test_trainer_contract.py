@@ -219,3 +219,37 @@ def test_gan_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path, tiny, mod
         assert a.keys() == b.keys() and a
         for k in a:
             np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=f"{part}/{k}")
+
+
+def test_checkpoints_keep_dropout_random_state(tmp_path):
+    """Keras' save_weights omits SeedGenerator states: without <model>.rng.npz a resumed dense-field GAN drew other
+    dropout masks (measured: BN gamma 2.7e-3 off an uninterrupted run after 8 steps)."""
+    import keras
+
+    x = keras.Input((8,))
+    model = keras.Model(x, keras.layers.Dropout(0.5, seed=3)(keras.layers.Dense(8)(x)))
+    opt = keras.optimizers.Adam()
+
+    class Holder(contract.Trainer):
+        def savable_models(self):
+            return {"generator": model}
+
+        def optimizers(self):
+            return {"optimizer": opt}
+
+        def build_optimizers(self):
+            if not opt.built:
+                opt.build(model.trainable_variables)
+
+        def preview(self, blurred):
+            return blurred
+
+    holder = Holder()
+    holder.build_optimizers()
+    ones = np.ones((4, 8), "float32")
+    model(ones, training=True)
+    checkpoints.save_checkpoint(holder, str(tmp_path / "c"), {"step": 1})
+    want = np.asarray(model(ones, training=True))
+    model(ones, training=True)
+    checkpoints.load_checkpoint(holder, str(tmp_path / "c"))
+    np.testing.assert_array_equal(np.asarray(model(ones, training=True)), want)

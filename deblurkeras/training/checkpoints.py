@@ -1,7 +1,8 @@
 """Checkpoints that resume exactly: weights + every optimizer variable + state.json, written atomically.
 
-    ckpt/step_XXXXXXXX/   <model>.weights.h5, <optimizer>.npz (all optimizer variables incl. iterations, so the
-                          learning-rate schedule position too), state.json (step, data position, best metric, good)
+    ckpt/step_XXXXXXXX/   <model>.weights.h5, <model>.rng.npz (dropout seed states, which save_weights omits),
+                          <optimizer>.npz (all optimizer variables incl. iterations, so the learning-rate schedule
+                          position too), state.json (step, data position, best metric, good)
     ckpt/latest           name of the newest complete good checkpoint (written atomically after the directory)
 A checkpoint directory is written under a temporary name and renamed into place, so a kill -9 at any moment leaves
 the previous checkpoint intact. A checkpoint is *good* when every weight is finite and the last logged loss (and
@@ -29,6 +30,13 @@ def nonfinite_weights(trainer):
     return bad
 
 
+def rng_variables(model):
+    """State a model keeps beside its weights: the SeedGenerator states of its dropout layers. Keras' save_weights
+    leaves them out, so without them a resumed run would draw other dropout masks than an uninterrupted one."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
 def _optimizer_arrays(opt):
     return {f"{i:04d}:{v.path}": np.asarray(v.numpy()) for i, v in enumerate(opt.variables)}
 
@@ -42,6 +50,10 @@ def save_checkpoint(trainer, directory, state):
     os.makedirs(tmp)
     for key, model in trainer.savable_models().items():
         model.save_weights(os.path.join(tmp, f"{key}.weights.h5"))
+        rng = rng_variables(model)
+        if rng:
+            np.savez(os.path.join(tmp, f"{key}.rng.npz"),
+                     **{f"{i:04d}:{v.path}": np.asarray(v.numpy()) for i, v in enumerate(rng)})
     for key, opt in trainer.optimizers().items():
         np.savez(os.path.join(tmp, f"{key}.npz"), **_optimizer_arrays(opt))
     with open(os.path.join(tmp, "state.json"), "w", encoding="utf-8") as f:
@@ -60,6 +72,7 @@ def load_checkpoint(trainer, directory):
     """Restore weights and optimizer variables written by save_checkpoint; return its state dict."""
     for key, model in trainer.savable_models().items():
         model.load_weights(os.path.join(directory, f"{key}.weights.h5"))
+        _restore_rng(model, os.path.join(directory, f"{key}.rng.npz"))
     trainer.build_optimizers()
     for key, opt in trainer.optimizers().items():
         with np.load(os.path.join(directory, f"{key}.npz")) as arrays:
@@ -73,6 +86,18 @@ def load_checkpoint(trainer, directory):
                                         f"expected {tuple(var.shape)}")
                 var.assign(arrays[name])
     return read_state(directory)
+
+
+def _restore_rng(model, path):
+    if not os.path.isfile(path):
+        return  # a model without dropout (or a checkpoint written before RNG states were kept)
+    rng = rng_variables(model)
+    with np.load(path) as arrays:
+        names = sorted(arrays.files)
+        if len(names) != len(rng):
+            raise BadInputError(f"{path}: {len(names)} random-generator states, the model has {len(rng)}")
+        for name, var in zip(names, rng):
+            var.assign(arrays[name])
 
 
 def read_state(directory):
