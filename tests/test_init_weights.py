@@ -1,6 +1,6 @@
 """`model.init_weights` (issue 15 item 4): every file our importers read, strict, and the run's step-0 checkpoint.
 
-Original-layout files are written here from official-definition modules (tests/torch_reference.py, the TF1 and
+Original-layout files are written here from official-definition modules (experiments/torch_reference.py, the TF1 and
 Keras-2 writers of the importer tests); nothing of the originals is used.
 """
 import os
@@ -12,7 +12,7 @@ from deblurkeras.errors import BadInputError, WeightsMismatchError
 from deblurkeras.families import build_model
 from deblurkeras.training import runner
 from deblurkeras.weights import load_into
-from tests import tiny_trainers
+import tiny_trainers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,7 +25,7 @@ def _same(a, b):
 # ------------------------------------------------------------------------------------------------ every importer
 def test_srn_from_a_tf1_checkpoint_and_strict(tmp_path):
     from deblurkeras.families.srn.importer import load_tf1_checkpoint
-    from tests.test_tf1_import import official_shapes, random_tensors, write_tf1_checkpoint
+    from test_tf1_import import official_shapes, random_tensors, write_tf1_checkpoint
 
     prefix = write_tf1_checkpoint(tmp_path / "deblur.model", random_tensors(official_shapes(3, False), 0))
     model = load_into(build_model("srn-color"), prefix, "srn-color")
@@ -38,7 +38,7 @@ def test_srn_from_a_tf1_checkpoint_and_strict(tmp_path):
 def test_dmphn_from_the_official_pkl_directory_and_strict(tmp_path):
     pytest.importorskip("torch")
     from deblurkeras.checkpoints.torch_import import import_dmphn
-    from tests.test_torch_import import _dmphn_dir
+    from test_torch_import import _dmphn_dir
 
     three, four = tmp_path / "three", tmp_path / "four"
     three.mkdir()
@@ -55,7 +55,7 @@ def test_dmphn_from_the_official_pkl_directory_and_strict(tmp_path):
 
 def test_srresnet_and_srgan_from_the_tutorial_pth(tmp_path):
     torch = pytest.importorskip("torch")
-    from tests import torch_reference as ref
+    import torch_reference as ref
 
     net = ref.randomize_bn_and_prelu(ref.SRResNet().eval(), 0)
     path = tmp_path / "checkpoint_srresnet.pth"
@@ -73,7 +73,7 @@ def test_srresnet_and_srgan_from_the_tutorial_pth(tmp_path):
 
 
 def test_dense_gan_from_a_keras2_h5(tmp_path):
-    from tests.test_keras2_import import generator_file
+    from test_keras2_import import generator_file
 
     model = build_model("dense-gan")
     _, arrays = generator_file(tmp_path / "generator.h5", model, seed=3)
@@ -101,7 +101,7 @@ def test_our_keras_and_weights_files_strict(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ through the run
 def test_step0_checkpoint_holds_exactly_the_init_weights_and_resume_works(tmp_path, monkeypatch):
-    from tests.test_srn_trainer import tiny_generator
+    from test_srn_trainer import tiny_generator
 
     tiny_trainers.install(monkeypatch.setattr)
     init = tmp_path / "init.weights.h5"
@@ -147,7 +147,7 @@ def test_readme_fine_tune_the_official_dmphn_on_your_own_pairs(tmp_path):
 
     from PIL import Image
 
-    from tests.test_torch_import import _dmphn_dir
+    from test_torch_import import _dmphn_dir
 
     official = tmp_path / "DMPHN_1_2_4"
     official.mkdir()

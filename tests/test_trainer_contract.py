@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from deblurkeras.training import checkpoints, config, contract, loop, runner
-from tests import tiny_trainers
-from tests.tiny_trainers import CASES, cases, user_config
+import tiny_trainers
+from tiny_trainers import CASES, cases, user_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASE_IDS = [f"{f}-{m}" for f, m, _ in cases()]
@@ -165,8 +165,8 @@ def test_fit_on_arrays(tmp_path, tiny, family, model, overrides):
 
 
 # ------------------------------------------------------------------------------------------------ kill -9 + resume
-_PRELUDE = ("import sys, time; sys.path.insert(0, {repo!r})\n"
-            "from tests import tiny_trainers; tiny_trainers.install()\n"
+_PRELUDE = ("import sys, time; sys.path[:0] = [{repo!r}, {repo!r} + '/tests']\n"
+            "import tiny_trainers; tiny_trainers.install()\n"
             "from deblurkeras.training import runner, loop\n")
 
 

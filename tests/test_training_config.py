@@ -115,7 +115,7 @@ def test_hdf5_order_follows_data_shuffle(tmp_path):
     import numpy as np
 
     from deblurkeras.training.datasets import hdf5_datasets
-    from tests.tiny_trainers import make_h5
+    from tiny_trainers import make_h5
 
     path = make_h5(tmp_path / "d.h5", n_train=6, size=16)
     import h5py
@@ -126,8 +126,8 @@ def test_hdf5_order_follows_data_shuffle(tmp_path):
     train, _ = hdf5_datasets(gan, 0, (-1, 1))
     got = np.concatenate([b[1].numpy() for b in train.take(3)])
     np.testing.assert_allclose(got, sharp, atol=1e-6)          # file order, every image once per epoch
-    srn = config.load_config(base={"model": {"name": "srn-color"}, "data": {"path": path, "crop": None, "val_split": None,
-                                                                            "batch_size": 2}})
+    srn = config.load_config(base={"model": {"name": "srn-color"},
+                                   "data": {"path": path, "crop": None, "val_split": None, "batch_size": 2}})
     train, _ = hdf5_datasets(srn, 0, (0, 1))
     got = np.concatenate([b[1].numpy() for b in train.take(3)])
     assert not np.allclose(got, (sharp + 1) / 2, atol=1e-6)   # shuffled

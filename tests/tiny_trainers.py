@@ -2,8 +2,9 @@
 
 `install(setattr)` swaps the model builders for tiny versions (same classes and trainers, a handful of channels)
 and the VGG feature extractors for one small conv; call it with pytest's monkeypatch.setattr, or with the builtin
-setattr in a subprocess. CASES lists, per family, the models whose trainers differ, with the config that makes
-them tiny; every registered family must have an entry (a new family fails the contract tests until it has one).
+setattr in a subprocess (with tests/ on sys.path, as conftest.py puts it). CASES lists, per family, the models
+whose trainers differ, with the config that makes them tiny; every registered family must have an entry (a new
+family fails the contract tests until it has one).
 """
 import h5py
 import numpy as np
@@ -51,7 +52,7 @@ def tiny_features(arch="vgg16", layer="block3_conv3", weights="imagenet", prepro
 def install(setattr=setattr):
     from deblurkeras import families, losses
     from deblurkeras.families.srn import trainer as srn
-    from tests.test_srn_trainer import tiny_generator
+    from test_srn_trainer import tiny_generator
 
     real = families.build_model
 

@@ -7,8 +7,8 @@ Faithful to the official DMPHN_1_2_4(_8).py (REFERENCE §3):
   StepLR(step_size=1000 epochs, gamma 0.1): configs give it as `schedule: piecewise` with step boundaries
   = 1000 * steps_per_epoch (see experiments/dmphn_gopro_1_2_4_8.yaml for the GoPro arithmetic).
 Data: `(blurred, sharp)` batches in [0, 1] from deblurkeras.data.make_dataset (value_range (0, 1)), shuffled
-every epoch as the official DataLoader(shuffle=True); the trainer does the -0.5 shift, so previews and metrics stay in [0, 1]. Metrics: loss, psnr (dB, output + 0.5 clipped to
-[0, 1] against sharp).
+every epoch as the official DataLoader(shuffle=True); the trainer does the -0.5 shift, so previews and metrics
+stay in [0, 1]. Metrics: loss, psnr (dB, output + 0.5 clipped to [0, 1] against sharp).
 """
 import keras
 import tensorflow as tf
