@@ -262,8 +262,9 @@ class Run:
         val = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
         if val:
             self._log_scalars(val, "val")
-        self._preview()
         self._checkpoint(val)
+        if not self.diverged:  # no preview of NaN weights
+            self._preview()
 
     def _log_scalars(self, logs, prefix):
         values = {k: float(v) for k, v in logs.items() if np.ndim(v) == 0}
