@@ -41,8 +41,9 @@ def test_cli_verbs_take_precision_default_float32(verb):
 
 
 def test_training_precision_key_and_deprecated_alias():
-    assert runner.load_config()["run"]["precision"] == "float32"  # the faithful default
-    assert runner.run_precision(runner.load_config(overrides=["run.precision=bfloat16"])["run"]).name == "bfloat16"
+    assert runner.load_config(base={"model": {"name": "srn-color"}})["run"]["precision"] == "float32"  # faithful
+    srn = {"model": {"name": "srn-color"}}
+    assert runner.run_precision(runner.load_config(base=srn, overrides=["run.precision=bfloat16"])["run"]).name == "bfloat16"
     assert runner.run_precision({"mixed_precision": True}).name == "float16"        # old key: true -> float16
     assert runner.run_precision({"mixed_precision": False}).name == "float32"
     assert runner.run_precision({"precision": "bfloat16", "mixed_precision": True}).name == "bfloat16"
