@@ -184,3 +184,6 @@ def test_readme_fine_tune_the_official_dmphn_on_your_own_pairs(tmp_path):
     assert not _same(tuned, official_model)  # two fine-tuning steps moved the official weights
     x = np.asarray(Image.open(tmp_path / "my_pairs" / "test" / "blur" / "0.png"), "float32")[None] / 255 - 0.5
     assert np.all(np.isfinite(np.asarray(tuned(x))))
+    cli("deblur", "my_pairs/test/blur/0.png", "--model", "dmphn-1-2-4",
+        "--weights", "runs/finetune/generator.weights.h5", "--out", "out")
+    assert os.listdir(tmp_path / "out")
