@@ -102,6 +102,9 @@ class _Holder:
     def optimizers(self):
         return {"optimizer": self.opt}
 
+    def build_optimizers(self):
+        pass  # built in __init__
+
     def steps(self, grads):
         for g in grads:
             self.opt.apply([keras.ops.convert_to_tensor(g)], [self.var])

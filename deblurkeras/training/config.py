@@ -228,6 +228,8 @@ def resolve(user):
         if not isinstance(values, dict):
             raise BadInputError(f"config: {section}={values!r}: expected a section (key: value mapping)")
         for key, value in values.items():
+            if isinstance(value, (Typed, Choice)):  # a family's spec passed as a config: its defaults
+                value = value.default
             if key not in sections[section]:
                 _unknown("key", f"{section}.{key}", value, [f"{section}.{k}" for k in sections[section]])
             out[section][key] = coerce(f"{section}.{key}", value, sections[section][key])
