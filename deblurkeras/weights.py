@@ -153,10 +153,20 @@ def _importer_for(path):
     return None
 
 
+def _same_architecture(a, b):
+    """Two registered names for one network (srresnet-x4 and srgan-x4's generator): weights move freely."""
+    from .families import entry
+    try:
+        ea, eb = entry(a), entry(b)
+    except ValueError:
+        return False
+    return (ea.builder, ea.defaults) == (eb.builder, eb.defaults)
+
+
 def _check_identity(path, model_name):
     ident = read_identity(path)
     stored = (ident or {}).get("model")
-    if model_name and stored and stored != model_name:
+    if model_name and stored and stored != model_name and not _same_architecture(stored, model_name):
         raise WeightsMismatchError(path, mismatched=[("model", stored, model_name)]) from None
     return ident
 

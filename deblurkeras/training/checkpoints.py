@@ -15,6 +15,7 @@ import shutil
 import numpy as np
 
 from ..errors import BadInputError
+from .. import weights
 from ..utils import atomic_path
 
 
@@ -49,7 +50,7 @@ def save_checkpoint(trainer, directory, state):
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     for key, model in trainer.savable_models().items():
-        model.save_weights(os.path.join(tmp, f"{key}.weights.h5"))
+        weights.save(model, os.path.join(tmp, f"{key}.weights.h5"))
         rng = rng_variables(model)
         if rng:
             np.savez(os.path.join(tmp, f"{key}.rng.npz"),
@@ -71,7 +72,7 @@ def save_checkpoint(trainer, directory, state):
 def load_checkpoint(trainer, directory):
     """Restore weights and optimizer variables written by save_checkpoint; return its state dict."""
     for key, model in trainer.savable_models().items():
-        model.load_weights(os.path.join(directory, f"{key}.weights.h5"))
+        weights.load_into(model, os.path.join(directory, f"{key}.weights.h5"))  # strict: every tensor named
         _restore_rng(model, os.path.join(directory, f"{key}.rng.npz"))
     trainer.build_optimizers()
     for key, opt in trainer.optimizers().items():

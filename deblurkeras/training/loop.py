@@ -321,15 +321,13 @@ class Run:
 
     def _finish(self):
         """Final weights next to the run (atomically) and a summary."""
-        from ..utils import atomic_path
+        from .. import weights
 
         out = {}
         if self.chief:
             for key, model in self.trainer.savable_models().items():
-                path = os.path.join(self.run_dir, f"{key}.weights.h5")
-                with atomic_path(path) as tmp:
-                    model.save_weights(tmp)
-                out[key] = path
+                # atomic, and the file says which registered model it holds (`--model` optional downstream)
+                out[key] = weights.save(model, os.path.join(self.run_dir, f"{key}.weights.h5"))
         return {"step": self.step, "best_val": self.best, "val_key": self.trainer.val_key,
                 "best_val_psnr": self.best if self.trainer.val_key == "psnr" else None,
                 "weights": out, "run_dir": self.run_dir, "last_checkpoint": self.last_ckpt,
