@@ -222,8 +222,8 @@ def add_memory_arguments(parser):
                         f"(default {int(100 * memory.DEFAULT_FRACTION)}%%)")
 
 
-def run_image(model, name, io, img, label, budget, tile=None, overlap=OVERLAP, transpose=None, round=False,  # noqa: A002
-              pad_to=None, note=None):
+def run_image(model, name, io, img, label, budget, tile=None, overlap=OVERLAP, transpose=None,
+              round=False, pad_to=None, note=None):  # noqa: A002 - mirrors --round
     """One image through `deblur_array` within `budget` bytes: whole, or in tiles (with a one-line `note` saying why
     and a progress bar over the tiles). Errors are BadInputError naming `label`."""
     import tensorflow as tf
@@ -238,7 +238,7 @@ def run_image(model, name, io, img, label, budget, tile=None, overlap=OVERLAP, t
     if p.tile and tile is None and note is not None:
         note(f"{label}: {p.describe(h, w)}, overlap {overlap}")
     try:
-        return deblur_array(model, io, img, transpose, round, p.tile, overlap, pad_to, 
+        return deblur_array(model, io, img, transpose, round, p.tile, overlap, pad_to,
                             progress=os.path.basename(label) if p.tile else None)
     except tf.errors.ResourceExhaustedError:
         raise BadInputError(f"{label}: out of memory at {w}x{h}; try a smaller --max-memory or --tile") from None
@@ -296,14 +296,13 @@ def _output_name(src, ext):
 def run(args):
     from PIL import Image
     from tqdm import tqdm
-    from .families import model_io
+    from .families import model_identity, model_io
 
     paths = list_images(args.inputs)
     if not paths:
         raise BadInputError(f"{', '.join(args.inputs)}: no images found")
     if args.ext and "." + args.ext.lstrip(".").lower() not in Image.registered_extensions():
         raise BadInputError(f"--ext {args.ext}: unknown image format")
-    from .families import model_identity
     budget = memory.parse_budget(args.max_memory)
     model = precision.build(lambda: load_model(args.model, args.weights), args.precision, _announce)
     name = args.model or model_identity(model)["model"]

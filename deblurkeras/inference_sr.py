@@ -5,6 +5,9 @@ Super-resolves each image x`scale` with the registry's conventions (LR ImageNet-
 Weights: a Keras `.weights.h5` (strict) or `.keras` file (safe_mode), or the tutorial's checkpoint `.pth`
 (plain state_dicts, through `import-torch`'s loader).
 
+Large inputs run in tiles on their own when they would exceed `--max-memory` (see deblurkeras.inference; tile
+sizes in LR pixels). Two inputs with the same stem (x.png, x.jpg -> x_x4.png) are both refused by name.
+
 `--evaluate` treats every input as a HIGH-resolution ground truth (Set5 / Set14 / BSD100 style) and follows the
 tutorial's eval.py: HR = largest centred crop with sides multiple of `scale`, LR = PIL bicubic / scale,
 SR = model(LR) as floats (not the truncated uint8 of the saved PNG); both go to the Y channel of the tutorial's
@@ -12,6 +15,8 @@ SR = model(LR) as floats (not the truncated uint8 of the saved PNG); both go to 
 `peak_signal_noise_ratio` / `structural_similarity` with `data_range=255` and otherwise default arguments (7x7 uniform
 window, sample covariance). Per image and averaged, for SR and for the bicubic upscale baseline, written to
 `DIR/metrics.json` with the convention spelled out.
+An image too small for that (the border crop plus SSIM's 7x7 window) gets a one-line error; the others are
+still scored.
 """
 import json
 import os

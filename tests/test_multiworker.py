@@ -55,11 +55,18 @@ def _start_workers(cfg_path, resume=False, slow=False):
 
 
 def _wait(procs, timeout=400):
+    """Outputs of the workers; on any failure the others are killed (a survivor would wait for its peer forever)."""
     outs = []
-    for p in procs:
-        out, _ = p.communicate(timeout=timeout)
-        outs.append(out)
-        assert p.returncode == 0, out[-3000:]
+    try:
+        for p in procs:
+            out, _ = p.communicate(timeout=timeout)
+            outs.append(out)
+            assert p.returncode == 0, out[-3000:]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     return outs
 
 

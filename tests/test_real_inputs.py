@@ -99,8 +99,8 @@ def test_automatic_tiling_with_a_small_budget(tmp_path, srn, capsys):
     # fits 64-px tiles of wide.png (48 high), not the whole of it; huge.png cannot fit even its image buffers
     budget = memory.image_bytes(48, 160, io) + memory.work_bytes("srn-color", 48, 64, io)
     rc = main(["deblur", str(tmp_path / "small.png"), str(tmp_path / "wide.png"), str(tmp_path / "huge.png"),
-               "--weights", str(weights), "--out", str(tmp_path / "o"), "--max-memory", str(budget),
-               "--overlap", "16"])
+               "--model", "srn-color", "--weights", str(weights), "--out", str(tmp_path / "o"),
+               "--max-memory", str(budget), "--overlap", "16"])
     err = capsys.readouterr().err
     assert rc == 1
     notes = [ln for ln in err.splitlines() if ": tiling" in ln]
@@ -125,7 +125,8 @@ def test_f2_no_command_writes_over_its_input(tmp_path, srn):
     d = tmp_path / "imgs"
     d.mkdir()
     save_image(d / "a.png", _img(16, 16))
-    assert main(["deblur", str(d / "a.png"), "--weights", str(weights), "--out", str(d)]) == 1  # out/a.png is a.png
+    # --out is the folder of a.png: its output would be a.png itself
+    assert main(["deblur", str(d / "a.png"), "--model", "srn-color", "--weights", str(weights), "--out", str(d)]) == 1
     np.testing.assert_array_equal(load_image(d / "a.png"), _img(16, 16))
 
 
@@ -136,13 +137,15 @@ def test_f4_clashing_output_names_are_refused_not_lost(tmp_path, sr, srn, capsys
     save_image(d / "x.png", _img(12, 12, 1))
     Image.fromarray(_img(12, 12, 2)).save(d / "x.jpg")
     save_image(d / "y.png", _img(12, 12, 3))
-    assert main(["upscale", str(d), "--weights", str(weights), "--out", str(tmp_path / "o")]) == 1
+    assert main(["upscale", str(d), "--model", "srresnet-x4", "--weights", str(weights),
+                 "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     clashes = [ln for ln in err.splitlines() if "error:" in ln]
     assert len(clashes) == 2 and all("x_x4.png" in ln for ln in clashes)
     assert os.listdir(tmp_path / "o") == ["y_x4.png"]
     # deblur --ext png: the same rule
-    assert main(["deblur", str(d), "--weights", str(srn[1]), "--out", str(tmp_path / "o2"), "--ext", "png"]) == 1
+    assert main(["deblur", str(d), "--model", "srn-color", "--weights", str(srn[1]), "--out", str(tmp_path / "o2"),
+                 "--ext", "png"]) == 1
     assert os.listdir(tmp_path / "o2") == ["y.png"]
 
 
@@ -159,7 +162,8 @@ def test_f8_eval_reports_a_bad_file_and_carries_on(tmp_path, srn, capsys):
     data = tmp_path / "pairs"
     _side_by_side(data, 2, 16)
     (data / "p1_bad.png").write_bytes(b"\x89PNG not really")
-    rc = main(["eval", "--weights", str(weights), "--data", str(data), "--out", str(tmp_path / "ev")])
+    rc = main(["eval", "--model", "srn-color", "--weights", str(weights), "--data", str(data),
+               "--out", str(tmp_path / "ev")])
     err = capsys.readouterr().err
     assert rc == 1
     assert [ln for ln in err.splitlines() if "error:" in ln][0].count("p1_bad.png") == 1
@@ -172,8 +176,8 @@ def test_f9_upscale_evaluate_tiny_image_is_one_line_and_keeps_the_rest(tmp_path,
     _, weights = sr
     save_image(tmp_path / "good.png", _img(40, 40))
     save_image(tmp_path / "tiny.png", _img(12, 12))
-    rc = main(["upscale", str(tmp_path / "good.png"), str(tmp_path / "tiny.png"), "--weights", str(weights),
-               "--out", str(tmp_path / "o"), "--evaluate"])
+    rc = main(["upscale", str(tmp_path / "good.png"), str(tmp_path / "tiny.png"), "--model", "srresnet-x4",
+               "--weights", str(weights), "--out", str(tmp_path / "o"), "--evaluate"])
     err = capsys.readouterr().err
     assert rc == 1
     errors = [ln for ln in err.splitlines() if "error:" in ln]
@@ -186,7 +190,8 @@ def test_f10_eval_tiny_pairs_and_discriminators(tmp_path, srn, capsys):
     _, weights = srn
     data = tmp_path / "pairs"
     _side_by_side(data, 2, 6)
-    assert main(["eval", "--weights", str(weights), "--data", str(data), "--out", str(tmp_path / "ev")]) == 2
+    assert main(["eval", "--model", "srn-color", "--weights", str(weights), "--data", str(data),
+               "--out", str(tmp_path / "ev")]) == 2
     err = capsys.readouterr().err
     assert "6x6" in err and "SSIM" in err and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("deblurkeras eval: error: no image pairs")
@@ -199,7 +204,8 @@ def test_f10_eval_tiny_pairs_and_discriminators(tmp_path, srn, capsys):
 
 def test_f11_upscale_on_an_empty_folder(tmp_path, sr, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["upscale", str(tmp_path / "empty"), "--weights", str(sr[1]), "--out", str(tmp_path / "o")]) == 2
+    assert main(["upscale", str(tmp_path / "empty"), "--model", "srresnet-x4", "--weights", str(sr[1]),
+                 "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no images found" in err and "empty" in err
 
@@ -210,7 +216,7 @@ def test_cli_prints_no_tensorflow_noise(tmp_path, srn):
     env = {**os.environ, "PYTHONPATH": REPO}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     cmd = [sys.executable, "-m", "deblurkeras.cli"]
-    run = [str(tmp_path / "a.png"), "--weights", str(srn[1]), "--out", str(tmp_path / "o")]
+    run = [str(tmp_path / "a.png"), "--model", "srn-color", "--weights", str(srn[1]), "--out", str(tmp_path / "o")]
     helped = subprocess.run(cmd + ["deblur", "--help"], capture_output=True, text=True, env=env, timeout=300)
     done = subprocess.run(cmd + ["deblur"] + run, capture_output=True, text=True, env=env, timeout=300)
     assert helped.returncode == 0 and done.returncode == 0, done.stderr
