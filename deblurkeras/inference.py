@@ -215,7 +215,7 @@ def add_memory_arguments(parser):
                    help="tile side in px (default: automatic, only for images that would exceed --max-memory or "
                         "hold a tensor over 2^31 elements; 0: never tile)")
     g.add_argument("--overlap", type=int, default=OVERLAP,
-                   help=f"tile overlap in px, blended with linear ramps (default {OVERLAP}; seam error table in the README)")
+                   help=f"tile overlap in px, blended with linear ramps (default {OVERLAP}; seam error table: README)")
     g.add_argument("--max-memory", default=None, metavar="SIZE",
                    help="memory budget for one image: 3G, 800M, or a percentage of the available memory "
                         f"(default {int(100 * memory.DEFAULT_FRACTION)}%%)")
