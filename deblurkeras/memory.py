@@ -30,8 +30,8 @@ TILE_WORK = 1 << 30  # automatic tiles use at most this much working memory, wha
 DEFAULT_FRACTION = 0.5
 
 # model -> (bytes of peak RSS per padded input pixel, largest tensor's elements per padded input pixel).
-# Measured by `python -m experiments.calibrate_memory` (random weights; peak RSS is weight-independent) at 256², 512²,
-# 768² (srn-gray, srn-lstm: 128², 192², 256²; x4 SR: 64², 96², 128² LR); srgan-x4 is the same network as srresnet-x4.
+# Measured by `python -m experiments.calibrate_memory` (random weights; peak RSS is weight-independent) at 256²,
+# 512², 768² (srn-gray, srn-lstm: 128², 192², 256²; x4 SR: 64², 96², 128² LR); srgan-x4 is srresnet-x4's network.
 COEFFS = {
     "srn-color": (1023.0, 32.0),
     "srn-gray": (3445.0, 96.0),
