@@ -222,9 +222,9 @@ def add_memory_arguments(parser):
 
 
 def run_image(model, name, io, img, label, budget, tile=None, overlap=OVERLAP, transpose=None,
-              round=False, pad_to=None, note=None):  # noqa: A002 - mirrors --round
-    """One image through `deblur_array` within `budget` bytes: whole, or in tiles (with a one-line `note` saying why
-    and a progress bar over the tiles). Errors are BadInputError naming `label`."""
+              round=False, pad_to=None, note=None, as_01=False):  # noqa: A002 - mirrors --round
+    """One image through `deblur_array` (`predict_01` with `as_01`) within `budget` bytes: whole, or in tiles (with a
+    one-line `note` saying why and a progress bar over the tiles). Errors are BadInputError naming `label`."""
     import tensorflow as tf
 
     h, w = img.shape[:2]
@@ -237,8 +237,10 @@ def run_image(model, name, io, img, label, budget, tile=None, overlap=OVERLAP, t
     if p.tile and tile is None and note is not None:
         note(f"{label}: {p.describe(h, w)}, overlap {overlap}")
     try:
-        return deblur_array(model, io, img, transpose, round, p.tile, overlap, pad_to,
-                            progress=os.path.basename(label) if p.tile else None)
+        progress = os.path.basename(label) if p.tile else None
+        if as_01:
+            return predict_01(model, io, img, transpose, p.tile, overlap, pad_to, progress)
+        return deblur_array(model, io, img, transpose, round, p.tile, overlap, pad_to, progress=progress)
     except tf.errors.ResourceExhaustedError:
         raise BadInputError(f"{label}: out of memory at {w}x{h}; try a smaller --max-memory or --tile") from None
 
