@@ -3,9 +3,16 @@
 A verb module provides `add_arguments(parser)` and `run(args) -> int` (exit status). Modules are imported only
 when their verb runs, so `deblurkeras --help` stays fast. User errors (DeblurKerasError, FileNotFoundError)
 are printed on one line and give a non-zero exit status.
+
+TensorFlow's C++ log stays quiet unless `deblurkeras --verbose VERB ...`: TF_CPP_MIN_LOG_LEVEL=2 hides its info and
+warnings, and the lines printed while TensorFlow loads its CUDA stubs and probes for a GPU ("Could not find cuda
+drivers", "failed call to cuInit") - written by absl before TF's log level applies - are sent to /dev/null by
+loading TensorFlow once, before the verb runs, with file descriptor 2 pointed there.
 """
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 # verb -> (module, one-line help)
@@ -27,13 +34,73 @@ VERBS = {
 }
 
 
+# verbs that never import TensorFlow (nothing to quieten, and no reason to pay for loading it)
+NO_TENSORFLOW = {"build-hdf5"}
+# argument names that a verb writes to, and those it reads (checked against each other: F2)
+OUTPUT_ARGS = ("out", "report")
+INPUT_ARGS = ("weights", "checkpoint", "source", "inputs", "input", "data", "config")
+
+
 def _load(verb):
     return importlib.import_module(VERBS[verb][0])
 
 
+@contextlib.contextmanager
+def _fd2_to_devnull():
+    """Point file descriptor 2 at /dev/null for the block (C++ code writes there directly, not via sys.stderr)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def quiet_tensorflow():
+    """Import TensorFlow and probe its devices with C++ stderr silenced (see the module docstring)."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL") or "2"
+    with _fd2_to_devnull():
+        try:
+            import tensorflow as tf
+            tf.config.list_physical_devices()  # the cuInit probe happens here
+        except Exception:  # noqa: BLE001 - an import problem surfaces, with its message, when the verb imports TF
+            pass
+
+
+def _paths(value):
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [os.fspath(v) for v in values if isinstance(v, (str, os.PathLike))]
+
+
+def check_not_overwriting_inputs(verb, args):
+    """No verb writes over one of its own inputs (`export-torch --weights W --out W`): BadInputError before any
+    work. Folder outputs are checked per file by the verbs that write into them (deblur, upscale)."""
+    from .errors import BadInputError
+    inputs = [(name, p) for name in INPUT_ARGS for p in _paths(getattr(args, name, None)) if os.path.exists(p)]
+    for out_name in OUTPUT_ARGS:
+        for out in _paths(getattr(args, out_name, None)):
+            if not os.path.isfile(out):  # a folder output: the verb checks each file it writes there
+                continue
+            for in_name, p in inputs:
+                if os.path.samefile(out, p):
+                    raise BadInputError(f"--{out_name.replace('_', '-')} {out} is the input {p} "
+                                        f"({in_name}); writing it would destroy the input: choose another path")
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = bool(argv) and argv[0] in ("-v", "--verbose")
+    if verbose:
+        argv = argv[1:]
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     parser = argparse.ArgumentParser(prog="deblurkeras", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's C++ log (quiet by default)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, (_, help_text) in VERBS.items():
         sub.add_parser(verb, help=help_text, add_help=False)
@@ -47,6 +114,9 @@ def main(argv=None):
     args = vparser.parse_args(argv[1:])
     from .errors import DeblurKerasError
     try:
+        check_not_overwriting_inputs(verb, args)
+        if not verbose and verb not in NO_TENSORFLOW:
+            quiet_tensorflow()
         return int(module.run(args) or 0)
     except (DeblurKerasError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
         print(f"deblurkeras {verb}: error: {e}", file=sys.stderr)

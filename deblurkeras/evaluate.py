@@ -13,20 +13,24 @@ Outputs (atomic): per_image.csv (name, psnr/ssim of output and of the blurred in
 import csv
 import json
 import os
+import sys
 import time
 
 import numpy as np
 
-from .errors import BadInputError
+from .errors import BadInputError, DeblurKerasError
 from .metrics import CONVENTION, psnr, ssim
 from .precision import add_argument as add_precision_argument
 from .utils import atomic_path
 
 FIELDS = ("name", "psnr_out", "ssim_out", "psnr_in", "ssim_in", "seconds")
+MIN_SIDE = 7  # SSIM's 7x7 window (skimage, gaussian_weights with sigma 1.5)
 
 
 # ----------------------------------------------------------------------------------------------- inputs
 def _folder_pairs(folder):
+    """(blurred, sharp, name) per pair; a pair that cannot be read yields (BadInputError, None, name) instead, so
+    the evaluation reports it and carries on."""
     from .imageio import list_images, load_image, pair_files
 
     blur_dir, sharp_dir = os.path.join(folder, "blur"), os.path.join(folder, "sharp")
@@ -34,18 +38,27 @@ def _folder_pairs(folder):
         pairs, unpaired = pair_files(blur_dir, sharp_dir)
         for path, partner in unpaired:
             if os.path.dirname(path) == blur_dir:  # a blurred image without its sharp one cannot be scored
-                raise BadInputError(f"{path}: no sharp image of the same name in {sharp_dir}")
+                yield (BadInputError(f"{path}: no sharp image of the same name in {sharp_dir}"), None,
+                       os.path.basename(path))
         for name, sharp, blurred in pairs:
-            yield load_image(blurred), load_image(sharp), name
+            try:
+                item = load_image(blurred), load_image(sharp), name
+            except BadInputError as e:
+                item = e, None, name
+            yield item
         return
     files = list_images([folder])
     if not files:
         raise BadInputError(f"{folder}: no images (expected side-by-side pairs or blur/ + sharp/ folders)")
     for p in files:
-        img = load_image(p)
-        half = img.shape[1] // 2
-        if half == 0:
-            raise BadInputError(f"{p}: too narrow to be a side-by-side pair")
+        try:
+            img = load_image(p)
+            half = img.shape[1] // 2
+            if half == 0:
+                raise BadInputError(f"{p}: too narrow to be a side-by-side pair")
+        except BadInputError as e:
+            yield e, None, os.path.basename(p)
+            continue
         # left half sharp, right half blurred (odd widths: the middle column is dropped, as build_hdf5 does)
         yield img[:, -half:], img[:, :half], os.path.basename(p)
 
@@ -69,32 +82,60 @@ def count_pairs(data, split="test"):
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
-def evaluate_pairs(model, io, pairs, image_dir=None, limit=None, total=None, **deblur_kwargs):
-    """Per-image rows (dicts of FIELDS) for (blurred, sharp, name) pairs; writes PNGs into image_dir if given."""
+def _check_size(blurred, sharp, name):
+    if sharp.shape != blurred.shape:
+        raise BadInputError(f"{name}: blurred {blurred.shape} and sharp {sharp.shape} images differ in size")
+    h, w = sharp.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise BadInputError(f"{name}: {w}x{h} is smaller than the {MIN_SIDE}x{MIN_SIDE} SSIM window")
+
+
+def evaluate_pairs(model, io, pairs, image_dir=None, limit=None, total=None, failed=None, run=None, **deblur_kwargs):
+    """Per-image rows (dicts of FIELDS) for (blurred, sharp, name) pairs; writes PNGs into image_dir if given.
+
+    A pair that fails (unreadable, sizes differ, too small, too large for the memory budget) is reported on one line
+    and appended to `failed` as {"name", "error"}; the others are still evaluated. `run(blurred, name)` deblurs one
+    image (default: `deblur_array` with `deblur_kwargs`)."""
     from tqdm import tqdm
 
     from .imageio import save_image
     from .inference import deblur_array
 
+    if run is None:
+        def run(img, name):
+            return deblur_array(model, io, img, **deblur_kwargs)
+    failed = [] if failed is None else failed
     rows = []
     if image_dir:
         os.makedirs(image_dir, exist_ok=True)
     total = min(total, limit) if (total and limit) else (limit or total)
-    for i, (blurred, sharp, name) in enumerate(tqdm(pairs, total=total, desc="eval", unit="img", disable=None)):
+    bar = tqdm(pairs, total=total, desc="eval", unit="img", disable=None, position=0)
+    for i, (blurred, sharp, name) in enumerate(bar):
         if limit is not None and i >= limit:
             break
-        t0 = time.perf_counter()
-        out = deblur_array(model, io, blurred, **deblur_kwargs)
-        dt = time.perf_counter() - t0
-        if out.shape != sharp.shape:
-            raise BadInputError(f"{name}: output {out.shape} and sharp image {sharp.shape} differ")
+        try:
+            if isinstance(blurred, Exception):
+                raise blurred
+            _check_size(blurred, sharp, name)
+            t0 = time.perf_counter()
+            out = run(blurred, name)
+            dt = time.perf_counter() - t0
+            if out.shape != sharp.shape:
+                raise BadInputError(f"{name}: output {out.shape} and sharp image {sharp.shape} differ")
+        except DeblurKerasError as e:
+            msg = str(e) if str(name) in str(e) else f"{name}: {e}"
+            tqdm.write(f"deblurkeras eval: error: {msg}", file=sys.stderr)
+            failed.append({"name": str(name), "error": msg})
+            continue
         rows.append({"name": name, "psnr_out": psnr(out, sharp), "ssim_out": ssim(out, sharp),
                      "psnr_in": psnr(blurred, sharp), "ssim_in": ssim(blurred, sharp), "seconds": dt})
         if image_dir:
             stem = os.path.splitext(str(name).replace("/", "_"))[0]
             save_image(os.path.join(image_dir, f"{stem}.png"), out)
+    bar.close()
     if not rows:
-        raise BadInputError("no image pairs to evaluate")
+        why = f" ({len(failed)} failed, see above)" if failed else ""
+        raise BadInputError(f"no image pairs to evaluate{why}")
     return rows
 
 
@@ -127,12 +168,16 @@ def write_reports(rows, summary, out_dir):
 
 
 def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_images=False, model=None,
-             precision="float32", **deblur_kwargs):
+             precision="float32", max_memory=None, tile=None, overlap=None, **deblur_kwargs):
     """Evaluate a registered model (weights file, or an already loaded `model`) and write the reports.
-    `precision`: float32 | bfloat16 | auto, the dtype policy the model is built in (deblurkeras.precision)."""
+    `precision`: float32 | bfloat16 | auto, the dtype policy the model is built in (deblurkeras.precision).
+
+    Images too large for `max_memory` (bytes; default half the available memory) run in tiles, as `deblur` does.
+    Pairs that fail are listed in summary.json under "failed" (and the CLI exits 1)."""
+    from . import memory
     from . import precision as prec
-    from .inference import _announce, load_model
     from .families import model_identity, model_io
+    from .inference import OVERLAP, _announce, load_model, run_image
 
     pairs = iter_pairs(data, split)  # checks the data before the (slow) model load
     if model is None:
@@ -141,12 +186,21 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
     io = model_io(model_name)
     if not io.image:
         raise BadInputError(f"{weights}: holds {model_name}, which does not produce images")
+    budget = memory.parse_budget(max_memory) if not isinstance(max_memory, int) else max_memory
+    overlap = OVERLAP if overlap is None else overlap
+
+    def run(img, name):
+        from tqdm import tqdm
+        return run_image(model, model_name, io, img, str(name), budget, tile, overlap, note=lambda m: tqdm.write(
+            f"deblurkeras eval: {m}", file=sys.stderr), **deblur_kwargs)
+
+    failed = []
     rows = evaluate_pairs(model, io, pairs, os.path.join(out_dir, "images") if save_images else None,
-                          limit=limit, total=count_pairs(data, split), **deblur_kwargs)
+                          limit=limit, total=count_pairs(data, split), failed=failed, run=run)
     summary = {**summarize(rows), "model": model_name, "weights": None if weights is None else os.fspath(weights),
                "data": os.fspath(data), "split": split if not os.path.isdir(data) else None,
                "dtype_policy": prec.model_policy(model),
-               "convention": CONVENTION}
+               "convention": CONVENTION, "failed": failed}
     write_reports(rows, summary, out_dir)
     return rows, summary
 
@@ -154,6 +208,7 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
 # ----------------------------------------------------------------------------------------------- CLI verb
 def add_arguments(p):
     from .families import model_names
+    from .inference import add_memory_arguments
 
     p.add_argument("--model", default=None, choices=model_names(image_only=True),
                    help="registered model (default: the one the weights file names)")
@@ -164,13 +219,18 @@ def add_arguments(p):
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
     p.add_argument("--save-images", action="store_true", help="also write the deblurred images as PNGs")
     add_precision_argument(p)
+    add_memory_arguments(p)
 
 
 def run(args):
     _, summary = evaluate(args.model, args.weights, args.data, args.out, split=args.split, limit=args.limit,
-                          save_images=args.save_images, precision=args.precision)
+                          save_images=args.save_images, precision=args.precision, max_memory=args.max_memory,
+                          tile=args.tile, overlap=args.overlap)
     print(f"{summary['n_images']} images: PSNR {summary['psnr_out']:.2f} dB (blurred input "
           f"{summary['psnr_in']:.2f}, gain {summary['psnr_gain']:+.2f}), SSIM {summary['ssim_out']:.4f} "
           f"(blurred input {summary['ssim_in']:.4f}); {summary['seconds_per_image_median']:.3f} s/image (median)")
     print(f"wrote {os.path.join(args.out, 'per_image.csv')} and {os.path.join(args.out, 'summary.json')}")
+    if summary["failed"]:
+        print(f"{len(summary['failed'])} pairs failed (listed in summary.json)")
+        return 1
     return 0

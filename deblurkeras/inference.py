@@ -2,24 +2,26 @@
 
 Per image (defaults follow the official SRN test script):
   1. read as uint8 RGB (`deblurkeras.imageio.load_image`: gray / RGBA / 16-bit / palette handled), /255.0;
-  2. portrait images (h > w) are transposed, run, and transposed back. The official script did this so every
-     image fits its fixed landscape placeholder (720x1280). A fully convolutional model needs no such thing, and
-     it buys nothing else; it does change the numbers a little (the kernels are not transpose-symmetric), so it
-     stays the default to match the original outputs. `--no-transpose` runs portrait images as they are;
+  2. portrait images (h > w) are transposed, run, and transposed back when the model's ModelIO says so
+     (`io.transpose`: SRN only, as its official script did to fit its fixed landscape placeholder; the kernels are
+     not transpose-symmetric, so it changes the numbers a little). `--transpose` / `--no-transpose` override it;
   3. the registry's value range is applied (`model_io(name)`), H and W are edge-padded bottom/right to the model's
-     `multiple` (16 for SRN) and the output is cropped back. The original padded to its placeholder size instead;
-     `--pad-to 720x1280` reproduces that exactly (the padded area reaches the border pixels through the
-     receptive field and the multi-scale resizing, so it matters at the bottom/right edges);
+     `multiples` (16 for SRN; 16 x 8 for DMPHN 1-2-4-8) and the output is cropped back. The original padded to its
+     placeholder size instead; `--pad-to 720x1280` reproduces that exactly;
   4. models with one channel (SRN gray / lstm) run an RGB image channel by channel, the 3 channels as a batch of 3;
   5. the output (`output_index`, the finest SRN scale) is clipped to [0, 1], *255 and truncated to uint8 like the
      original `im2uint8`; `--round` rounds instead.
 Deviation from the official script, by design: images larger than 720x1280 are NOT bicubically shrunk and
-enlarged back; they run at full resolution. `--tile N --overlap M` bounds memory for large images: tiles of N
-pixels (rounded down to the model's multiple) overlapping by M, blended with linear ramps. An image that fits in
-one tile takes exactly the untiled path (identical output).
+enlarged back; they run at full resolution. Memory (deblurkeras.memory): each image's peak memory is estimated
+from the model and its size; when it exceeds `--max-memory` (default half the available memory) or a tensor would
+pass 2^31 elements, the image runs in tiles on its own (one line says so; a bar counts the tiles), overlapping by
+`--overlap` (default OVERLAP; the seam error table is in the README) and blended with linear ramps. `--tile N`
+forces tiles of N px, `--tile 0` never tiles. An image that fits one tile takes exactly the untiled path.
 
-Files that cannot be read or written get a one-line error naming them; the others are still processed; the exit
-status is non-zero at the end if any failed. Outputs are written atomically (no partial files).
+Files that cannot be read, written or fitted in memory get a one-line error naming them; the others are still
+processed; the exit status is non-zero at the end if any failed. Two inputs that would write the same output
+(x.png and x.jpg with `--ext png`) are both refused, by name, rather than one silently replacing the other.
+Outputs are written atomically (no partial files).
 """
 import math
 import os
@@ -30,6 +32,7 @@ import weakref
 import numpy as np
 
 from . import precision
+from . import memory
 from .errors import BadInputError, DeblurKerasError, WeightsMismatchError, first_line
 from .imageio import list_images, load_image, save_image, to_uint8
 
@@ -51,6 +54,7 @@ def load_model(name, weights):
 
 # ------------------------------------------------------------------------------------------------ one array
 _FORWARD = weakref.WeakKeyDictionary()
+OVERLAP = 32  # default tile overlap (px); experiments/seam_error.py found no overlap <= 128 at 50 dB (random weights)
 
 
 def _forward_fn(model, io):
@@ -74,9 +78,10 @@ def _forward_fn(model, io):
 
 
 def _normalize(x01, io):
-    scale = np.asarray(io.in_scale, dtype=np.float32)
-    offset = np.asarray(io.in_offset, dtype=np.float32)
-    return (x01 * scale + offset).astype(np.float32)
+    """In place: the buffer of x01 becomes the model input (no second full-size float copy)."""
+    x01 *= np.asarray(io.in_scale, dtype=np.float32)
+    x01 += np.asarray(io.in_offset, dtype=np.float32)
+    return x01
 
 
 def _run_padded(model, io, x, pad_to=None):
@@ -87,9 +92,10 @@ def _run_padded(model, io, x, pad_to=None):
         if h > ph or w > pw:
             raise BadInputError(f"image {h}x{w} does not fit --pad-to {ph}x{pw}")
     else:
-        mh, mw = io.multiples  # DMPHN 1-2-4-8: (16, 8)
+        mh, mw = io.multiples
         ph, pw = math.ceil(h / mh) * mh, math.ceil(w / mw) * mw
-    x = np.pad(x, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    if (ph, pw) != (h, w):
+        x = np.pad(x, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
     batch = x.transpose(2, 0, 1)[..., None] if io.channels == 1 else x[None]  # gray: channels -> batch
     y = _forward_fn(model, io)(batch).numpy()
     y = y[..., 0].transpose(1, 2, 0) if io.channels == 1 else y[0]
@@ -117,49 +123,81 @@ def _ramp(n, start, length, total, overlap):
     return w
 
 
-def _run_tiled(model, io, x, tile, overlap):
+def tile_grid(h, w, tile, overlap):
+    """[(y0, x0)] of the tiles covering an (h, w) image."""
+    return [(y0, x0) for y0 in _starts(h, tile, overlap) for x0 in _starts(w, tile, overlap)]
+
+
+def _run_tiled(model, io, x, tile, overlap, progress=None):
+    from .memory import tile_side
     h, w, _ = x.shape
-    m = math.lcm(*io.multiples)
-    tile = max(m, tile // m * m)
+    tile = tile_side(tile, io)
     if overlap < 0 or overlap >= tile:
-        raise DeblurKerasError(f"--overlap must be in [0, tile) (tile {tile} after rounding to a multiple of {m})")
+        raise DeblurKerasError(f"--overlap must be in [0, tile) (tile {tile} after rounding to the model's multiple "
+                               f"{'x'.join(map(str, io.multiples))})")
     if h <= tile and w <= tile:
         return _run_padded(model, io, x)  # exactly the untiled computation
     s = io.scale
     acc = np.zeros((h * s, w * s, 3), np.float32)
     norm = np.zeros((h * s, w * s, 1), np.float32)
-    for y0 in _starts(h, tile, overlap):
-        for x0 in _starts(w, tile, overlap):
-            th, tw = min(tile, h - y0), min(tile, w - x0)
-            out = _run_padded(model, io, x[y0:y0 + th, x0:x0 + tw])
-            wy = _ramp(th * s, y0, th, h, overlap * s)
-            wx = _ramp(tw * s, x0, tw, w, overlap * s)
-            weight = (wy[:, None] * wx[None, :])[..., None]
-            acc[y0 * s:(y0 + th) * s, x0 * s:(x0 + tw) * s] += out * weight
-            norm[y0 * s:(y0 + th) * s, x0 * s:(x0 + tw) * s] += weight
-    return (acc / norm).astype(np.float32)
+    grid = tile_grid(h, w, tile, overlap)
+    bar = _tile_bar(len(grid), progress)
+    for y0, x0 in grid:
+        th, tw = min(tile, h - y0), min(tile, w - x0)
+        out = _run_padded(model, io, x[y0:y0 + th, x0:x0 + tw])
+        wy = _ramp(th * s, y0, th, h, overlap * s)
+        wx = _ramp(tw * s, x0, tw, w, overlap * s)
+        weight = (wy[:, None] * wx[None, :])[..., None]
+        acc[y0 * s:(y0 + th) * s, x0 * s:(x0 + tw) * s] += out * weight
+        norm[y0 * s:(y0 + th) * s, x0 * s:(x0 + tw) * s] += weight
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    acc /= norm
+    return acc
 
 
-def predict_01(model, io, img_uint8, transpose=True, tile=0, overlap=32, pad_to=None):
-    """uint8 RGB (H, W, 3) -> float32 (H*s, W*s, 3) in [0, 1] units, not clipped (see the module docstring)."""
+def _tile_bar(n, progress):
+    """A progress bar over the tiles of one image (below the images bar); `progress` is its description."""
+    if not progress or n < 2:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=n, unit="tile", desc=progress if isinstance(progress, str) else "tiles", leave=False,
+                file=sys.stderr, position=1, dynamic_ncols=True)
+
+
+def predict_01(model, io, img_uint8, transpose=None, tile=0, overlap=OVERLAP, pad_to=None, progress=None):
+    """uint8 RGB (H, W, 3) -> float32 (H*s, W*s, 3) in [0, 1] units, not clipped (see the module docstring).
+
+    `transpose` None: the model's convention (`io.transpose`); `tile` 0: whole image, N: tiles of N px;
+    `progress`: a description (or True) to show a bar over the tiles.
+    """
     img = np.asarray(img_uint8)
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[-1] != 3:
         raise ValueError(f"expected uint8 (H, W, 3), got {img.dtype} {img.shape}")
     if tile and pad_to is not None:
         raise DeblurKerasError("--tile and --pad-to cannot be combined")
-    x01 = (img / 255.0).astype(np.float32)  # the original fed uint8 / 255.0 (float64) into a float32 placeholder
+    transpose = io.transpose if transpose is None else transpose
     rot = transpose and img.shape[0] > img.shape[1]
     if rot:
-        x01 = x01.transpose(1, 0, 2)
-    x = _normalize(x01, io)
-    y = _run_tiled(model, io, x, tile, overlap) if tile else _run_padded(model, io, x, pad_to)
-    y = (y - io.out_offset) / io.out_scale
+        img = img.transpose(1, 0, 2)
+    # the original fed uint8 / 255.0 (float64) into a float32 placeholder: same float32 values as this
+    x = np.divide(img, np.float32(255.0), dtype=np.float32)
+    x = _normalize(x, io)
+    y = _run_tiled(model, io, x, tile, overlap, progress) if tile else _run_padded(model, io, x, pad_to)
+    del x
+    if io.out_offset:
+        y -= np.float32(io.out_offset)
+    if io.out_scale != 1:
+        y /= np.float32(io.out_scale)
     return np.ascontiguousarray(y.transpose(1, 0, 2) if rot else y)
 
 
-def deblur_array(model, io, img_uint8, transpose=True, round=False, tile=0, overlap=32, pad_to=None):  # noqa: A002
+def deblur_array(model, io, img_uint8, transpose=None, round=False, tile=0, overlap=OVERLAP, pad_to=None,  # noqa: A002
+                 progress=None):
     """uint8 RGB (H, W, 3) -> deblurred uint8 RGB (H*s, W*s, 3). `io` is `registry.model_io(name)`."""
-    return to_uint8(predict_01(model, io, img_uint8, transpose, tile, overlap, pad_to), round=round)
+    return to_uint8(predict_01(model, io, img_uint8, transpose, tile, overlap, pad_to, progress), round=round)
 
 
 # ------------------------------------------------------------------------------------------------ CLI verb
@@ -170,11 +208,66 @@ def _size(text):
     return int(m.group(1)), int(m.group(2))
 
 
+def add_memory_arguments(parser):
+    """--tile / --overlap / --max-memory, shared by deblur, eval and upscale."""
+    g = parser.add_argument_group("size and memory")
+    g.add_argument("--tile", type=int, default=None,
+                   help="tile side in px (default: automatic, only for images that would exceed --max-memory or "
+                        "hold a tensor over 2^31 elements; 0: never tile)")
+    g.add_argument("--overlap", type=int, default=OVERLAP,
+                   help=f"tile overlap in px, blended with linear ramps (default {OVERLAP}; seam error table: README)")
+    g.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="memory budget for one image: 3G, 800M, or a percentage of the available memory "
+                        f"(default {int(100 * memory.DEFAULT_FRACTION)}%%)")
+
+
+def run_image(model, name, io, img, label, budget, tile=None, overlap=OVERLAP, transpose=None,
+              round=False, pad_to=None, note=None, as_01=False):  # noqa: A002 - mirrors --round
+    """One image through `deblur_array` (`predict_01` with `as_01`) within `budget` bytes: whole, or in tiles (with a
+    one-line `note` saying why and a progress bar over the tiles). Errors are BadInputError naming `label`."""
+    import tensorflow as tf
+
+    h, w = img.shape[:2]
+    if pad_to is not None and tile is None:
+        tile = 0
+    try:
+        p = memory.plan(name, io, h, w, budget, tile)
+    except BadInputError as e:
+        raise type(e)(f"{label}: {e}") from None
+    if p.tile and tile is None and note is not None:
+        note(f"{label}: {p.describe(h, w)}, overlap {overlap}")
+    try:
+        progress = os.path.basename(label) if p.tile else None
+        if as_01:
+            return predict_01(model, io, img, transpose, p.tile, overlap, pad_to, progress)
+        return deblur_array(model, io, img, transpose, round, p.tile, overlap, pad_to, progress=progress)
+    except tf.errors.ResourceExhaustedError:
+        raise BadInputError(f"{label}: out of memory at {w}x{h}; try a smaller --max-memory or --tile") from None
+
+
+def output_plan(paths, out_dir, name_of):
+    """[(src, dst, error)]: `name_of(src)` is the output file name. Inputs whose outputs would clash (x.png and
+    x.jpg -> x.png) are all refused, and so is an output that would overwrite its own input: no silent loss."""
+    dsts = [os.path.join(out_dir, name_of(src)) for src in paths]
+    owners = {}
+    for src, dst in zip(paths, dsts):
+        owners.setdefault(os.path.normcase(os.path.abspath(dst)), []).append(src)
+    plan = []
+    for src, dst in zip(paths, dsts):
+        others = [o for o in owners[os.path.normcase(os.path.abspath(dst))] if o != src]
+        err = None
+        if others:
+            err = f"{src}: output {dst} would also be written for {', '.join(others)}; rename one or run them apart"
+        elif os.path.exists(src) and os.path.exists(dst) and os.path.samefile(src, dst):
+            err = f"{src}: output would overwrite the input; choose another --out"
+        plan.append((src, dst, err))
+    return plan
+
+
 def add_arguments(parser):
     from .families import model_names
     parser.add_argument("inputs", nargs="+", metavar="IMAGE|DIR", help="image files and/or folders of images")
-    names = [n for n in model_names() if not n.endswith("-d")]  # discriminators produce no image
-    parser.add_argument("--model", default=None, choices=names,
+    parser.add_argument("--model", default=None, choices=model_names(image_only=True),
                         help="registered model (default: the one the weights file names; needed for plain files)")
     parser.add_argument("--weights", required=True,
                         help=".weights.h5, .keras (loaded with safe_mode) or an original TF1 checkpoint prefix (SRN)")
@@ -182,38 +275,36 @@ def add_arguments(parser):
     parser.add_argument("--ext", default=None, help="output format by extension, e.g. png (default: the input's)")
     parser.add_argument("--round", action="store_true",
                         help="round to uint8 instead of truncating (the original truncates)")
+    parser.add_argument("--transpose", dest="transpose", action="store_true", default=None,
+                        help="run portrait images transposed (the default for SRN, as its official test script)")
     parser.add_argument("--no-transpose", dest="transpose", action="store_false",
-                        help="run portrait images as they are (the original transposes them)")
-    parser.add_argument("--tile", type=int, default=0, help="tile size in pixels to bound memory (0: whole image)")
-    parser.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels, blended (default 32)")
+                        help="run portrait images as they are (the default for the other models)")
     parser.add_argument("--pad-to", type=_size, default=None, metavar="HxW",
                         help="pad to this size instead of the next multiple (720x1280 = the official script)")
     precision.add_argument(parser)
+    add_memory_arguments(parser)
 
 
 def _announce(line):
     print(f"deblurkeras: {line}", file=sys.stderr)
 
 
-def _output_path(out_dir, src, ext):
+def _output_name(src, ext):
     base = os.path.basename(src)
-    if ext:
-        base = os.path.splitext(base)[0] + "." + ext.lstrip(".")
-    return os.path.join(out_dir, base)
+    return os.path.splitext(base)[0] + "." + ext.lstrip(".") if ext else base
 
 
 def run(args):
-    import tensorflow as tf
     from PIL import Image
     from tqdm import tqdm
-    from .families import model_io
+    from .families import model_identity, model_io
 
     paths = list_images(args.inputs)
     if not paths:
         raise BadInputError(f"{', '.join(args.inputs)}: no images found")
     if args.ext and "." + args.ext.lstrip(".").lower() not in Image.registered_extensions():
         raise BadInputError(f"--ext {args.ext}: unknown image format")
-    from .families import model_identity
+    budget = memory.parse_budget(args.max_memory)
     model = precision.build(lambda: load_model(args.model, args.weights), args.precision, _announce)
     name = args.model or model_identity(model)["model"]
     io = model_io(name)
@@ -223,25 +314,23 @@ def run(args):
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:
         raise BadInputError(f"{args.out}: cannot create output folder ({first_line(e)})") from None
-    failed, written = [], {}
-    for src in tqdm(paths, unit="img", desc="deblur", file=sys.stderr):
-        dst = _output_path(args.out, src, args.ext)
+    failed = []
+    bar = tqdm(output_plan(paths, args.out, lambda src: _output_name(src, args.ext)), unit="img", desc="deblur",
+               file=sys.stderr, position=0, dynamic_ncols=True)
+    for src, dst, err in bar:
         try:
-            if dst in written:
-                raise BadInputError(f"{src}: output {dst} already written for {written[dst]} (same file name)")
-            if os.path.exists(src) and os.path.exists(dst) and os.path.samefile(src, dst):
-                raise BadInputError(f"{src}: output would overwrite the input; choose another --out")
+            if err:
+                raise BadInputError(err)
             img = load_image(src)
-            try:
-                result = deblur_array(model, io, img, args.transpose, args.round, args.tile, args.overlap, args.pad_to)
-            except tf.errors.ResourceExhaustedError:
-                raise BadInputError(f"{src}: out of memory at {img.shape[1]}x{img.shape[0]}; try --tile 512") from None
+            result = run_image(model, name, io, img, src, budget, args.tile, args.overlap, args.transpose,
+                               args.round, args.pad_to, note=lambda m: tqdm.write(f"deblurkeras deblur: {m}",
+                                                                                  file=sys.stderr))
             save_image(dst, result)
-            written[dst] = src
         except DeblurKerasError as e:
             msg = str(e) if src in str(e) or dst in str(e) else f"{src}: {e}"
             tqdm.write(f"deblurkeras deblur: error: {msg}", file=sys.stderr)
             failed.append(src)
+    bar.close()
     print(f"{len(paths) - len(failed)} of {len(paths)} images deblurred -> {args.out}"
           + (f"; {len(failed)} failed" if failed else ""))
     return 1 if failed else 0

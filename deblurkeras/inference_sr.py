@@ -5,6 +5,9 @@ Super-resolves each image x`scale` with the registry's conventions (LR ImageNet-
 Weights: a Keras `.weights.h5` (strict) or `.keras` file (safe_mode), or the tutorial's checkpoint `.pth`
 (plain state_dicts, through `import-torch`'s loader).
 
+Large inputs run in tiles on their own when they would exceed `--max-memory` (see deblurkeras.inference; tile
+sizes in LR pixels). Two inputs with the same stem (x.png, x.jpg -> x_x4.png) are both refused by name.
+
 `--evaluate` treats every input as a HIGH-resolution ground truth (Set5 / Set14 / BSD100 style) and follows the
 tutorial's eval.py: HR = largest centred crop with sides multiple of `scale`, LR = PIL bicubic / scale,
 SR = model(LR) as floats (not the truncated uint8 of the saved PNG); both go to the Y channel of the tutorial's
@@ -12,6 +15,8 @@ SR = model(LR) as floats (not the truncated uint8 of the saved PNG); both go to 
 `peak_signal_noise_ratio` / `structural_similarity` with `data_range=255` and otherwise default arguments (7x7 uniform
 window, sample covariance). Per image and averaged, for SR and for the bicubic upscale baseline, written to
 `DIR/metrics.json` with the convention spelled out.
+An image too small for that (the border crop plus SSIM's 7x7 window) gets a one-line error; the others are
+still scored.
 """
 import json
 import os
@@ -31,6 +36,7 @@ def sr_models():
 Y_WEIGHTS = (65.481, 128.553, 24.966)
 BORDER = 4  # the tutorial's y-channel conversion crops [4:-4, 4:-4] whatever the scale (= the scale for x4)
 SSIM_KWARGS = dict(data_range=255)  # scikit-image defaults otherwise: win_size 7, uniform, sample covariance
+MIN_SSIM_SIDE = 7  # skimage's default SSIM window
 
 
 def convention(scale):
@@ -93,6 +99,8 @@ def upscale_array(model, io, lr_uint8, round=False):  # noqa: A002 - mirrors --r
 
 
 def add_arguments(parser):
+    from .inference import add_memory_arguments
+
     parser.add_argument("inputs", nargs="+", help="image files or folders")
     parser.add_argument("--model", choices=sr_models(), default=None,
                         help="default: the model the weights file names (a tutorial .pth: srgan-x4 if it holds a "
@@ -103,6 +111,7 @@ def add_arguments(parser):
                         help="inputs are HR ground truth: downscale, super-resolve, PSNR/SSIM on Y -> metrics.json")
     parser.add_argument("--round", action="store_true", help="round to uint8 instead of truncating")
     precision.add_argument(parser)
+    add_memory_arguments(parser)  # --tile / --overlap / --max-memory, in LR pixels
 
 
 def _mean(rows, key):
@@ -110,46 +119,59 @@ def _mean(rows, key):
     return float(np.mean(vals)) if vals else None
 
 
+def _hr_lr(img, path, scale):
+    """--evaluate: the HR crop and its LR; BadInputError when too small for the border crop + the SSIM window."""
+    from .data_sr import bicubic_down, center_crop_multiple
+
+    hr = center_crop_multiple(img, scale)
+    need = 2 * BORDER + MIN_SSIM_SIDE
+    if min(hr.shape[:2]) < need:
+        raise BadInputError(f"{path}: {img.shape[1]}x{img.shape[0]} is too small to evaluate at x{scale} "
+                            f"(needs {need}x{need}: a {BORDER}-px border crop plus the 7x7 SSIM window)")
+    return hr, bicubic_down(hr, scale)
+
+
 def run(args):
-    from .data_sr import bicubic_down, bicubic_up, center_crop_multiple
+    from tqdm import tqdm
+
+    from . import memory
+    from .data_sr import bicubic_up
     from .families import model_identity, model_io
+    from .inference import _announce, output_plan, run_image
 
     paths = list_images(args.inputs)
-    from .inference import _announce
+    if not paths:
+        raise BadInputError(f"{', '.join(args.inputs)}: no images found")
+    budget = memory.parse_budget(args.max_memory)
     model = precision.build(lambda: load_sr_model(args.model, args.weights), args.precision, _announce)
     args.model = model_identity(model)["model"]
     io = model_io(args.model)
     scale = io.scale
     os.makedirs(args.out, exist_ok=True)
     rows, failed = [], 0
-    try:
-        from tqdm import tqdm
-        it = tqdm(paths, desc="upscale", unit="img", disable=len(paths) < 2)
-    except ImportError:
-        it = paths
-    for path in it:
-        stem = os.path.splitext(os.path.basename(path))[0]
+    bar = tqdm(output_plan(paths, args.out, lambda p: f"{os.path.splitext(os.path.basename(p))[0]}_x{scale}.png"),
+               desc="upscale", unit="img", file=sys.stderr, position=0, dynamic_ncols=True)
+    for path, dst, err in bar:
         try:
+            if err:
+                raise BadInputError(err)
             img = load_image(path)
-            if args.evaluate:
-                hr = center_crop_multiple(img, scale)
-                if min(hr.shape[:2]) <= 2 * scale:
-                    raise BadInputError(f"{path}: too small to evaluate at x{scale}")
-                lr = bicubic_down(hr, scale)
-            else:
-                lr = img
-            sr01 = upscale_01(model, io, lr)
-            save_image(os.path.join(args.out, f"{stem}_x{scale}.png"), to_uint8(sr01, round=args.round))
+            hr, lr = _hr_lr(img, path, scale) if args.evaluate else (None, img)
+            sr01 = run_image(model, args.model, io, lr, path, budget, args.tile, args.overlap, as_01=True,
+                             note=lambda m: tqdm.write(f"deblurkeras upscale: {m}", file=sys.stderr))
+            save_image(dst, to_uint8(sr01, round=args.round))
             if args.evaluate:
                 p, s = sr_metrics(sr01, hr)
                 bp, bs = sr_metrics(bicubic_up(lr, scale), hr)
                 rows.append({"image": path, "psnr": p, "ssim": s, "bicubic_psnr": bp, "bicubic_ssim": bs})
         except DeblurKerasError as e:
-            print(f"deblurkeras upscale: error: {e}", file=sys.stderr)
+            msg = str(e) if path in str(e) else f"{path}: {e}"
+            tqdm.write(f"deblurkeras upscale: error: {msg}", file=sys.stderr)
             failed += 1
+    bar.close()
     if args.evaluate and rows:
         report = {"model": args.model, "weights": os.fspath(args.weights), "scale": scale,
-                  "convention": convention(scale), "n_images": len(rows),
+                  "convention": convention(scale), "n_images": len(rows), "n_failed": failed,
                   "mean": {k: _mean(rows, k) for k in ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim")},
                   "images": rows}
         with atomic_path(os.path.join(args.out, "metrics.json")) as tmp:
@@ -158,4 +180,6 @@ def run(args):
         m = report["mean"]
         print(f"{args.model} x{scale} on {len(rows)} images (Y, {BORDER}-px border crop): PSNR {m['psnr']:.2f} dB, "
               f"SSIM {m['ssim']:.4f} | bicubic {m['bicubic_psnr']:.2f} dB, {m['bicubic_ssim']:.4f}")
+    print(f"{len(paths) - failed} of {len(paths)} images upscaled x{scale} -> {args.out}"
+          + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0

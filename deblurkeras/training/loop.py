@@ -43,6 +43,42 @@ def make_strategy(name):
     raise BadInputError(f"--strategy {name!r}: expected one of {STRATEGIES}")
 
 
+def fix_multiworker_build(trainer, strategy):
+    """Two Keras 3 gaps under MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388), closed on this trainer:
+    - `fit()` learns the input shapes by reducing the first batch with `strategy.reduce("MEAN", batch)`, which
+      cannot reduce a nested batch ("Attempt to convert a value (PerReplica...)"): one local replica's batch has the
+      same shapes, so the model is built from it;
+    - the logs of each step are reduced with `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars
+      ("Invalid reduction dimension 0 for input with 0 dimensions"): train/test steps return them as shape [1],
+      whose mean over axis 0 across the replicas is the scalar a single process logs (equal local batches)."""
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+
+    def local(v):
+        return strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v
+
+    def build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, it in iterator:  # as keras' _maybe_symbolic_build; fit() resets the iterator afterwards
+                data_batch = tf.nest.map_structure(local, next(it))
+                break
+        with strategy.scope():
+            trainer._symbolic_build(data_batch=data_batch)
+
+    trainer._maybe_symbolic_build = build
+
+    def rank1(step):
+        def wrapped(data):
+            logs = step(data)
+            return {k: tf.reshape(v, [1]) if tf.is_tensor(v) and v.shape.rank == 0 else v for k, v in logs.items()}
+        return wrapped
+
+    trainer.train_step = rank1(trainer.train_step)
+    trainer.test_step = rank1(trainer.test_step)
+
+
 def is_chief(strategy):
     """Only one worker writes files under multi-worker training (the chief, or worker 0 without a chief)."""
     resolver = getattr(strategy, "cluster_resolver", None)
@@ -191,6 +227,7 @@ class Run:
             self._bar = self._progress()
             self._time_schedules = self._find_time_schedules()
             self.t0 = time.time()
+            fix_multiworker_build(self.trainer, self.strategy)
             epochs = math.ceil(self.total / self.ckpt_every)
             try:
                 self.trainer.fit(train_ds, epochs=epochs, initial_epoch=self.step // self.ckpt_every,

@@ -10,5 +10,5 @@ from .checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint  # 
 from .config import BASE, apply_override, family_module, load_config  # noqa: F401
 from .logs import image_grid, save_grid_png, tb_images, tb_scalar  # noqa: F401
 from ..errors import BadInputError  # noqa: F401
-from .loop import (STRATEGIES, Run, TrainingDivergedError, is_chief, make_strategy, precision_policy,  # noqa: F401
-                   run_precision, train)
+from .loop import (STRATEGIES, Run, TrainingDivergedError, fix_multiworker_build, is_chief,  # noqa: F401
+                   make_strategy, precision_policy, run_precision, train)
