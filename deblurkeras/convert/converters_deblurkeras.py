@@ -1,6 +1,10 @@
 """Converters for deblurkeras' own Keras layers, added through the public hook like a user's would be."""
 from . import custom_torch
-from .converters import Converted, call, register_converter, resize_mode, torch_dim
+from .converters import Converted, batch_norm, call, register_converter, resize_mode, torch_dim
+
+
+# PyTorch's running-variance update only differs in training; at inference it is a BatchNormalization
+register_converter("TorchBatchNorm")(batch_norm)
 
 
 @register_converter("ScaleResize")
