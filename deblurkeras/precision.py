@@ -9,6 +9,10 @@ float32 before anything is clipped or rounded (see deblurkeras.inference).
 or a GPU of compute capability 8.0 or newer; elsewhere bfloat16 is emulated (slower than float32), so it picks
 float32. It never picks float16: that is a GPU training option named explicitly.
 
+Losses and metrics are computed in `loss_dtype()`: float32 under every policy above (outputs are cast up first), and
+float64 only when Keras' floatx is float64 - the float64 parity runs (`experiments/train_parity.py --float64`),
+which take float32 rounding out of a comparison with the original training code.
+
 A model loaded from a `.keras` file keeps the dtype policy saved in the file; `apply` rebuilds such a model under
 the wanted policy and copies the weights into it.
 """
@@ -29,6 +33,18 @@ class Precision:
 
     def __str__(self):
         return self.reason
+
+
+def loss_dtype():
+    """float64 when Keras' floatx is float64 (models built that way compute in float64), else float32."""
+    import keras
+    return "float64" if keras.config.floatx() == "float64" else "float32"
+
+
+def to_loss_dtype(x):
+    """`x` (a model output, a batch) cast to `loss_dtype()`."""
+    from keras import ops
+    return ops.cast(x, loss_dtype())
 
 
 def cpu_flags(path="/proc/cpuinfo"):

@@ -16,7 +16,13 @@ The PyTorch modules are those of experiments/torch_reference.py (written to the 
   Keras 2's binary_crossentropy, G step on -log D(G(blur)) through a frozen D, then the content step
   145 * VGG MSE + 170 * L1; three separate Keras-2 Adam states (lr 1e-3, eps 1e-7) written out by hand.
 Written from the original definitions for this check; none of their code is copied here.
+
+`opts["dtype"]` = "float64" runs a reference in float64 (torch's default dtype, the TF1 graph's dtype; Keras' floatx
+for the dense-field GAN, which the caller sets): with float32 rounding gone, a remaining gap is in the algorithm.
 """
+import contextlib
+import functools
+
 
 import numpy as np
 
@@ -87,7 +93,28 @@ def _load(module, state):
 
 def _nchw(a):
     torch, _ = _torch()
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(a, np.float32).transpose(0, 3, 1, 2)))
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(a).transpose(0, 3, 1, 2))).to(torch.get_default_dtype())
+
+
+@contextlib.contextmanager
+def _torch_dtype(opts):
+    """torch's default dtype is opts["dtype"] (float32 unless given) inside; the previous one is restored after."""
+    torch, _ = _torch()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, opts.get("dtype", "float32")))
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _torch_run(run):
+    """A reference run under _torch_dtype(opts)."""
+    @functools.wraps(run)
+    def wrapped(init, batches, opts):
+        with _torch_dtype(opts):
+            return run(init, batches, opts)
+    return wrapped
 
 
 def _params(prefix_modules):
@@ -99,6 +126,7 @@ def _state(prefix_modules):
             for k, v in mod.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
+@_torch_run
 def run_dmphn(init, batches, opts):
     """init: DMPHN twin state (encoder_lv1.layer1.weight ...); batches: [(blurred, sharp)] NHWC in [0, 1]."""
     torch, nn = _torch()
@@ -124,9 +152,11 @@ _MEAN, _STD = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.22
 
 def _imagenet(x01):
     torch, _ = _torch()
-    return (x01 - torch.from_numpy(_MEAN).view(1, 3, 1, 1)) / torch.from_numpy(_STD).view(1, 3, 1, 1)
+    mean, std = (torch.from_numpy(a).to(x01.dtype).view(1, 3, 1, 1) for a in (_MEAN, _STD))
+    return (x01 - mean) / std
 
 
+@_torch_run
 def run_srresnet(init, batches, opts):
     """train_srresnet.py: MSE(SRResNet(LR imagenet-normed), HR in [-1, 1]); Adam(lr)."""
     torch, nn = _torch()
@@ -145,6 +175,7 @@ def run_srresnet(init, batches, opts):
     return {"losses": np.array(losses), "grad": grad, "w": _state([("", g)])}
 
 
+@_torch_run
 def run_srgan(init, batches, opts):
     """train_srgan.py per batch: G step, then D step with D(HR) before D(SR.detach()); init keys g./d./vgg.N."""
     torch, nn = _torch()
@@ -190,13 +221,17 @@ def run_srn(init, batches, opts):
     v1 = tf.compat.v1
     lstm, chns = bool(opts["lstm"]), int(opts["channels"])
     n, h, w = batches[0][0].shape[:3]
+    dtype = getattr(tf, opts.get("dtype", "float32"))
     graph = tf.Graph()
     with graph.as_default():
         names = {v1_name: k for k, v1_name in ((k, keras_to_tf1_name(k)) for k in init)}
-        var = {nm: v1.get_variable(nm.replace(":", "_"), initializer=tf.constant(init[k])) for nm, k in names.items()}
+        var = {nm: v1.get_variable(nm.replace(":", "_"), initializer=tf.constant(init[k], dtype))
+               for nm, k in names.items()}
         W = lambda s: var[f"g_net/{s}/weights"]  # noqa: E731
         B = lambda s: var[f"g_net/{s}/biases"]  # noqa: E731
-        resize = lambda t, hw: v1.image.resize_bilinear(t, hw, align_corners=False, half_pixel_centers=False)  # noqa
+        # (ResizeBilinear always returns float32: a float64 run casts back, as the model's layer does)
+        resize = lambda t, hw: tf.cast(v1.image.resize_bilinear(t, hw, align_corners=False,  # noqa: E731
+                                                                half_pixel_centers=False), t.dtype)
 
         def conv(t, s, stride=1, relu=True):
             y = tf.nn.conv2d(t, W(s), strides=stride, padding="SAME") + B(s)
@@ -212,12 +247,12 @@ def run_srn(init, batches, opts):
                                        padding="SAME") + B(s)
             return tf.nn.relu(y)
 
-        blur_ph = v1.placeholder(tf.float32, [n, h, w, 3])
-        sharp_ph = v1.placeholder(tf.float32, [n, h, w, 3])
+        blur_ph = v1.placeholder(dtype, [n, h, w, 3])
+        sharp_ph = v1.placeholder(dtype, [n, h, w, 3])
         x, gt = (tf.image.rgb_to_grayscale(blur_ph), tf.image.rgb_to_grayscale(sharp_ph)) if chns == 1 \
             else (blur_ph, sharp_ph)
         outputs, inp_pred = [], x
-        state = tf.zeros([n, h // 4, w // 4, 256])
+        state = tf.zeros([n, h // 4, w // 4, 256], dtype)
         for i in range(3):
             f = 0.5 ** (3 - i - 1)
             hi, wi = int(round(h * f)), int(round(w * f))
@@ -278,23 +313,24 @@ def run_srn(init, batches, opts):
             "w": {back[k]: v for k, v in final.items()}}
 
 
-def _keras2_adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-7):
-    """Keras 2's Adam.get_updates, written out: eps on sqrt(v), both corrections folded into lr_t."""
+def _keras2_adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-7, dtype="float32"):
+    """Keras 2's Adam.get_updates, written out: eps on sqrt(v), both corrections folded into lr_t. Its lr, beta_1
+    and beta_2 are K.variable()s of floatx (so 1 - beta_1 is computed in float32 from float32(0.9)); eps a float."""
     import tensorflow as tf
 
     state = {"t": 0}
+    lr, b1, b2 = (tf.constant(x, dtype) for x in (lr, b1, b2))
 
     def apply(grads, variables):
         state["t"] += 1
-        t = tf.constant(float(state["t"]), tf.float32)  # Keras 2: t = K.cast(iterations, floatx()) + 1, float32
-        b1_t, b2_t = tf.pow(tf.constant(b1, tf.float32), t), tf.pow(tf.constant(b2, tf.float32), t)
-        lr_t = lr * (tf.sqrt(1.0 - b2_t) / (1.0 - b1_t))
+        t = tf.constant(float(state["t"]), dtype)  # Keras 2: t = K.cast(iterations, floatx()) + 1
+        lr_t = lr * (tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t)))
         for g, v in zip(grads, variables):
             key = id(v)
             m, s = state.get((key, "m"), tf.zeros_like(v)), state.get((key, "v"), tf.zeros_like(v))
-            m = b1 * m + (1.0 - b1) * g
-            s = b2 * s + (1.0 - b2) * tf.square(g)
-            v.assign_sub(lr_t * m / (tf.sqrt(s) + eps))
+            m = (b1 * m) + (1.0 - b1) * g
+            s = (b2 * s) + (1.0 - b2) * tf.square(g)
+            v.assign(v - lr_t * m / (tf.sqrt(s) + eps))
             state[(key, "m")], state[(key, "v")] = m, s
     return apply
 
@@ -312,7 +348,8 @@ def run_dense_gan(models, batches, opts):
     import tensorflow as tf
 
     g, d, vgg = models
-    adam_d, adam_dg, adam_g = (_keras2_adam(float(opts["lr"]), eps=float(opts["epsilon"])) for _ in range(3))
+    adam_d, adam_dg, adam_g = (_keras2_adam(float(opts["lr"]), eps=float(opts["epsilon"]),
+                                                 dtype=opts.get("dtype", "float32")) for _ in range(3))
     losses, grad = [], {}
     d_stats = d.non_trainable_variables
     for blurred, sharp in batches:
@@ -321,7 +358,8 @@ def run_dense_gan(models, batches, opts):
         fake = g(blurred, training=False)                      # g.predict
         with tf.GradientTape() as tape:                        # d.train_on_batch(concat(full, fake), [1]*n + [0]*n)
             scores = d(tf.concat([sharp, fake], 0), training=True)
-            d_loss = _keras2_bce(tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], 0), scores)
+            labels = tf.concat([tf.ones((n, 1), scores.dtype), tf.zeros((n, 1), scores.dtype)], 0)
+            d_loss = _keras2_bce(labels, scores)
         d_grads = tape.gradient(d_loss, d.trainable_variables)
         adam_d(d_grads, d.trainable_variables)
         saved = [v.numpy() for v in d_stats]                   # D frozen: its BN statistics must not move

@@ -28,7 +28,7 @@ def test_keras_adam_would_fail_the_dmphn_check(monkeypatch):
     so the test above can fail and TorchAdam is what makes it pass."""
     from deblurkeras.families.dmphn import trainer as dmphn_trainer
     real = dmphn_trainer.make_adam
-    monkeypatch.setattr(dmphn_trainer, "make_adam", lambda t, lr, semantics: real(t, lr, "tf"))
+    monkeypatch.setattr(dmphn_trainer, "make_adam", lambda t, lr, semantics: real(t, lr, "keras"))
     row = tp.parity("dmphn", size=32, batch=1, steps=5, tiny=True, floor=False)["ours"]
     assert row["change"] > 100 * CHANGE_BOUND, row
 

@@ -73,8 +73,9 @@ class FamilySpec:
     `config`: the family's config defaults (the original's), section -> {key: default}; merged over the
         family-independent base of deblurkeras.training.config. A default's type is the type a value must have;
         `Typed` / `Choice` say more where the default alone cannot (None defaults, named options);
-    `optimizer`: whose Adam the original used: "tf" (eps added to sqrt(v) with both bias corrections folded into
-        the step: Keras/TF1) or "torch" (eps added to sqrt(v_hat): PyTorch);
+    `optimizer`: whose Adam the original used, rounding included (deblurkeras.training.optimizers): "tf1"
+        (tf.compat.v1.train.AdamOptimizer), "keras2" (Keras 2's Adam), "torch" (torch.optim.Adam: eps added to
+        sqrt(v_hat)) or "keras" (Keras 3's own);
     `importers`: modules reading original checkpoints, each with accepts(path) and import_weights(path, model=None,
         model_name=None) -> (model, name) (see deblurkeras.weights);
     `configs`: shipped YAML configs, name -> file inside the family's configs/ folder.
@@ -83,7 +84,7 @@ class FamilySpec:
     models: tuple
     trainer: str = None
     config: dict = dataclasses.field(default_factory=dict)
-    optimizer: str = "tf"
+    optimizer: str = "keras"
     importers: tuple = ()
     configs: tuple = ()
     layer_modules: tuple = ()   # modules whose import registers the family's custom Keras layers

@@ -23,8 +23,8 @@ FAMILY = FamilySpec(
     trainer="deblurkeras.families.dense_gan.trainer",
     # main.py compiles all three models with optimizer='adam': Keras 2's Adam(lr=1e-3, 0.9, 0.999, epsilon=None),
     # and None means K.epsilon() = 1e-7 (Keras 2.1.x, the `pip install keras` of the README's TF 1.5 set-up;
-    # Keras <= 2.1.2 defaulted to 1e-8). Its update is Keras 3's: eps added to sqrt(v), corrections in the step.
-    optimizer="tf",
+    # Keras <= 2.1.2 defaulted to 1e-8). training.optimizers.Keras2Adam computes it as Keras 2 did.
+    optimizer="keras2",
     # main.py: whole 256x256 images in HDF5 file order (no shuffling), batch 2, Adam 1e-3 for D, D-on-G and G
     config={
         "model": {"channel_rate": CHANNEL_RATE, "dropout": True, "discriminator": Choice("dense-gan-d", "dense-gan-d"),

@@ -29,8 +29,11 @@ import tensorflow as tf
 
 from ... import losses
 from ...errors import BadInputError
+from ...precision import to_loss_dtype
 from ...training.contract import Trainer, unpack
+from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
+from . import FAMILY
 
 MODES = ("original", "combined")
 
@@ -98,7 +101,7 @@ class GANTrainer(Trainer, keras.Model):
     @staticmethod
     def _prepare(data):
         blurred, sharp = unpack(data)  # (x, y) or (x, y, None): Keras' standard data
-        return tf.cast(blurred, tf.float32), tf.cast(sharp, tf.float32)
+        return to_loss_dtype(blurred), to_loss_dtype(sharp)
 
     def _d_frozen(self, images):
         """D's output with D's variables read, never written (BN statistic updates are discarded)."""
@@ -121,11 +124,11 @@ class GANTrainer(Trainer, keras.Model):
         fake = self.generator(blurred, training=self.fake_for_d == "training")
         fake = tf.stop_gradient(fake)
         n = tf.shape(sharp)[0]
-        labels = tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], axis=0)
+        labels = tf.concat([tf.ones((n, 1), sharp.dtype), tf.zeros((n, 1), sharp.dtype)], axis=0)
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             scores = self.discriminator(tf.concat([sharp, fake], axis=0), training=True)
-            d_loss = losses.bce_loss(labels, tf.cast(scores, tf.float32))
+            d_loss = losses.bce_loss(labels, to_loss_dtype(scores))
             scaled = self.d_optimizer.scale_loss(d_loss / self._replicas())
         self._step(self.d_optimizer, scaled, tape, d_vars)
         return d_loss
@@ -134,7 +137,7 @@ class GANTrainer(Trainer, keras.Model):
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             fake = self.generator(blurred, training=True)
-            adv = losses.adversarial_loss(tf.cast(self._d_frozen(fake), tf.float32), self.adv_eps)
+            adv = losses.adversarial_loss(to_loss_dtype(self._d_frozen(fake)), self.adv_eps)
             scaled = self.g_adv_optimizer.scale_loss(adv / self._replicas())
         self._step(self.g_adv_optimizer, scaled, tape, g_vars)
         return adv
@@ -143,8 +146,8 @@ class GANTrainer(Trainer, keras.Model):
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             fake = self.generator(blurred, training=True)
-            content = self.content_loss(sharp, tf.cast(fake, tf.float32))
-            adv = losses.adversarial_loss(tf.cast(self._d_frozen(fake), tf.float32), self.adv_eps) \
+            content = self.content_loss(sharp, to_loss_dtype(fake))
+            adv = losses.adversarial_loss(to_loss_dtype(self._d_frozen(fake)), self.adv_eps) \
                 if with_adv else None
             total = content + self.adv_weight * adv if with_adv else content
             scaled = self.g_optimizer.scale_loss(total / self._replicas())
@@ -167,12 +170,12 @@ class GANTrainer(Trainer, keras.Model):
         """Content loss and PSNR of G in inference mode; D loss and -log D too when D accepts the image size
         (a per-patch D is built for the training crop; validation on other sizes skips the D metrics)."""
         blurred, sharp = self._prepare(data)
-        fake = tf.cast(self.generator(blurred, training=False), tf.float32)
+        fake = to_loss_dtype(self.generator(blurred, training=False))
         d_loss = adv = None
         if self._d_accepts(sharp.shape):
             n = tf.shape(sharp)[0]
-            labels = tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], axis=0)
-            scores = tf.cast(self.discriminator(tf.concat([sharp, fake], axis=0), training=False), tf.float32)
+            labels = tf.concat([tf.ones((n, 1), sharp.dtype), tf.zeros((n, 1), sharp.dtype)], axis=0)
+            scores = to_loss_dtype(self.discriminator(tf.concat([sharp, fake], axis=0), training=False))
             d_loss, adv = losses.bce_loss(labels, scores), losses.adversarial_loss(scores[n:], self.adv_eps)
         return self._update_metrics(d_loss, adv, self.content_loss(sharp, fake), sharp, fake)
 
@@ -185,7 +188,7 @@ class GANTrainer(Trainer, keras.Model):
             self.d_loss_tracker.update_state(d_loss)
             self.g_adv_tracker.update_state(adv)
         self.g_content_tracker.update_state(content)
-        fake = tf.clip_by_value(tf.cast(fake, tf.float32), -1.0, 1.0)
+        fake = tf.clip_by_value(to_loss_dtype(fake), -1.0, 1.0)
         self.psnr_tracker.update_state(tf.image.psnr(fake, sharp, max_val=2.0))
         return {m.name: m.result() for m in self.metrics}
 
@@ -208,7 +211,7 @@ class GANTrainer(Trainer, keras.Model):
 
     def preview(self, blurred):
         """Deblurred images in [0, 1] for image grids (the generator works in [-1, 1])."""
-        fake = tf.cast(self.generator(tf.cast(blurred, tf.float32), training=False), tf.float32)
+        fake = to_loss_dtype(self.generator(to_loss_dtype(blurred), training=False))
         return tf.clip_by_value((fake + 1.0) / 2.0, 0.0, 1.0)
 
 
@@ -216,8 +219,7 @@ def _adam(train_cfg):
     """Adam from the train section (the family's defaults are the original's: constant 1e-3, beta 0.9/0.999,
     epsilon 1e-7 = Keras 2's `optimizer='adam'`); the learning rate follows `train.schedule`."""
     lr = build_schedule(train_cfg, int(train_cfg["total_steps"]))
-    return keras.optimizers.Adam(learning_rate=lr, beta_1=float(train_cfg["beta_1"]),
-                                 beta_2=float(train_cfg["beta_2"]), epsilon=float(train_cfg["epsilon"]))
+    return make_adam(train_cfg, lr, FAMILY.optimizer)  # Keras 2's Adam arithmetic (Keras2Adam)
 
 
 def build_trainer(cfg, mixed_precision=False):

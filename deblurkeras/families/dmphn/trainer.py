@@ -13,6 +13,7 @@ stay in [0, 1]. Metrics: loss, psnr (dB, output + 0.5 clipped to [0, 1] against 
 import keras
 import tensorflow as tf
 
+from ...precision import to_loss_dtype
 from ...training.contract import SingleModelHooks, unpack
 from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
@@ -39,7 +40,7 @@ class DMPHNTrainer(SingleModelHooks, keras.Model):
     @staticmethod
     def _prepare(data):
         blurred, sharp = unpack(data)
-        return tf.cast(blurred, tf.float32) - SHIFT, tf.cast(sharp, tf.float32) - SHIFT
+        return to_loss_dtype(blurred) - SHIFT, to_loss_dtype(sharp) - SHIFT
 
     def _update(self, loss, out, target):
         self.loss_tracker.update_state(loss)
@@ -52,7 +53,7 @@ class DMPHNTrainer(SingleModelHooks, keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            out = tf.cast(self.generator(x, training=True), tf.float32)
+            out = to_loss_dtype(self.generator(x, training=True))
             loss = tf.reduce_mean(tf.square(out - target))
             scaled = self.optimizer.scale_loss(loss / replicas)
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -60,13 +61,13 @@ class DMPHNTrainer(SingleModelHooks, keras.Model):
 
     def test_step(self, data):
         x, target = self._prepare(data)
-        out = tf.cast(self.generator(x, training=False), tf.float32)
+        out = to_loss_dtype(self.generator(x, training=False))
         return self._update(tf.reduce_mean(tf.square(out - target)), out, target)
 
     # --- the trainer contract (savable_models, optimizers, build_optimizers: SingleModelHooks) ---
     def preview(self, blurred):
-        out = self.generator(tf.cast(blurred, tf.float32) - SHIFT, training=False)
-        return tf.clip_by_value(tf.cast(out, tf.float32) + SHIFT, 0.0, 1.0)
+        out = self.generator(to_loss_dtype(blurred) - SHIFT, training=False)
+        return tf.clip_by_value(to_loss_dtype(out) + SHIFT, 0.0, 1.0)
 
 
 def build_trainer(cfg, mixed_precision=False):

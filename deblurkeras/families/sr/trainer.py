@@ -30,6 +30,7 @@ import tensorflow as tf
 from ... import losses
 from .. import IMAGENET_MEAN, IMAGENET_STD
 from . import FAMILY
+from ...precision import to_loss_dtype
 from ...training.contract import SingleModelHooks, Trainer, unpack
 from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
@@ -39,12 +40,12 @@ VGG19_TORCHVISION = "vgg19-dcbb9e9d.pth"  # torchvision's file name; download: l
 
 
 def imagenet_norm(x01):
-    return (x01 - tf.constant(IMAGENET_MEAN, tf.float32)) / tf.constant(IMAGENET_STD, tf.float32)
+    return (x01 - tf.constant(IMAGENET_MEAN, x01.dtype)) / tf.constant(IMAGENET_STD, x01.dtype)
 
 
 def bce_logits(labels_value, logits):
-    logits = tf.cast(logits, tf.float32)
-    labels = tf.fill(tf.shape(logits), float(labels_value))
+    logits = to_loss_dtype(logits)
+    labels = tf.fill(tf.shape(logits), tf.constant(labels_value, logits.dtype))
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
@@ -65,20 +66,20 @@ class _SRBase(Trainer, keras.Model):
 
     def _prepare(self, data):
         x, hr = unpack(data)  # (x, y) or (x, y, None): Keras' standard data
-        hr = tf.cast(hr, tf.float32)
-        lr = self._lr(tf.cast(x, tf.float32), hr.shape[1])
+        hr = to_loss_dtype(hr)
+        lr = self._lr(to_loss_dtype(x), hr.shape[1])
         return imagenet_norm(lr), hr * 2.0 - 1.0
 
     def _psnr(self, sr, hr_signed):
-        sr01 = tf.clip_by_value((tf.cast(sr, tf.float32) + 1.0) / 2.0, 0.0, 1.0)
+        sr01 = tf.clip_by_value((to_loss_dtype(sr) + 1.0) / 2.0, 0.0, 1.0)
         self.psnr_tracker.update_state(tf.image.psnr(sr01, (hr_signed + 1.0) / 2.0, max_val=1.0))
 
     def preview(self, x, layout="repeat"):
         """SR images in [0, 1] for the runner's grids; x is the batch's LR slot ("repeat" layout by default)."""
-        x = tf.cast(x, tf.float32)
+        x = to_loss_dtype(x)
         lr = x[:, ::self.scale, ::self.scale] if layout == "repeat" else x
         sr = self.generator(imagenet_norm(lr), training=False)
-        return tf.clip_by_value((tf.cast(sr, tf.float32) + 1.0) / 2.0, 0.0, 1.0)
+        return tf.clip_by_value((to_loss_dtype(sr) + 1.0) / 2.0, 0.0, 1.0)
 
     def make_datasets(self, cfg, start_step):
         """LR/HR streams of random crops of random images (deblurkeras.data_sr), not the HDF5 pair pipeline."""
@@ -101,7 +102,7 @@ class SRResNetTrainer(SingleModelHooks, _SRBase):
         variables = self.generator.trainable_variables
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
-            sr = tf.cast(self.generator(lr, training=True), tf.float32)
+            sr = to_loss_dtype(self.generator(lr, training=True))
             loss = tf.reduce_mean(tf.square(sr - hr))
             scaled = self.optimizer.scale_loss(loss / replicas)
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -109,7 +110,7 @@ class SRResNetTrainer(SingleModelHooks, _SRBase):
 
     def test_step(self, data):
         lr, hr = self._prepare(data)
-        sr = tf.cast(self.generator(lr, training=False), tf.float32)
+        sr = to_loss_dtype(self.generator(lr, training=False))
         return self._update(tf.reduce_mean(tf.square(sr - hr)), sr, hr)
 
     def _update(self, loss, sr, hr):
@@ -150,7 +151,7 @@ class SRGANTrainer(_SRBase):
         hr_feat = tf.stop_gradient(self.features(hr, training=False))
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            sr = tf.cast(self.generator(lr, training=True), tf.float32)
+            sr = to_loss_dtype(self.generator(lr, training=True))
             content = tf.reduce_mean(tf.square(self.features(sr, training=False) - hr_feat))
             adversarial = bce_logits(1.0, self.discriminator(self._d_input(sr), training=True))
             g_loss = content + self.beta * adversarial
@@ -170,7 +171,7 @@ class SRGANTrainer(_SRBase):
 
     def test_step(self, data):
         lr, hr = self._prepare(data)
-        sr = tf.cast(self.generator(lr, training=False), tf.float32)
+        sr = to_loss_dtype(self.generator(lr, training=False))
         content = tf.reduce_mean(tf.square(self.features(sr, training=False) - self.features(hr, training=False)))
         d_fake = self.discriminator(self._d_input(sr), training=False)
         d_real = self.discriminator(self._d_input(hr), training=False)

@@ -23,7 +23,7 @@ FAMILY = FamilySpec(
     models=(_model("srn-color", "color", _IO), _model("srn-gray", "gray", _IO_GRAY),
             _model("srn-lstm", "lstm", _IO_GRAY), _model("srn-color-lstm", "color_lstm", _IO)),
     trainer="deblurkeras.families.srn.trainer",
-    optimizer="tf",  # tf.train.AdamOptimizer(lr, 0.9, 0.999, 1e-8)
+    optimizer="tf1",  # tf.train.AdamOptimizer(lr, 0.9, 0.999, 1e-8): training.optimizers.TF1Adam
     # the official train.py: batch 16, 256 crops, 524k steps (4000 epochs of GoPro), polynomial decay power 0.3
     config={
         "model": {"resize_mode": Choice("tf1_legacy", "tf1_legacy", "half_pixel"),

@@ -14,15 +14,18 @@ import keras
 import tensorflow as tf
 
 from ...layers.resize import resize_bilinear
+from ...precision import to_loss_dtype
 from ...training.contract import SingleModelHooks, unpack
+from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
+from . import FAMILY
 
 
 def multiscale_losses(sharp, outputs, resize_mode="tf1_legacy"):
     """Per-scale mean squared errors, coarsest first: mean((resize(sharp) - out_i)^2)."""
     losses = []
     for out in outputs:
-        out = tf.cast(out, tf.float32)
+        out = to_loss_dtype(out)
         shape = tf.shape(out)
         gt = resize_bilinear(sharp, (shape[1], shape[2]), resize_mode)
         losses.append(tf.reduce_mean(tf.square(gt - out)))
@@ -31,7 +34,7 @@ def multiscale_losses(sharp, outputs, resize_mode="tf1_legacy"):
 
 def batch_psnr(sharp, out):
     """PSNR (dB) per image of the finest output clipped to [0, 1] against the sharp image (training metric)."""
-    return tf.image.psnr(tf.clip_by_value(tf.cast(out, tf.float32), 0.0, 1.0), sharp, max_val=1.0)
+    return tf.image.psnr(tf.clip_by_value(to_loss_dtype(out), 0.0, 1.0), sharp, max_val=1.0)
 
 
 class SRNTrainer(SingleModelHooks, keras.Model):
@@ -65,7 +68,7 @@ class SRNTrainer(SingleModelHooks, keras.Model):
         blurred, sharp = unpack(data)  # (x, y) or (x, y, None): Keras' standard data
         if self.channels == 1 and blurred.shape[-1] == 3:
             blurred, sharp = tf.image.rgb_to_grayscale(blurred), tf.image.rgb_to_grayscale(sharp)
-        return tf.cast(blurred, tf.float32), tf.cast(sharp, tf.float32)
+        return to_loss_dtype(blurred), to_loss_dtype(sharp)
 
     def _update_metrics(self, total, scale_losses, sharp, outputs):
         self.loss_tracker.update_state(total)
@@ -111,23 +114,18 @@ class SRNTrainer(SingleModelHooks, keras.Model):
     def preview(self, blurred):
         """Deblurred [0, 1] images for the TensorBoard grid (same channels as the data after _prepare)."""
         blurred, _ = self._prepare((blurred, blurred))
-        return tf.clip_by_value(tf.cast(self.generator(blurred, training=False)[-1], tf.float32), 0.0, 1.0)
+        return tf.clip_by_value(to_loss_dtype(self.generator(blurred, training=False)[-1]), 0.0, 1.0)
 
 
 def make_optimizer(train_cfg, total_steps, mixed_precision=False):
-    """Adam(0.9, 0.999, 1e-8) on the configured schedule (polynomial 1e-4 -> 0, power 0.3 by default).
+    """TF1's Adam(0.9, 0.999, 1e-8) (TF1Adam) on the configured schedule (polynomial 1e-4 -> 0, power 0.3 by default).
 
     `train.global_clipnorm` (default None, as the original) clips all gradients to a global norm: a named
     deviation for short runs at high learning rates (the demo).
     """
-    opt = keras.optimizers.Adam(
-        learning_rate=build_schedule(train_cfg, total_steps),
-        beta_1=float(train_cfg.get("beta_1", 0.9)),
-        beta_2=float(train_cfg.get("beta_2", 0.999)),
-        epsilon=float(train_cfg.get("epsilon", 1e-8)),
-        # not in the original (None): a demo option for high learning rates
-        global_clipnorm=None if train_cfg.get("global_clipnorm") is None else float(train_cfg["global_clipnorm"]),
-    )
+    clip = train_cfg.get("global_clipnorm")  # not in the original (None): a demo option for high learning rates
+    opt = make_adam(train_cfg, build_schedule(train_cfg, total_steps), FAMILY.optimizer,  # TF1's AdamOptimizer
+                    global_clipnorm=None if clip is None else float(clip))
     return keras.optimizers.LossScaleOptimizer(opt) if mixed_precision else opt
 
 
