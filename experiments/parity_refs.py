@@ -147,12 +147,14 @@ def run_dmphn(init, batches, opts):
     return {"losses": np.array(losses), "grad": grad, "w": _state([("", m)])}
 
 
-_MEAN, _STD = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+_MEAN, _STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 def _imagenet(x01):
+    """The tutorial's torch.FloatTensor(mean / std) in float32 runs; in float64 runs the same numbers in float64,
+    as our side has them (float32-rounded constants would seed a 1e-8 difference that Adam then amplifies)."""
     torch, _ = _torch()
-    mean, std = (torch.from_numpy(a).to(x01.dtype).view(1, 3, 1, 1) for a in (_MEAN, _STD))
+    mean, std = (torch.tensor(a, dtype=x01.dtype).view(1, 3, 1, 1) for a in (_MEAN, _STD))
     return (x01 - mean) / std
 
 

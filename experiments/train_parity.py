@@ -404,12 +404,14 @@ def parity(case, size=128, batch=2, steps=5, lr=1e-4, seed=0, tiny=False, floor=
     import keras
     opts = {"size": size, "batch": batch, "steps": steps, "lr": lr, "seed": seed, "tiny": tiny,
             "total_steps": 1_000_000, "data": data, "dtype": dtype}
-    floatx = keras.config.floatx()
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)  # an earlier explicit global policy would override floatx
     try:
         return _parity(case, opts, floor and dtype == "float32")
     finally:
         keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
 
 
 def _parity(case, opts, floor):
