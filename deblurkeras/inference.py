@@ -236,6 +236,8 @@ def run_image(model, name, io, img, label, budget, tile=None, overlap=OVERLAP, t
         raise type(e)(f"{label}: {e}") from None
     if p.tile and tile is None and note is not None:
         note(f"{label}: {p.describe(h, w)}, overlap {overlap}")
+    if p.tile and note is not None and io.tiling_caveat:
+        note(f"{label}: {io.tiling_caveat}")
     try:
         progress = os.path.basename(label) if p.tile else None
         if as_01:

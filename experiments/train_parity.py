@@ -17,7 +17,8 @@ sharp halves, LR = bicubic /4). Columns:
 Targets: loss <= 1e-5 (2e-5 for DMPHN / SRResNet / SRGAN), change <= 3x the floor's change.
 --float64 runs both sides in float64 (Keras floatx, torch's default dtype, the TF1 graph's dtype) and adds the
 max relative weight difference after K steps ("weights"): with float32 rounding gone, what remains is a difference
-in the algorithm. The float64 targets are issue 11's: loss <= 1e-5, weights <= 1e-4; no floor is run.
+in the algorithm. The float64 targets are issue 11's: loss <= 1e-5, weights <= 1e-4 (the floor, if not --no-floor,
+is then float64's own: the same other numerics, in float64).
 References: experiments/parity_refs.py.
 """
 import argparse
@@ -334,9 +335,10 @@ def compare(a, b, w0, skip=()):
     change = float(np.linalg.norm(da - db) / np.linalg.norm(db))
     la, lb = np.asarray(a["losses"], np.float64), np.asarray(b["losses"], np.float64)
     loss = float(np.max(np.abs(la - lb) / np.abs(lb)))
-    weights = max(float(np.max(np.abs(np.asarray(a["w"][n], np.float64) - b["w"][n]))
-                        / max(float(np.max(np.abs(b["w"][n]))), 1e-30)) for n in names)  # per tensor
-    return {"grad": grad, "loss": loss, "change": change, "weights": weights}
+    per_tensor = {n: float(np.max(np.abs(np.asarray(a["w"][n], np.float64) - b["w"][n]))
+                           / max(float(np.max(np.abs(b["w"][n]))), 1e-30)) for n in names}
+    worst = max(per_tensor, key=per_tensor.get)
+    return {"grad": grad, "loss": loss, "change": change, "weights": per_tensor[worst], "weights_worst": worst}
 
 
 # ----------------------------------------------------------------------------------------------- noise floor
@@ -392,7 +394,12 @@ def _reference_main(case, src, dst, ref_opts):
         torch.set_num_threads(1)
         torch.backends.mkldnn.enabled = False
     data = _load(src)
-    result = run_reference(case, data["init"], data["batches"], json.loads(ref_opts))
+    ref_opts = json.loads(ref_opts)
+    if ref_opts.get("dtype") == "float64":  # the dense-field GAN reference builds Keras models
+        import keras
+        keras.config.set_floatx("float64")
+        keras.config.set_dtype_policy("float64")
+    result = run_reference(case, data["init"], data["batches"], ref_opts)
     _save(dst, {"losses": result["losses"], "grad": result["grad"], "w": result["w"]})
 
 
@@ -408,7 +415,7 @@ def parity(case, size=128, batch=2, steps=5, lr=1e-4, seed=0, tiny=False, floor=
     keras.config.set_floatx(dtype)
     keras.config.set_dtype_policy(dtype)  # an earlier explicit global policy would override floatx
     try:
-        return _parity(case, opts, floor and dtype == "float32")
+        return _parity(case, opts, floor)
     finally:
         keras.config.set_floatx(floatx)
         keras.config.set_dtype_policy(policy)

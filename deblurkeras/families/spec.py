@@ -24,6 +24,7 @@ class ModelIO:
     `channels`: 1 for the gray SRN models (an RGB image runs as a batch of 3 one-channel images).
     `output_index`: which output is the image when the model returns a list (SRN: the finest, -1).
     `scale`: the upscaling factor (super-resolution), 1 for deblurring.
+    `tiling_caveat`: said (one line) whenever such a model runs in tiles, where tiling changes more than seams.
     """
     in_scale: object = 1.0
     in_offset: object = 0.0
@@ -35,6 +36,7 @@ class ModelIO:
     scale: int = 1
     transpose: bool = False
     image: bool = True          # False: not an image-to-image model (a discriminator), no deblur/eval/upscale
+    tiling_caveat: str = ""
 
     @property
     def multiples(self):

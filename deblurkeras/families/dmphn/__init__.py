@@ -29,9 +29,17 @@ def size_multiples(n_levels):
     return 4 << cuts.count("h"), 4 << cuts.count("w")
 
 
+# Each tile gets its own patch hierarchy (halves, quadrants, eighths of the TILE), so tiles change the output away
+# from the seams too: 37-38 dB against the whole image at 1280x720 with the official weights, at every overlap
+# from 0 to 128 (python -m experiments.seam_error; README).
+TILING_CAVEAT = ("DMPHN in tiles: each tile gets its own patch hierarchy, so the output differs from the whole-image "
+                 "one (about 38 dB) whatever the overlap; --tile 0 (and the memory for it) gives the original's output")
+
+
 def _io(levels):
     # No portrait transposing: the original test script runs images as they are.
-    return ModelIO(in_offset=-SHIFT, out_offset=-SHIFT, multiple=size_multiples(len(levels)))
+    return ModelIO(in_offset=-SHIFT, out_offset=-SHIFT, multiple=size_multiples(len(levels)),
+                   tiling_caveat=TILING_CAVEAT)
 
 
 def _model(levels):
