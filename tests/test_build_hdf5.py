@@ -270,8 +270,10 @@ def _wait_for_progress(path, grow=8 * 1536, seconds=60):
 
 
 def test_interrupt_kill_and_resume_without_duplicates(tmp_path):
-    """Ctrl-C, then kill -9 of a resumed run, then a final --resume: same arrays as an uninterrupted build."""
-    _side_by_side(tmp_path / "in" / "train", 60)
+    """Ctrl-C, then kill -9 of a resumed run, then a final --resume: same arrays as an uninterrupted build.
+    (N pairs at 0.04 s each: enough runway that a loaded machine cannot finish before the signal lands.)"""
+    n = 150
+    _side_by_side(tmp_path / "in" / "train", n)
     _side_by_side(tmp_path / "in" / "test", 6, start=100)
     out, partial = tmp_path / "k.h5", bh.partial_path(tmp_path / "k.h5")
     out.write_bytes(b"previous build")  # an existing PATH must survive interrupted builds untouched
@@ -296,7 +298,7 @@ def test_interrupt_kill_and_resume_without_duplicates(tmp_path):
     assert out.read_bytes() == b"previous build" and os.path.exists(partial)
     with h5py.File(partial, "r") as f:
         done = int(f.attrs["train_count"])  # pairs committed before the kill
-    assert 0 < done < 60
+    assert 0 < done < n
 
     r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -305,7 +307,7 @@ def test_interrupt_kill_and_resume_without_duplicates(tmp_path):
     _build(tmp_path / "in", tmp_path / "clean.h5", size=16)
     got, got_names = _arrays(out)
     want, want_names = _arrays(tmp_path / "clean.h5")
-    assert got_names == want_names and len(set(got_names["train"])) == 60
+    assert got_names == want_names and len(set(got_names["train"])) == n
     for k in KEYS:
         np.testing.assert_array_equal(got[k], want[k])
 
