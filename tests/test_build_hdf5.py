@@ -271,7 +271,7 @@ def _wait_for_progress(path, grow=8 * 1536, seconds=60):
 
 def test_interrupt_kill_and_resume_without_duplicates(tmp_path):
     """Ctrl-C, then kill -9 of a resumed run, then a final --resume: same arrays as an uninterrupted build.
-    (N pairs at 0.04 s each: enough runway that a loaded machine cannot finish before the signal lands.)"""
+    (150 pairs at 0.1 s each: a loaded machine still sends the signal long before the build could end.)"""
     n = 150
     _side_by_side(tmp_path / "in" / "train", n)
     _side_by_side(tmp_path / "in" / "test", 6, start=100)
@@ -279,15 +279,16 @@ def test_interrupt_kill_and_resume_without_duplicates(tmp_path):
     out.write_bytes(b"previous build")  # an existing PATH must survive interrupted builds untouched
     cmd = [sys.executable, os.path.join(REPO, "data_tools", "build_hdf5.py"), str(tmp_path / "in"),
            "--out", str(out), "--size", "16", "--quiet", "--overwrite"]
-    slow = cmd + ["--delay", "0.04"]
+    slow = cmd + ["--delay", "0.1"]  # 150 pairs: >= 7 s of runway
 
     # Ctrl-C goes to the whole process group, workers included: --workers 2 in script mode.
     p = subprocess.Popen(slow + ["--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     _wait_for_progress(partial)
+    early = p.poll()  # not None: the build ended before the signal was sent (a starved test process)
     os.killpg(p.pid, signal.SIGINT)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 130 and "--resume" in err and "Traceback" not in err, err
+    assert p.returncode == 130 and "--resume" in err and "Traceback" not in err, (early, err)
     assert out.read_bytes() == b"previous build" and os.path.exists(partial)
 
     p = subprocess.Popen(slow + ["--resume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
