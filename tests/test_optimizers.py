@@ -212,21 +212,27 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np, torch
-from deblurkeras.training.optimizers import TorchAdam
+from deblurkeras.training.optimizers import TF1Adam, TorchAdam
 rng = np.random.default_rng(0)
 x = rng.standard_normal((4, 6)).astype(np.float32)
 y = (1e-3 * rng.standard_normal((4, 2))).astype(np.float32)
 w0 = (0.1 * rng.standard_normal((6, 2))).astype(np.float32)
-out = {{}}
-for name, strategy in (("default", tf.distribute.get_strategy()), ("mirrored", tf.distribute.MirroredStrategy())):
+strategies = {{"default": tf.distribute.get_strategy(), "mirrored": tf.distribute.MirroredStrategy()}}
+
+def fit(strategy, make_optimizer):
+    \"\"\"20 steps of a bias-free Dense(2) from w0 on the global batch (x, y): (replicas, kernel, optimizer).\"\"\"
     with strategy.scope():
         inp = keras.Input((6,))
         model = keras.Model(inp, keras.layers.Dense(2, use_bias=False)(inp))
         model.layers[-1].kernel.assign(w0)
-        model.compile(optimizer=TorchAdam(learning_rate=1e-3), loss="mse")
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4).repeat()
-    model.fit(ds, steps_per_epoch=20, epochs=1, verbose=0)
-    out[name] = (strategy.num_replicas_in_sync, model.layers[-1].kernel.numpy())
+        opt = make_optimizer()
+        model.compile(optimizer=opt, loss="mse")
+    model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(4).repeat(), steps_per_epoch=20, epochs=1, verbose=0)
+    return strategy.num_replicas_in_sync, model.layers[-1].kernel.numpy(), opt
+
+def change_error(w, ref):
+    return float(np.max(np.abs((w - w0) - (ref - w0))) / np.max(np.abs(ref - w0)))
+
 p = torch.nn.Parameter(torch.from_numpy(w0.copy()))
 opt = torch.optim.Adam([p], lr=1e-3)
 for _ in range(20):
@@ -234,21 +240,11 @@ for _ in range(20):
     torch.mean((torch.from_numpy(x) @ p - torch.from_numpy(y)) ** 2).backward()
     opt.step()
 ref = p.detach().numpy()
-for name, (n, w) in out.items():
-    print(name.upper(), n, float(np.max(np.abs((w - w0) - (ref - w0)) / np.max(np.abs(ref - w0)))))
-from deblurkeras.training.optimizers import TF1Adam
-tf1 = {{}}
-for name, strategy in (("default", tf.distribute.get_strategy()), ("mirrored", tf.distribute.MirroredStrategy())):
-    with strategy.scope():
-        inp = keras.Input((6,))
-        model = keras.Model(inp, keras.layers.Dense(2, use_bias=False)(inp))
-        model.layers[-1].kernel.assign(w0)
-        opt = TF1Adam(learning_rate=1e-3)
-        model.compile(optimizer=opt, loss="mse")
-    model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(4).repeat(), steps_per_epoch=20, epochs=1, verbose=0)
-    tf1[name] = (model.layers[-1].kernel.numpy(), float(opt._beta_powers[1].numpy()))
-(wd, pd), (wm, pm) = tf1["default"], tf1["mirrored"]
-print("TF1", float(np.max(np.abs((wm - w0) - (wd - w0))) / np.max(np.abs(wd - w0))), pd, pm)
+for name, strategy in strategies.items():
+    n, w, _ = fit(strategy, lambda: TorchAdam(learning_rate=1e-3))
+    print(name.upper(), n, change_error(w, ref))
+(_, wd, od), (_, wm, om) = (fit(s, lambda: TF1Adam(learning_rate=1e-3)) for s in strategies.values())
+print("TF1", change_error(wm, wd), float(od._beta_powers[1].numpy()), float(om._beta_powers[1].numpy()))
 """
 
 
