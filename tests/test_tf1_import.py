@@ -8,6 +8,7 @@ from deblurkeras.families.srn.importer import (detect_variant, load_tf1_checkpoi
                                             read_generator_tensors, run)
 from deblurkeras.errors import BadInputError, WeightsMismatchError
 from deblurkeras.families.srn.model import PARAM_COUNTS
+from parity_refs import g_net  # experiments/ (on sys.path by conftest)
 
 
 # ------------------------------------------------------------- the official g_net variables, written from the table
@@ -65,65 +66,12 @@ def write_tf1_checkpoint(prefix, tensors):
 
 # ------------------------------------------------------------------ the independent forward pass, raw TF ops
 def reference_forward(prefix, x, lstm, n_levels=3, scale=0.5):
-    """g_net as in the official code, every tensor read from the checkpoint by its TF1 name."""
+    """g_net as in the official code (experiments/parity_refs.g_net, raw tf.nn ops), every tensor read from the
+    checkpoint by its TF1 name."""
     reader = tf.train.load_checkpoint(prefix)
     W = lambda s: tf.constant(reader.get_tensor(f"g_net/{s}/weights"))  # noqa: E731
     B = lambda s: tf.constant(reader.get_tensor(f"g_net/{s}/biases"))  # noqa: E731
-    resize = lambda t, hw: tf.compat.v1.image.resize_bilinear(  # noqa: E731
-        t, hw, align_corners=False, half_pixel_centers=False)
-
-    def conv(t, s, stride=1, relu=True):
-        y = tf.nn.conv2d(t, W(s), strides=stride, padding="SAME") + B(s)
-        return tf.nn.relu(y) if relu else y
-
-    def res(t, s):
-        return t + conv(conv(t, s + "/conv1"), s + "/conv2", relu=False)
-
-    def deconv(t, s):
-        w = W(s)
-        n, h, wd, _ = t.shape
-        y = tf.nn.conv2d_transpose(t, w, [n, 2 * h, 2 * wd, w.shape[2]], strides=2, padding="SAME") + B(s)
-        return tf.nn.relu(y)
-
-    n, h, w, _ = x.shape
-    outputs, inp_pred = [], x
-    state = tf.zeros([n, h // 4, w // 4, 256])
-    for i in range(n_levels):
-        f = scale ** (n_levels - i - 1)
-        hi, wi = int(round(h * f)), int(round(w * f))
-        inp_blur = resize(x, [hi, wi])
-        inp_pred = tf.stop_gradient(resize(inp_pred, [hi, wi]))
-        t = tf.concat([inp_blur, inp_pred], axis=3)
-        t = conv(t, "enc1_1")
-        for k in (2, 3, 4):
-            t = res(t, f"enc1_{k}")
-        conv1_4 = t
-        t = conv(t, "enc2_1", stride=2)
-        for k in (2, 3, 4):
-            t = res(t, f"enc2_{k}")
-        conv2_4 = t
-        t = conv(t, "enc3_1", stride=2)
-        for k in (2, 3, 4):
-            t = res(t, f"enc3_{k}")
-        if lstm:  # BasicConvLSTMCell: state = [c, h], gates i, j, f, o, forget bias 1.0
-            state = resize(state, [hi // 4, wi // 4])
-            c, hh = tf.split(state, 2, axis=3)
-            gates = tf.nn.conv2d(tf.concat([t, hh], 3), W("convLSTM/LSTM_conv"), 1, "SAME") + B("convLSTM/LSTM_conv")
-            gi, gj, gf, go = tf.split(gates, 4, axis=3)
-            c = c * tf.sigmoid(gf + 1.0) + tf.sigmoid(gi) * tf.tanh(gj)
-            t = tf.tanh(c) * tf.sigmoid(go)
-            state = tf.concat([c, t], 3)
-        for k in (3, 2, 1):
-            t = res(t, f"dec3_{k}")
-        t = deconv(t, "dec2_4") + conv2_4
-        for k in (3, 2, 1):
-            t = res(t, f"dec2_{k}")
-        t = deconv(t, "dec1_4") + conv1_4
-        for k in (3, 2, 1):
-            t = res(t, f"dec1_{k}")
-        inp_pred = conv(t, "dec1_0", relu=False)
-        outputs.append(inp_pred)
-    return [o.numpy() for o in outputs]
+    return [o.numpy() for o in g_net(tf.constant(x), W, B, lstm, n_levels, scale)]
 
 
 VARIANT_LAYOUT = {"color": (3, False), "gray": (1, False), "lstm": (1, True), "color_lstm": (3, True)}
