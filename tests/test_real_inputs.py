@@ -23,22 +23,23 @@ def _img(h, w, seed=0):
     return np.random.RandomState(seed).randint(0, 256, (h, w, 3)).astype(np.uint8)
 
 
-@pytest.fixture(scope="module")
-def srn(tmp_path_factory):
+def _saved(tmp_path_factory, name, file_name):
+    """(registered model `name` with seed-0 weights, the .weights.h5 they were saved to)."""
     keras.utils.set_random_seed(0)
-    model = build_model("srn-color")
-    path = tmp_path_factory.mktemp("w") / "srn.weights.h5"
+    model = build_model(name)
+    path = tmp_path_factory.mktemp("w") / file_name
     model.save_weights(path)
     return model, path
+
+
+@pytest.fixture(scope="module")
+def srn(tmp_path_factory):
+    return _saved(tmp_path_factory, "srn-color", "srn.weights.h5")
 
 
 @pytest.fixture(scope="module")
 def sr(tmp_path_factory):
-    keras.utils.set_random_seed(0)
-    model = build_model("srresnet-x4")
-    path = tmp_path_factory.mktemp("w") / "sr.weights.h5"
-    model.save_weights(path)
-    return model, path
+    return _saved(tmp_path_factory, "srresnet-x4", "sr.weights.h5")
 
 
 # ------------------------------------------------------------------------------------------------ memory plan
