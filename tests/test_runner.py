@@ -11,13 +11,14 @@ import subprocess
 import sys
 import time
 
-import h5py
 import numpy as np
 import pytest
 
 from deblurkeras.errors import BadInputError
 from deblurkeras.training import runner
 from deblurkeras.families.srn import trainer as srn
+
+import tiny_trainers  # tests/ (on sys.path by conftest)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PRELUDE = (
@@ -28,14 +29,8 @@ _PRELUDE = (
 )
 
 
-def make_h5(path, n_train=12, n_test=4, size=24, seed=0):
-    rng = np.random.default_rng(seed)
-    with h5py.File(path, "w") as f:
-        for split, n in (("train", n_train), ("test", n_test)):
-            sharp = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-            blur = ((sharp.astype(np.uint16) + np.roll(sharp, 1, axis=2)) // 2).astype(np.uint8)
-            f[f"{split}_data_full"], f[f"{split}_data_blur"] = sharp, blur
-    return str(path)
+def make_h5(path, size=24, **kw):
+    return tiny_trainers.make_h5(path, size=size, **kw)
 
 
 def tiny_cfg(tmp_path, **train):
