@@ -6,7 +6,8 @@ Both sides start from the same weights (ours exported with deblurkeras.convert.e
 by Keras path for the TF ones) and take the same K batches of real crops from the sample set (SR: HR crops of the
 sharp halves, LR = bicubic /4). Columns:
   gradient  rel. L2 difference of the first-batch gradients (ours: Adam's first moment / (1 - beta_1))
-  loss      worst relative difference of the per-step losses over K steps (every loss term of a GAN)
+  loss      worst relative difference of the per-step losses over K steps (every loss term of a GAN); the JSON
+            rows also give it per step ("loss_per_step")
   change    rel. L2 difference of the weight CHANGE after K steps, ||dW_ours - dW_ref|| / ||dW_ref||
             (relative to the weights any gap would hide under the initial values). Conv biases that feed straight
             into a BatchNorm are left out: their gradient is 0 by construction and Adam turns float noise into
@@ -334,11 +335,13 @@ def compare(a, b, w0, skip=()):
     da, db = _vec(a["w"], names) - wb0, _vec(b["w"], names) - wb0
     change = float(np.linalg.norm(da - db) / np.linalg.norm(db))
     la, lb = np.asarray(a["losses"], np.float64), np.asarray(b["losses"], np.float64)
-    loss = float(np.max(np.abs(la - lb) / np.abs(lb)))
+    per_step = np.max(np.abs(la - lb) / np.abs(lb), axis=1)  # worst loss term of each step
+    loss = float(np.max(per_step))
     per_tensor = {n: float(np.max(np.abs(np.asarray(a["w"][n], np.float64) - b["w"][n]))
                            / max(float(np.max(np.abs(b["w"][n]))), 1e-30)) for n in names}
     worst = max(per_tensor, key=per_tensor.get)
-    return {"grad": grad, "loss": loss, "change": change, "weights": per_tensor[worst], "weights_worst": worst}
+    return {"grad": grad, "loss": loss, "change": change, "weights": per_tensor[worst], "weights_worst": worst,
+            "loss_per_step": [float(v) for v in per_step]}
 
 
 # ----------------------------------------------------------------------------------------------- noise floor
