@@ -103,6 +103,54 @@ def test_three_steps_then_a_nan_batch_stops_naming_the_last_good_checkpoint(tmp_
     assert any(r["split"] == "val" and trainer.val_key in r for r in rows)
 
 
+@pytest.mark.parametrize("family,model,overrides", cases(), ids=CASE_IDS)
+def test_a_nan_output_stops_the_run_even_when_every_loss_stays_finite(tmp_path, tiny, monkeypatch, family, model,
+                                                                      overrides):
+    """Issue 23: on AVX512 CPUs tf.nn.max_pool2d maps NaN to -3.4e38, so SRGAN's VGG content loss of a NaN image
+    stayed finite and the guard fired only at the next checkpoint (step 6). Here every logged loss is made finite
+    on purpose (as such a kernel would), on any CPU: the guard must still stop at step 4, on the generator output."""
+    import tensorflow as tf
+
+    _need_case(family, model)
+    cfg = runner.load_config(base=user_config(tmp_path, model, overrides, total_steps=8, ckpt_every=3,
+                                              keep_last=1))
+    _poison_from(monkeypatch, 4)
+    real_check = contract.check
+
+    def finite_losses(trainer):
+        step = trainer.train_step
+
+        def train_step(data):
+            logs = step(data)
+            return {k: v if k == contract.OUTPUT_KEY else tf.where(tf.math.is_finite(v), v, tf.zeros_like(v))
+                    for k, v in logs.items()}
+
+        trainer.train_step = train_step
+        return real_check(trainer)
+
+    monkeypatch.setattr(contract, "check", finite_losses)
+    run = runner.Run(cfg, log=lambda *a: None)
+    with pytest.raises(runner.TrainingDivergedError, match=r"generator output became NaN/Inf .* at step 4.*step_00000003"):
+        run.train()
+    ckpt_dir = tmp_path / "run" / "ckpt"
+    assert (ckpt_dir / "latest").read_text() == "step_00000003"
+    assert sorted(d for d in os.listdir(ckpt_dir) if d.startswith("step_")) == ["step_00000003"]
+    files = sorted((ckpt_dir / "step_00000003").glob("*.weights.h5"))
+    assert files and all(_finite_h5(f) for f in files)
+    with open(tmp_path / "run" / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows if r["split"] == "train"] == [1, 2, 3]
+    assert contract.OUTPUT_KEY not in rows[0]  # the guard's count is not a log.csv column
+
+
+def test_every_logged_loss_is_guarded_but_not_the_metrics():
+    class T(contract.Trainer):
+        loss_key = "content"
+
+    logs = {"content": 1.0, "adversarial": 2.0, "d_loss": 3.0, "psnr": 30.0, contract.OUTPUT_KEY: 0.0}
+    assert T().guarded_keys(logs) == ["content", "adversarial", "d_loss"]
+
+
 def test_checkpoint_with_nan_weights_is_never_good(tmp_path, tiny, monkeypatch):
     """Issue 12 F12: weights NaN after a step whose logged loss was finite. The old runner wrote that checkpoint and
     named it "last good" one step later; now it is not written and the previous one is named."""

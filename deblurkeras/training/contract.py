@@ -11,18 +11,29 @@ refused with a one-line error rather than silently ignored.
 """
 import math
 
+#: Logged by every trainer's train_step (`watch_outputs`): how many values of the generator's output(s) were NaN or
+#: Inf in the step. The NaN guard stops on it: a loss can stay finite over a NaN output (on AVX512 CPUs
+#: tf.nn.max_pool2d maps NaN to -3.4e38, so SRGAN's VGG content loss of a NaN image is finite).
+OUTPUT_KEY = "nonfinite_outputs"
+
 
 class Trainer:
     """Mixin declaring the runner's view of a trainer. Class attributes:
 
-    loss_key: the logged metric the NaN guard watches (a NaN/Inf there stops the run);
+    loss_key: the main logged loss (the NaN guard watches it and every other logged loss, see `guarded_keys`);
+    metric_keys: logged values that are measurements, not losses (PSNR is +Inf for a perfect match): not guarded;
     val_key, val_higher_is_better: the validation metric (logged `val_<val_key>`) that selects `best/`;
     value_range: the range of the (blurred, sharp) batches this trainer takes ((0, 1), or (-1, 1)).
     """
     loss_key = "loss"
+    metric_keys = ("psnr",)
     val_key = "psnr"
     val_higher_is_better = True
     value_range = (0, 1)
+
+    def guarded_keys(self, logs):
+        """The logged losses the NaN guard checks: every logged scalar but the metrics and the output count."""
+        return [k for k in logs if k not in self.metric_keys and k != OUTPUT_KEY]
 
     # --- what a checkpoint holds
     def savable_models(self):
@@ -75,6 +86,15 @@ def check(trainer):
     if missing:
         raise TypeError(f"{type(trainer).__name__} does not implement {', '.join(missing)}")
     return trainer
+
+
+def watch_outputs(logs, *outputs):
+    """`logs` plus OUTPUT_KEY: the number of NaN/Inf values in `outputs` (tf.math.is_finite: no kernel's NaN
+    handling in between)."""
+    import tensorflow as tf
+
+    counts = [tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(t)), tf.float32)) for t in outputs]
+    return {**logs, OUTPUT_KEY: tf.add_n(counts)}
 
 
 def is_finite(value):

@@ -265,6 +265,22 @@ class Run:
                          f"Lower train.lr (or enable clipping) and rerun with --resume")
         self.trainer.stop_training = True
 
+    def _guard(self, logs):
+        """Stop on what actually diverges: any logged loss, or the generator output (the trainers log its NaN/Inf
+        count); never on one kernel's NaN handling downstream of it. True when the run stopped."""
+        for k in [self.trainer.loss_key] + [k for k in self.trainer.guarded_keys(logs) if k != self.trainer.loss_key]:
+            if np.ndim(logs[k]) == 0 and not math.isfinite(float(logs[k])):
+                self._diverge(f"loss became {float(logs[k])}" if k == "loss" else f"loss ({k}) became {float(logs[k])}")
+                return True
+        if contract.OUTPUT_KEY not in logs:
+            raise KeyError(f"{type(self.trainer).__name__} logs no {contract.OUTPUT_KEY!r} (its train_step must "
+                           f"return contract.watch_outputs(logs, generator_output)); logged: {sorted(logs)}")
+        bad = float(logs[contract.OUTPUT_KEY])
+        if bad:
+            self._diverge(f"generator output became NaN/Inf ({bad:.0f} values; every logged loss finite)")
+            return True
+        return False
+
     # --- callbacks
     def on_step(self, logs):
         self.step += 1
@@ -272,8 +288,7 @@ class Run:
         if key not in logs:
             raise KeyError(f"{type(self.trainer).__name__} logs no {key!r} (its loss_key); logged: {sorted(logs)}")
         loss = float(logs[key])
-        if not math.isfinite(loss):
-            self._diverge(f"loss became {loss}" if key == "loss" else f"loss ({key}) became {loss}")
+        if self._guard(logs):
             return
         self.last_loss = loss
         if self._bar is not None:
@@ -304,7 +319,7 @@ class Run:
             self._preview()
 
     def _log_scalars(self, logs, prefix):
-        values = {k: float(v) for k, v in logs.items() if np.ndim(v) == 0}
+        values = {k: float(v) for k, v in logs.items() if np.ndim(v) == 0 and k != contract.OUTPUT_KEY}
         row = {"step": self.step, "split": prefix, "lr": self._lr(), "elapsed_s": round(time.time() - self.t0, 2),
                **values}
         if self.csv is not None:

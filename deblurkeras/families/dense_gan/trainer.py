@@ -30,7 +30,7 @@ import tensorflow as tf
 from ... import losses
 from ...errors import BadInputError
 from ...precision import to_loss_dtype
-from ...training.contract import Trainer, unpack
+from ...training.contract import Trainer, unpack, watch_outputs
 from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
 from . import FAMILY
@@ -164,7 +164,7 @@ class GANTrainer(Trainer, keras.Model):
             content, _, fake = self.g_content_step(blurred, sharp, with_adv=False)
         else:
             content, adv, fake = self.g_content_step(blurred, sharp, with_adv=True)
-        return self._update_metrics(d_loss, adv, content, sharp, fake)
+        return watch_outputs(self._update_metrics(d_loss, adv, content, sharp, fake), fake)
 
     def test_step(self, data):
         """Content loss and PSNR of G in inference mode; D loss and -log D too when D accepts the image size

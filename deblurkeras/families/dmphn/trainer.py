@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from ...precision import to_loss_dtype
-from ...training.contract import SingleModelHooks, unpack
+from ...training.contract import SingleModelHooks, unpack, watch_outputs
 from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
 
@@ -57,7 +57,7 @@ class DMPHNTrainer(SingleModelHooks, keras.Model):
             loss = tf.reduce_mean(tf.square(out - target))
             scaled = self.optimizer.scale_loss(loss / replicas)
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        return self._update(loss, out, target)
+        return watch_outputs(self._update(loss, out, target), out)
 
     def test_step(self, data):
         x, target = self._prepare(data)

@@ -31,7 +31,7 @@ from ... import losses
 from .. import IMAGENET_MEAN, IMAGENET_STD
 from . import FAMILY
 from ...precision import to_loss_dtype
-from ...training.contract import SingleModelHooks, Trainer, unpack
+from ...training.contract import SingleModelHooks, Trainer, unpack, watch_outputs
 from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
 
@@ -106,7 +106,7 @@ class SRResNetTrainer(SingleModelHooks, _SRBase):
             loss = tf.reduce_mean(tf.square(sr - hr))
             scaled = self.optimizer.scale_loss(loss / replicas)
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        return self._update(loss, sr, hr)
+        return watch_outputs(self._update(loss, sr, hr), sr)
 
     def test_step(self, data):
         lr, hr = self._prepare(data)
@@ -167,7 +167,7 @@ class SRGANTrainer(_SRBase):
             d_loss = bce_logits(0.0, d_fake) + bce_logits(1.0, d_real)
             scaled = self.d_optimizer.scale_loss(d_loss / replicas)
         self.d_optimizer.apply(tape.gradient(scaled, d_vars), d_vars)
-        return self._update(content, adversarial, d_loss, sr, hr)
+        return watch_outputs(self._update(content, adversarial, d_loss, sr, hr), sr)
 
     def test_step(self, data):
         lr, hr = self._prepare(data)

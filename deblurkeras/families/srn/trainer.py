@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from ...layers.resize import resize_bilinear
 from ...precision import to_loss_dtype
-from ...training.contract import SingleModelHooks, unpack
+from ...training.contract import SingleModelHooks, unpack, watch_outputs
 from ...training.optimizers import make_adam
 from ...training.schedules import build_schedule
 from . import FAMILY
@@ -102,7 +102,7 @@ class SRNTrainer(SingleModelHooks, keras.Model):
         grads = tape.gradient(scaled, variables)
         grads = self._clip(grads, variables)
         self.optimizer.apply(grads, variables)
-        return self._update_metrics(total, scale_losses, sharp, outputs)
+        return watch_outputs(self._update_metrics(total, scale_losses, sharp, outputs), *outputs)
 
     def test_step(self, data):
         blurred, sharp = self._prepare(data)
