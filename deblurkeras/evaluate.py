@@ -49,7 +49,8 @@ def _folder_pairs(folder):
         return
     files = list_images([folder])
     if not files:
-        raise BadInputError(f"{folder}: no images (expected side-by-side pairs or blur/ + sharp/ folders)")
+        raise BadInputError(f"{folder}: no images (expected a pair folder: side-by-side pairs or blur/ + sharp/; "
+                            f"or a dataset folder holding the --split folder, e.g. test/)")
     for p in files:
         try:
             img = load_image(p)
@@ -63,11 +64,17 @@ def _folder_pairs(folder):
         yield img[:, -half:], img[:, :half], os.path.basename(p)
 
 
+def _pair_folder(data, split):
+    """A dataset folder (train/ + test/, build-hdf5's input) reads as its `split`; a pair folder as itself."""
+    sub = os.path.join(data, split)
+    return sub if os.path.isdir(sub) and not os.path.isdir(os.path.join(data, "blur")) else data
+
+
 def iter_pairs(data, split="test"):
-    """(blurred_uint8, sharp_uint8, name) of an HDF5 file split or a folder of pairs."""
+    """(blurred_uint8, sharp_uint8, name) of an HDF5 file split, a pair folder, or a dataset folder's split."""
     data = os.fspath(data)
     if os.path.isdir(data):
-        return _folder_pairs(data)
+        return _folder_pairs(_pair_folder(data, split))
     if not os.path.exists(data):
         raise BadInputError(f"{data}: no such dataset file or folder")
     from .data.hdf5 import read_pairs
@@ -198,7 +205,7 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
     rows = evaluate_pairs(model, io, pairs, os.path.join(out_dir, "images") if save_images else None,
                           limit=limit, total=count_pairs(data, split), failed=failed, run=run)
     summary = {**summarize(rows), "model": model_name, "weights": None if weights is None else os.fspath(weights),
-               "data": os.fspath(data), "split": split if not os.path.isdir(data) else None,
+               "data": os.fspath(data), "split": split if not os.path.isdir(data) or _pair_folder(data, split) != data else None,
                "dtype_policy": prec.model_policy(model),
                "convention": CONVENTION, "failed": failed}
     write_reports(rows, summary, out_dir)

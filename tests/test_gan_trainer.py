@@ -10,6 +10,7 @@ import deblurkeras  # noqa: F401  (sets the Keras backend)
 from deblurkeras import losses
 from deblurkeras.families.dense_gan import model as dense_gan
 from deblurkeras.families.dense_gan import trainer as gan
+from deblurkeras.training.contract import OUTPUT_KEY
 
 
 def _models():
@@ -84,7 +85,7 @@ def test_original_mode_runs_critic_d_steps_then_two_g_steps_with_their_own_adam(
     n_g, n_d = len(t.generator.trainable_variables), len(t.discriminator.trainable_variables)
     assert len(t.g_optimizer.variables) == len(t.g_adv_optimizer.variables) == 2 * n_g + 2
     assert len(t.d_optimizer.variables) == 2 * n_d + 2
-    assert set(logs) == {"d_loss", "g_adv", "g_content", "psnr"}
+    assert set(logs) == {"d_loss", "g_adv", "g_content", "psnr", OUTPUT_KEY} and float(logs[OUTPUT_KEY]) == 0
     assert all(np.isfinite(float(v)) for v in logs.values())
     assert set(t.optimizers()) == {"g_optimizer", "d_optimizer", "g_adv_optimizer"}
 

@@ -55,6 +55,16 @@ INPUTS_KEY = "build_inputs"  # dataset of a .partial: the input files (name, siz
 
 # ---------------------------------------------------------------- listing the inputs
 
+def flat_folder_hint(folder):
+    """The one-line error for a pair folder given where a dataset folder (train/ + test/) is expected."""
+    from ..imageio import list_images
+
+    n = len(list_images([folder])) if os.path.isdir(folder) else 0
+    found = f"{n} images at its top level" if n else "nothing usable at its top level"
+    return (f"{folder}: no train/ or test/ folder inside ({found}); build-hdf5 reads a dataset folder, "
+            f"DIR/train/ + DIR/test/, each a pair folder: move the pairs there (combine_pairs --out DIR/train)")
+
+
 def list_split(split_dir, layout, gopro_blur="blur"):
     """Sorted work items [(name, paths)] of one split and the unpaired files [(path, missing partner)].
 
@@ -239,6 +249,8 @@ class Build:
         a = self.args
         if not os.path.isdir(self.input):
             raise BadInputError(f"{self.input}: input folder not found")
+        if not any(os.path.isdir(os.path.join(self.input, s)) for s in SPLITS):
+            raise BadInputError(flat_folder_hint(self.input))
         for split in SPLITS:
             split_dir = os.path.join(self.input, split)
             self.listing[split] = list_split(split_dir, a.layout, a.gopro_blur) if os.path.isdir(split_dir) else None
