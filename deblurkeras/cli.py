@@ -10,7 +10,6 @@ drivers", "failed call to cuInit") - written by absl before TF's log level appli
 loading TensorFlow once, before the verb runs, with file descriptor 2 pointed there.
 """
 import argparse
-import contextlib
 import importlib
 import os
 import sys
@@ -41,36 +40,11 @@ OUTPUT_ARGS = ("out", "report")
 INPUT_ARGS = ("weights", "checkpoint", "source", "inputs", "input", "data", "config")
 
 
+from ._quiet import fd2_to_devnull as _fd2_to_devnull, quiet_tensorflow  # noqa: E402,F401
+
+
 def _load(verb):
     return importlib.import_module(VERBS[verb][0])
-
-
-@contextlib.contextmanager
-def _fd2_to_devnull():
-    """Point file descriptor 2 at /dev/null for the block (C++ code writes there directly, not via sys.stderr)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def quiet_tensorflow():
-    """Import TensorFlow and probe its devices with C++ stderr silenced (see the module docstring)."""
-    if "tensorflow" in sys.modules:
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL") or "2"
-    with _fd2_to_devnull():
-        try:
-            import tensorflow as tf
-            tf.config.list_physical_devices()  # the cuInit probe happens here
-        except Exception:  # noqa: BLE001 - an import problem surfaces, with its message, when the verb imports TF
-            pass
 
 
 def _paths(value):
@@ -99,6 +73,8 @@ def main(argv=None):
     if verbose:
         argv = argv[1:]
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        from ._quiet import uninstall
+        uninstall()
     parser = argparse.ArgumentParser(prog="deblurkeras", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's C++ log (quiet by default)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")

@@ -20,3 +20,11 @@ def atomic_path(path, suffix=".partial"):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def umask_mode(path):
+    """Give `path` the mode a plain open() would (0666 less the umask): safetensors' writer creates its files
+    0600, so exported weights were unreadable to the group where every other output is not."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)

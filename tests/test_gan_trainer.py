@@ -160,7 +160,7 @@ def test_fit_on_the_hdf5_pipeline_in_minus_one_one(tmp_path):
         content = gan.make_content_loss(vgg_weights="none")
     t = _trainer(mode="original", content=content)
     hist = t.fit(ds, steps_per_epoch=2, epochs=1, verbose=0).history
-    assert set(hist) == {"d_loss", "g_adv", "g_content", "psnr"}
+    assert set(hist) == {"d_loss", "g_adv", "g_content", "psnr", OUTPUT_KEY} and hist[OUTPUT_KEY][-1] == 0
     assert all(np.isfinite(v[-1]) for v in hist.values())
     val = make_dataset(path, "test", batch_size=2, crop=32, value_range=(-1, 1), repeat=False, shuffle=False)
     res = t.evaluate(val, verbose=0, return_dict=True)

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import BadInputError, WeightsMismatchError, first_line
 from .. import families as registry
-from ..utils import atomic_path
+from ..utils import atomic_path, umask_mode
 
 FORMAT = "deblurkeras-torch-twin/1"
 
@@ -179,6 +179,7 @@ def save_safetensors(state, path, model_name, config, source, naive=()):
             "source": os.fspath(source) if source else "freshly initialised"}
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata=meta)
+        umask_mode(tmp)
     return meta
 
 

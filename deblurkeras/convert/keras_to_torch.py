@@ -10,6 +10,7 @@ import shutil
 import time
 
 from ..errors import BadInputError
+from ..utils import umask_mode
 from .parity import DEFAULT_TOL
 
 DEFAULT_SIZES = ((64, 64), (48, 80))
@@ -60,6 +61,7 @@ def write_dir(directory, gen, meta):
     shutil.copyfile(tf_same.__file__, os.path.join(directory, "tf_same.py"))
     state = {k: v.contiguous() for k, v in codegen.to_torch_state(gen.state).items()}
     save_file(state, os.path.join(directory, "model.safetensors"), metadata=meta)
+    umask_mode(os.path.join(directory, "model.safetensors"))
 
 
 def convert_keras(model, out, report_dir=None, sizes=None, tol=DEFAULT_TOL, seed=0, force=False, source=None):

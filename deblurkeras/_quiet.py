@@ -1,0 +1,82 @@
+"""TensorFlow's start-up lines kept off the terminal, for the CLI and for `import deblurkeras` users alike.
+
+Loading TensorFlow prints lines that no log level reaches: absl writes "oneDNN custom operations are on", "Could
+not find cuda drivers" and (at the first device probe) "failed call to cuInit" to file descriptor 2 before TF's own
+log level applies. So TensorFlow is imported, and its devices probed once, with descriptor 2 pointed at /dev/null.
+Python exceptions still propagate (they are objects, not writes). Not done when the user asked for TF's log:
+TF_CPP_MIN_LOG_LEVEL set below 2 before `import deblurkeras`, or `deblurkeras --verbose`.
+"""
+import contextlib
+import importlib.abc
+import importlib.util
+import os
+import sys
+
+
+@contextlib.contextmanager
+def fd2_to_devnull():
+    """Point file descriptor 2 at /dev/null for the block (C++ code writes there directly, not via sys.stderr)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def quiet_tensorflow():
+    """Import TensorFlow and probe its devices with C++ stderr silenced (the CLI calls this before a verb runs)."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL") or "2"
+    with fd2_to_devnull():
+        try:
+            import tensorflow as tf
+            tf.config.list_physical_devices()  # the cuInit probe happens here
+        except Exception:  # noqa: BLE001 - an import problem surfaces, with its message, when the verb imports TF
+            pass
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, inner):
+        self.inner = inner
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module):
+        with fd2_to_devnull():
+            self.inner.exec_module(module)
+            try:
+                module.config.list_physical_devices()  # the cuInit probe, inside the silence too
+            except Exception:  # noqa: BLE001 - a broken TF install shows itself at first use
+                pass
+
+
+class _QuietTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # one shot
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _Loader(spec.loader)
+        return spec
+
+
+def install(user_level):
+    """Silence TensorFlow's first import unless the user set TF_CPP_MIN_LOG_LEVEL below 2 (`user_level`: its value
+    before the package set its default)."""
+    wants_log = user_level is not None and user_level.strip() in ("0", "1")
+    if wants_log or "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietTensorFlow())
+
+
+def uninstall():
+    """`deblurkeras --verbose`: TensorFlow's log shown after all."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietTensorFlow)]
