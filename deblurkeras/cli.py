@@ -88,9 +88,11 @@ def main(argv=None):
     vparser = argparse.ArgumentParser(prog=f"deblurkeras {verb}", description=VERBS[verb][1])
     module.add_arguments(vparser)
     args = vparser.parse_args(argv[1:])
+    from . import outputs
     from .errors import DeblurKerasError
     try:
         check_not_overwriting_inputs(verb, args)
+        outputs.check(verb, args)  # inputs exist, outputs new (or --overwrite): before TensorFlow loads
         if not verbose and verb not in NO_TENSORFLOW:
             quiet_tensorflow()
         return int(module.run(args) or 0)

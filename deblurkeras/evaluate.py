@@ -94,7 +94,7 @@ def _check_size(blurred, sharp, name):
         raise BadInputError(f"{name}: blurred {blurred.shape} and sharp {sharp.shape} images differ in size")
     h, w = sharp.shape[:2]
     if min(h, w) < MIN_SIDE:
-        raise BadInputError(f"{name}: {w}x{h} is smaller than the {MIN_SIDE}x{MIN_SIDE} SSIM window")
+        raise BadInputError(f"{name}: {h}x{w} (HxW) is smaller than the {MIN_SIDE}x{MIN_SIDE} SSIM window")
 
 
 def evaluate_pairs(model, io, pairs, image_dir=None, limit=None, total=None, failed=None, run=None, **deblur_kwargs):
@@ -225,6 +225,8 @@ def add_arguments(p):
     p.add_argument("--split", default="test", help="HDF5 split (default test)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
     p.add_argument("--save-images", action="store_true", help="also write the deblurred images as PNGs")
+    from . import outputs
+    outputs.add_argument(p)
     add_precision_argument(p)
     add_memory_arguments(p)
 

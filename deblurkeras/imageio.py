@@ -125,7 +125,7 @@ def _open(path, max_pixels):
     if w * h > max_pixels:
         img.close()
         raise ImageReadError("decompression bomb", f"{path}: decompression-bomb sized image "
-                                                   f"({w}x{h} > {max_pixels} pixels)")
+                                                   f"({h}x{w} (HxW) > {max_pixels} pixels)")
     return img
 
 

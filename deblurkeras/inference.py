@@ -32,7 +32,7 @@ import weakref
 import numpy as np
 
 from . import precision
-from . import memory
+from . import memory, outputs
 from .errors import BadInputError, DeblurKerasError, WeightsMismatchError, first_line
 from .imageio import list_images, load_image, save_image, to_uint8
 
@@ -244,12 +244,13 @@ def run_image(model, name, io, img, label, budget, tile=None, overlap=OVERLAP, t
             return predict_01(model, io, img, transpose, p.tile, overlap, pad_to, progress)
         return deblur_array(model, io, img, transpose, round, p.tile, overlap, pad_to, progress=progress)
     except tf.errors.ResourceExhaustedError:
-        raise BadInputError(f"{label}: out of memory at {w}x{h}; try a smaller --max-memory or --tile") from None
+        raise BadInputError(f"{label}: out of memory at {h}x{w} (HxW); try a smaller --max-memory or --tile") from None
 
 
-def output_plan(paths, out_dir, name_of):
+def output_plan(paths, out_dir, name_of, overwrite=False):
     """[(src, dst, error)]: `name_of(src)` is the output file name. Inputs whose outputs would clash (x.png and
-    x.jpg -> x.png) are all refused, and so is an output that would overwrite its own input: no silent loss."""
+    x.jpg -> x.png) are all refused, and so is an output that would overwrite its own input: no silent loss. An
+    existing output is replaced only with `overwrite` (deblurkeras/outputs.py: the rule of every verb)."""
     dsts = [os.path.join(out_dir, name_of(src)) for src in paths]
     owners = {}
     for src, dst in zip(paths, dsts):
@@ -262,6 +263,8 @@ def output_plan(paths, out_dir, name_of):
             err = f"{src}: output {dst} would also be written for {', '.join(others)}; rename one or run them apart"
         elif os.path.exists(src) and os.path.exists(dst) and os.path.samefile(src, dst):
             err = f"{src}: output would overwrite the input; choose another --out"
+        elif os.path.lexists(dst) and not overwrite:
+            err = f"{dst}: exists; pass --overwrite to replace it"
         plan.append((src, dst, err))
     return plan
 
@@ -285,6 +288,7 @@ def add_arguments(parser):
                         help="pad to this size instead of the next multiple (720x1280 = the official script)")
     precision.add_argument(parser)
     add_memory_arguments(parser)
+    outputs.add_argument(parser)
 
 
 def _announce(line):
@@ -317,7 +321,8 @@ def run(args):
     except OSError as e:
         raise BadInputError(f"{args.out}: cannot create output folder ({first_line(e)})") from None
     failed = []
-    bar = tqdm(output_plan(paths, args.out, lambda src: _output_name(src, args.ext)), unit="img", desc="deblur",
+    bar = tqdm(output_plan(paths, args.out, lambda src: _output_name(src, args.ext), args.overwrite), unit="img",
+               desc="deblur",
                file=sys.stderr, position=0, dynamic_ncols=True)
     for src, dst, err in bar:
         try:

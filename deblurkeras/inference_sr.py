@@ -24,7 +24,7 @@ import sys
 
 import numpy as np
 
-from . import precision
+from . import outputs, precision
 from .errors import BadInputError, DeblurKerasError
 from .imageio import list_images, load_image, save_image, to_uint8
 from .utils import atomic_path
@@ -111,6 +111,7 @@ def add_arguments(parser):
                         help="inputs are HR ground truth: downscale, super-resolve, PSNR/SSIM on Y -> metrics.json")
     parser.add_argument("--round", action="store_true", help="round to uint8 instead of truncating")
     precision.add_argument(parser)
+    outputs.add_argument(parser)
     add_memory_arguments(parser)  # --tile / --overlap / --max-memory, in LR pixels
 
 
@@ -131,6 +132,14 @@ def _hr_lr(img, path, scale):
     return hr, bicubic_down(hr, scale)
 
 
+def output_name(path, scale=None):
+    """photo.jpg -> photo_x4.png. `scale` None: the scale every registered SR model shares (before a model loads)."""
+    if scale is None:
+        from .families import model_io
+        scale, = {model_io(n).scale for n in sr_models()}
+    return f"{os.path.splitext(os.path.basename(path))[0]}_x{scale}.png"
+
+
 def run(args):
     from tqdm import tqdm
 
@@ -149,7 +158,7 @@ def run(args):
     scale = io.scale
     os.makedirs(args.out, exist_ok=True)
     rows, failed = [], 0
-    bar = tqdm(output_plan(paths, args.out, lambda p: f"{os.path.splitext(os.path.basename(p))[0]}_x{scale}.png"),
+    bar = tqdm(output_plan(paths, args.out, lambda p: output_name(p, scale), overwrite=args.overwrite),
                desc="upscale", unit="img", file=sys.stderr, position=0, dynamic_ncols=True)
     for path, dst, err in bar:
         try:

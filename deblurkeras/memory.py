@@ -58,8 +58,8 @@ class Plan:
 
     def describe(self, h, w):
         if not self.tile:
-            return f"{w}x{h}: whole image, ~{fmt_bytes(self.estimate)}"
-        return f"{w}x{h}: {self.reason}: tiling {self.tile} px (~{fmt_bytes(self.estimate)})"
+            return f"{h}x{w} (HxW): whole image, ~{fmt_bytes(self.estimate)}"
+        return f"{h}x{w} (HxW): {self.reason}: tiling {self.tile} px (~{fmt_bytes(self.estimate)})"
 
 
 def fmt_bytes(n):
@@ -141,7 +141,7 @@ def plan(name, io, h, w, budget, tile=None):
     too_big = largest_tensor(name, h, w, io) > MAX_ELEMENTS
     if tile == 0 or (tile is None and whole <= budget and not too_big):
         if too_big:
-            raise BadInputError(f"{w}x{h}: one run would need a tensor over 2^31 elements; use tiles (--tile)")
+            raise BadInputError(f"{h}x{w} (HxW): one run would need a tensor over 2^31 elements; use tiles (--tile)")
         return Plan(0, whole, whole)
     if tile:  # the user's tile size
         t = tile_side(tile, io)
@@ -155,6 +155,6 @@ def plan(name, io, h, w, budget, tile=None):
     if t is None:
         floor = tile_side(MIN_TILE, io)
         need = image_bytes(h, w, io) + work_bytes(name, min(floor, h), min(floor, w), io)
-        raise TooLargeError(f"{w}x{h} needs ~{fmt_bytes(need)} even in {floor}-px tiles, more than "
+        raise TooLargeError(f"{h}x{w} (HxW) needs ~{fmt_bytes(need)} even in {floor}-px tiles, more than "
                             f"--max-memory {fmt_bytes(budget)}")
     return Plan(t, image_bytes(h, w, io) + work_bytes(name, min(t, h), min(t, w), io), whole, reason)

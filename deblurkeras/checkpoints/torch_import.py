@@ -255,6 +255,8 @@ def add_arguments(parser):
     parser.add_argument("--model", choices=MODELS, default="auto",
                         help="what to import (auto: a directory is DMPHN, a file with 'generator' is SRGAN)")
     parser.add_argument("--out", required=True, help="output Keras file: NAME.weights.h5 or NAME.keras")
+    from ..outputs import add_argument as add_overwrite_argument
+    add_overwrite_argument(parser)
 
 
 def run(args):

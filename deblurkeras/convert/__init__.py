@@ -7,6 +7,10 @@ Importing this package imports neither TensorFlow nor torch; `load_torch` needs 
 """
 import os
 
+# max abs difference per layer that parity accepts ([0, 1] images); here, not in parity.py (which imports torch),
+# so the verbs' argument parsers load no torch
+DEFAULT_TOL = 1e-4
+
 
 def load_torch(path, naive=None):
     """A ready PyTorch module (eval mode, NCHW in / out, tuples for several) from a file written by `deblurkeras

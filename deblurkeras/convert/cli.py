@@ -6,11 +6,12 @@ errors (bad weights file, unknown model, bad option).
 import json
 import os
 
-from .parity import DEFAULT_TOL
+from . import DEFAULT_TOL
 
 
 def add_arguments(p):
-    p.add_argument("--model", default=None,
+    from ..families import model_names
+    p.add_argument("--model", default=None, choices=model_names(),
                    help="registered model name, e.g. srn-color, dense-gan (default: the one --weights names)")
     p.add_argument("--weights", help="Keras weights (.weights.h5 or .keras); without it the freshly initialised "
                                      "model is exported (with a warning)")
@@ -24,6 +25,8 @@ def add_arguments(p):
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="builder argument override (JSON, else a string), e.g. --set resize_mode=half_pixel")
     p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
+    from .. import outputs
+    outputs.add_argument(p)
 
 
 def _overrides(items):

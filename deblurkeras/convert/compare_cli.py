@@ -12,7 +12,7 @@ import json
 import os
 
 from ..errors import BadInputError, WeightsMismatchError
-from .parity import DEFAULT_TOL
+from . import DEFAULT_TOL
 
 
 def add_arguments(p):

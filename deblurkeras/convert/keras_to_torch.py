@@ -11,7 +11,7 @@ import time
 
 from ..errors import BadInputError
 from ..utils import umask_mode
-from .parity import DEFAULT_TOL
+from . import DEFAULT_TOL
 
 DEFAULT_SIZES = ((64, 64), (48, 80))
 INIT_PY = '"""PyTorch port written by `deblurkeras convert-keras`: `from .model import load`; `load()` is ready."""\n'
@@ -73,7 +73,7 @@ def convert_keras(model, out, report_dir=None, sizes=None, tol=DEFAULT_TOL, seed
     start = time.perf_counter()
     out = os.path.abspath(os.fspath(out))
     if os.path.exists(out) and not (force and os.path.isdir(out)):
-        raise BadInputError(f"{out}: already exists (choose another --out, or --force to replace a directory)")
+        raise BadInputError(f"{out}: exists; pass --overwrite to replace it (nothing was written)")
     if not os.path.isdir(os.path.dirname(out)):
         raise BadInputError(f"{out}: parent directory does not exist")
     if isinstance(model, (str, os.PathLike)):
@@ -100,7 +100,7 @@ def convert_keras(model, out, report_dir=None, sizes=None, tol=DEFAULT_TOL, seed
         if ok:
             if not report_dir:
                 paths = [os.path.join(out, os.path.basename(p)) for p in report.write_reports(tmp, rmeta, results)]
-            if os.path.exists(out):  # --force: the old directory goes only once the new one is complete
+            if os.path.exists(out):  # --overwrite: the old directory goes only once the new one is complete
                 shutil.rmtree(out)
             os.replace(tmp, out)
     finally:
@@ -120,14 +120,16 @@ def add_arguments(p):
                                    "size, else 64x64,48x80)")
     p.add_argument("--tol", type=float, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
     p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
-    p.add_argument("--force", action="store_true", help="replace an existing --out directory")
+    # --overwrite is every verb's word (deblurkeras/outputs.py); --force stays for the scripts that use it
+    p.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
+                   help="replace an existing --out directory (once the new one is complete)")
 
 
 def run(args):
     from .pipeline import parse_sizes
     sizes = parse_sizes(args.sizes) if args.sizes else None
     ok, results, paths, seconds, gen = convert_keras(args.model, args.out, args.report, sizes, args.tol, args.seed,
-                                                     args.force)
+                                                     args.overwrite)
     print(f"{gen.class_name}: {gen.n_layers} Keras layers converted")
     for r in results:
         outs = ", ".join(f"{o['max_abs']:.3g}" if o["max_abs"] is not None else "shape!" for o in r["outputs"])

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import torch
 
-DEFAULT_TOL = 1e-4
+from . import DEFAULT_TOL  # noqa: E402,F401 - re-exported
 
 
 def disable_tf32():

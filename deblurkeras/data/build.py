@@ -502,7 +502,7 @@ class Build:
         self.close()
         replaced = os.path.exists(self.out) or os.path.islink(self.out)
         os.replace(self.partial, self.out)
-        print(f"wrote {self.out}: {counts['train']} train + {counts['test']} test pairs of {w}x{h}"
+        print(f"wrote {self.out}: {counts['train']} train + {counts['test']} test pairs of {h}x{w} (HxW)"
               + (" (replaced the existing file: --overwrite)" if replaced else ""))
         return 0
 

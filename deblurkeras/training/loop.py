@@ -256,6 +256,9 @@ class Run:
             return None
         from tqdm import tqdm
 
+        if self.budget:  # the wall clock ends the run (the demo): count its seconds, so the time left is true
+            return tqdm(total=round(self.budget), desc="train", unit="s", dynamic_ncols=True, mininterval=1.0,
+                        bar_format="{l_bar}{bar}| {n:.0f}/{total} s of the time budget [{postfix}]")
         return tqdm(total=self.total, initial=self.step, desc="train", unit="step", dynamic_ncols=True, mininterval=1.0)
 
     # --- the NaN guard
@@ -292,8 +295,9 @@ class Run:
             return
         self.last_loss = loss
         if self._bar is not None:
-            self._bar.set_postfix(loss=f"{loss:.4g}", psnr=f"{float(logs.get('psnr', 0)):.2f}", refresh=False)
-            self._bar.update(1)
+            self._bar.set_postfix(loss=f"{loss:.4g}", psnr=f"{float(logs.get('psnr', 0)):.2f}",
+                                  **({"step": f"{self.step}/{self.total}"} if self.budget else {}), refresh=False)
+            self._bar.update(min(time.time() - self.t0, self.budget) - self._bar.n if self.budget else 1)
         if self.step % self.log_every == 0 or self.step == self.total:
             self._log_scalars(logs, "train")
         for sched in self._time_schedules:

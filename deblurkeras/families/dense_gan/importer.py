@@ -203,6 +203,8 @@ def add_arguments(parser):
                         help="which network the file holds (auto: a file with a Dense layer is the discriminator)")
     parser.add_argument("--name-map", help="JSON file {file layer name: model layer name} overriding the default")
     parser.add_argument("--out", required=True, help="output file: NAME.weights.h5 or NAME.keras (written atomically)")
+    from ...outputs import add_argument as add_overwrite_argument
+    add_overwrite_argument(parser)
 
 
 def run(args):

@@ -149,6 +149,8 @@ def add_arguments(parser):
     parser.add_argument("--resize-mode", default="tf1_legacy", choices=["tf1_legacy", "half_pixel"],
                         help="bilinear resize semantics stored in a .keras output (default: tf1_legacy, the original)")
     parser.add_argument("--out", required=True, help="output file: NAME.weights.h5 or NAME.keras (written atomically)")
+    from ...outputs import add_argument as add_overwrite_argument
+    add_overwrite_argument(parser)
 
 
 def run(args):
