@@ -38,13 +38,23 @@ def _code_commands(lines):
 
 def readme_commands():
     text = README.read_text(encoding="utf-8")
-    inline = re.findall(r"`(deblurkeras [^`]+)`", text)
+    inline = re.findall(r"`(deblurkeras [^`]+)`", text) + re.findall(r"`python (data_tools/\w+\.py [^`]+)`", text)
     return [re.sub(r"\s+#.*$", "", c).strip() for c in _code_commands(text.splitlines()) + inline]
 
 
+def _script_module(script):
+    """data_tools/NAME.py is a front end: the deblurkeras module whose main() it runs."""
+    m = re.search(r"from (deblurkeras[\w.]*) import main", (README.parent / script).read_text(encoding="utf-8"))
+    return m.group(1) if m else None
+
+
 def _variants(command):
-    """[(verb, argv, fragment)] for one README command."""
-    tokens = shlex.split(re.sub(r"(^|\s)\[([^\]]*)\]", r"\1\2", command))[1:]
+    """[(verb, argv, fragment)] for one README command; a data_tools script is its own verb."""
+    tokens = shlex.split(re.sub(r"(^|\s)\[([^\]]*)\]", r"\1\2", command))
+    if tokens[0].startswith("data_tools/"):
+        fragment = tokens[-1] in ("...", "…")
+        return [(tokens[0], [t for t in tokens[1:] if t not in ("...", "…")], fragment)]
+    tokens = tokens[1:]
     while tokens and tokens[0] in ("-v", "--verbose"):
         tokens = tokens[1:]
     if len(tokens) < 2 or tokens[0] == "VERB":
@@ -57,12 +67,16 @@ def _variants(command):
 
 def _parser(verb):
     parser = argparse.ArgumentParser(prog=f"deblurkeras {verb}", exit_on_error=False)
-    importlib.import_module(cli.VERBS[verb][0]).add_arguments(parser)
+    module = _script_module(verb) if verb.startswith("data_tools/") else cli.VERBS[verb][0]
+    importlib.import_module(module).add_arguments(parser)
     return parser
 
 
 def _problem(verb, argv, fragment):
-    if verb not in cli.VERBS:
+    if verb.startswith("data_tools/"):
+        if not (README.parent / verb).is_file() or not _script_module(verb):
+            return f"no script {verb} running a deblurkeras main()"
+    elif verb not in cli.VERBS:
         return f"unknown verb {verb!r}"
     parser = _parser(verb)
     err = io.StringIO()
@@ -83,7 +97,8 @@ def test_the_readme_shows_commands_for_every_verb_it_documents():
     verbs = {v for c in cmds for v, _, _ in _variants(c)}
     assert len(cmds) >= 25, cmds
     assert {"deblur", "eval", "upscale", "train", "build-hdf5", "export-torch", "convert-keras", "import-torch",
-            "import-tf1", "import-keras2", "compare", "demo"} <= verbs
+            "import-tf1", "import-keras2", "compare", "demo", "data_tools/combine_pairs.py",
+            "data_tools/synthesize_blur.py"} <= verbs
 
 
 @pytest.mark.parametrize("command", readme_commands())
