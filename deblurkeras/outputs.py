@@ -59,8 +59,17 @@ def planned_outputs(verb, args):
     return [out]  # import-*, export-torch: a file; convert-keras: a folder it replaces whole
 
 
-def refuse_existing(paths, overwrite):
-    existing = [p for p in paths if os.path.lexists(p)]
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_existing(paths, overwrite, inputs=()):
+    """An existing output is refused unless `overwrite`; one that is an input is left to the verb, which refuses
+    it by name even with --overwrite (no verb writes over its own input)."""
+    existing = [p for p in paths if os.path.lexists(p) and not any(_same_file(p, i) for i in inputs)]
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more outputs)" if len(existing) > 1 else ""
         raise BadInputError(f"{existing[0]}: exists{more}; pass --overwrite to replace it (nothing was written)")
@@ -69,4 +78,8 @@ def refuse_existing(paths, overwrite):
 def check(verb, args):
     """The cheap checks of a parsed command line, in the CLI before TensorFlow loads."""
     check_inputs(args)
-    refuse_existing(planned_outputs(verb, args), getattr(args, "overwrite", False))
+    inputs = [p for name in READ_ARGS for p in _paths(getattr(args, name, None))]
+    if verb in ("deblur", "upscale"):
+        from .imageio import list_images
+        inputs += list_images(args.inputs)
+    refuse_existing(planned_outputs(verb, args), getattr(args, "overwrite", False), inputs)

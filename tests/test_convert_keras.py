@@ -209,7 +209,7 @@ def test_cli_writes_dir_or_nothing(tmp_path, capsys):
     assert main(["convert-keras", str(path), "--out", str(out), "--sizes", "8x8,12x16"]) == 0
     assert (out / "model.py").is_file() and json.loads((out / "parity.json").read_text())["ok"]
     assert main(["convert-keras", str(path), "--out", str(out)]) == 2           # exists: refused
-    assert "already exists" in capsys.readouterr().err
+    assert "exists; pass --overwrite" in capsys.readouterr().err
     # A parity failure (a wrong converter, registered through the hook): exit 1, nothing written, report kept.
     from deblurkeras.convert import converters
     real = converters._CONVERTERS["LeakyReLU"]

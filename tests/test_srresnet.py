@@ -150,7 +150,7 @@ def test_upscale_cli_writes_images_and_y_channel_metrics(tmp_path, srres, capsys
     rc = main(["upscale", str(tmp_path / "a.png"), "--weights", str(weights), "--model", "srresnet-x4", "--out", str(out)])
     assert rc == 0 and Image.open(out / "a_x4.png").size == (34 * 4, 30 * 4)
     rc = main(["upscale", str(tmp_path / "a.png"), str(tmp_path / "bad.png"), "--weights", str(weights),
-               "--model", "srresnet-x4", "--out", str(out), "--evaluate"])
+               "--model", "srresnet-x4", "--out", str(out), "--evaluate", "--overwrite"])  # a_x4.png exists
     assert rc == 1 and "bad.png" in capsys.readouterr().err
     report = json.loads((out / "metrics.json").read_text())
     assert report["scale"] == 4 and "4 pixels" in report["convention"]["border_crop"]
