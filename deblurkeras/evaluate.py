@@ -21,7 +21,7 @@ import numpy as np
 from .errors import BadInputError, DeblurKerasError
 from .metrics import CONVENTION, psnr, ssim
 from .precision import add_argument as add_precision_argument
-from .utils import atomic_path
+from .utils import atomic_path, clean_stale_temps
 
 FIELDS = ("name", "psnr_out", "ssim_out", "psnr_in", "ssim_in", "seconds")
 MIN_SIDE = 7  # SSIM's 7x7 window (skimage, gaussian_weights with sigma 1.5)
@@ -164,6 +164,7 @@ def summarize(rows):
 def write_reports(rows, summary, out_dir):
     """per_image.csv and summary.json in out_dir, each written atomically."""
     os.makedirs(out_dir, exist_ok=True)
+    clean_stale_temps(out_dir)
     with atomic_path(os.path.join(out_dir, "per_image.csv")) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, FIELDS)

@@ -21,7 +21,8 @@ forces tiles of N px, `--tile 0` never tiles. An image that fits one tile takes 
 Files that cannot be read, written or fitted in memory get a one-line error naming them; the others are still
 processed; the exit status is non-zero at the end if any failed. Two inputs that would write the same output
 (x.png and x.jpg with `--ext png`) are both refused, by name, rather than one silently replacing the other.
-Outputs are written atomically (no partial files).
+Outputs are written atomically (a unique hidden temporary, renamed; deblurkeras.utils): no partial files, and
+stale temporaries of a killed run are removed from --out on the next run.
 """
 import math
 import os
@@ -35,6 +36,7 @@ from . import precision
 from . import memory, outputs
 from .errors import BadInputError, DeblurKerasError, WeightsMismatchError, first_line
 from .imageio import list_images, load_image, save_image, to_uint8
+from .utils import clean_stale_temps
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -320,6 +322,7 @@ def run(args):
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:
         raise BadInputError(f"{args.out}: cannot create output folder ({first_line(e)})") from None
+    clean_stale_temps(args.out)  # temporaries a killed run left (ours only)
     failed = []
     bar = tqdm(output_plan(paths, args.out, lambda src: _output_name(src, args.ext), args.overwrite), unit="img",
                desc="deblur",

@@ -27,7 +27,7 @@ import numpy as np
 from . import outputs, precision
 from .errors import BadInputError, DeblurKerasError
 from .imageio import list_images, load_image, save_image, to_uint8
-from .utils import atomic_path
+from .utils import atomic_path, clean_stale_temps
 
 def sr_models():
     """The registered image models that upscale (ModelIO.scale > 1)."""
@@ -157,6 +157,7 @@ def run(args):
     io = model_io(args.model)
     scale = io.scale
     os.makedirs(args.out, exist_ok=True)
+    clean_stale_temps(args.out)  # temporaries a killed run left (ours only)
     rows, failed = [], 0
     bar = tqdm(output_plan(paths, args.out, lambda p: output_name(p, scale), overwrite=args.overwrite),
                desc="upscale", unit="img", file=sys.stderr, position=0, dynamic_ncols=True)

@@ -1,25 +1,164 @@
-"""Small shared helpers: atomic file writes."""
+"""Small shared helpers: atomic file writes with unique temporary names, stale-temp cleanup, a run-folder lock.
+
+Temporary names are `.NAME.<8 hex>-<pid>.partial.EXT` in the folder of the target (same file system, so the rename
+is atomic): hidden (folder listings skip dot files, so a later run never reads one as an input), unique per write
+(two processes writing one path never share a temp; O_EXCL never opens a file someone else owns), and keeping the
+real extension last (Keras and h5py look at it). The pid tells `clean_stale_temps` a temp left by a killed process
+(its pid is gone) from one being written. No lock on the temp itself: HDF5 flocks the files it creates and would
+refuse one we hold locked.
+"""
 import contextlib
 import os
+import re
+import secrets
+import shutil
+import time
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: DirLock then locks nothing
+    fcntl = None
+
+TEMP_MARK = ".partial"
+# .NAME.<8 hex>-<pid>.partial[.EXT]: the pattern of our temporary names, and nothing else
+_TEMP_RE = re.compile(r"^\..+\.[0-9a-f]{8}-([0-9]+)\.partial(\.[A-Za-z0-9_.]+)?$", re.DOTALL)
+STALE_AFTER_S = 10.0  # younger temps are left alone whatever their pid (a pid of another host sharing the folder)
+
+
+def split_ext(path):
+    """(root, ext) with `.weights.h5` kept whole (Keras checks that ending)."""
+    if path.endswith(".weights.h5"):
+        return path[: -len(".weights.h5")], ".weights.h5"
+    return os.path.splitext(path)
+
+
+def is_temp_name(name):
+    """True for a name atomic_path / atomic_dir makes (`.NAME.<8 hex>-<pid>.partial[.EXT]`)."""
+    return bool(_TEMP_RE.match(name))
+
+
+def _new_temp(path, make):
+    """Create a fresh, unused temporary next to `path` with `make(tmp)` (which must fail if tmp exists)."""
+    folder, base = os.path.split(path)
+    root, ext = split_ext(base)
+    root = root[:100]  # room for the marks within the 255-byte name limit
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{root}.{secrets.token_hex(4)}-{os.getpid()}{TEMP_MARK}{ext}")
+        try:
+            return tmp, make(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path}: no free temporary name")
 
 
 @contextlib.contextmanager
-def atomic_path(path, suffix=".partial"):
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
-
-    The temporary name keeps the real extension last (Keras and h5py look at it), e.g. `out.partial.png`.
-    """
+def atomic_path(path):
+    """Yield a new temporary path next to `path` (see the module docstring); os.replace it onto `path` only if the
+    block succeeds, else remove it. Only the temp this call created is ever removed: never a file of the user's."""
     path = os.fspath(path)
-    root, ext = os.path.splitext(path)
-    if path.endswith(".weights.h5"):
-        root, ext = path[: -len(".weights.h5")], ".weights.h5"
-    tmp = f"{root}{suffix}{ext}"
+    # O_EXCL: a new file, with the permissions the umask gives (the final file gets them through the rename)
+    tmp, fd = _new_temp(path, lambda t: os.open(t, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666))
+    os.close(fd)
     try:
         yield tmp
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+        raise
+
+
+def new_temp_dir(path):
+    """A new, empty temporary folder next to `path` (the same naming); the caller renames or removes it."""
+    return _new_temp(os.fspath(path).rstrip(os.sep), os.mkdir)[0]
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """atomic_path for a folder: yield a new empty temporary folder next to `path`; on success the old `path` (if
+    any) is moved aside and the new one renamed into place, else the temporary folder is removed."""
+    path = os.fspath(path).rstrip(os.sep) or os.sep
+    tmp, _ = _new_temp(path, os.mkdir)
+    try:
+        yield tmp
+        if os.path.isdir(path):
+            old, _ = _new_temp(path, os.mkdir)
+            os.rmdir(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def clean_stale_temps(folder):
+    """Remove temporaries of ours (`is_temp_name`) that a killed run left in `folder`: only those whose process is
+    gone and that are older than STALE_AFTER_S. Returns the names removed. A missing folder is ignored."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for e in entries:
+        m = _TEMP_RE.match(e.name)
+        if not m or _alive(int(m.group(1))):
+            continue
+        try:
+            if now - e.stat(follow_symlinks=False).st_mtime < STALE_AFTER_S:
+                continue
+            if e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path)
+            elif e.is_file(follow_symlinks=False):
+                os.remove(e.path)
+            else:
+                continue
+            removed.append(e.name)
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid):
+    """Is process `pid` running here (ours or another user's)?"""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+class DirLock:
+    """An exclusive flock on FOLDER/.lock for as long as it is held (released by the system if the process dies).
+    `acquire()` returns False when another process holds it."""
+
+    def __init__(self, folder, name=".lock"):
+        self.path, self.fd = os.path.join(os.fspath(folder), name), None
+
+    def acquire(self):
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return True
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def umask_mode(path):

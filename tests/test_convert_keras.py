@@ -220,6 +220,7 @@ def test_cli_writes_dir_or_nothing(tmp_path, capsys):
     finally:
         converters._CONVERTERS["LeakyReLU"] = real
     assert not bad.exists() and not (tmp_path / "bad.partial").exists()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".bad.")]  # nor its hidden temporary folder
     printed = capsys.readouterr().out
     assert "first divergence: act1" in printed and "LeakyReLU converter does not reproduce" in printed
     assert not json.loads((tmp_path / "rep" / "parity.json").read_text())["ok"]

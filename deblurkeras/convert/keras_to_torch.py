@@ -1,8 +1,9 @@
 """`deblurkeras convert-keras MODEL.keras --out DIR`: any Keras functional model -> readable PyTorch + parity proof.
 
 DIR gets model.py (generated, readable), tf_same.py (the TF-exact helpers it imports), model.safetensors and
-parity.json/.md/.html. Everything is written to DIR.partial first and renamed onto DIR only when the generated
-module matches Keras on every size: exit 1 and no DIR when it does not (the report still goes to --report DIR).
+parity.json/.md/.html. Everything is written to a hidden temporary folder next to DIR first and renamed onto DIR
+only when the generated module matches Keras on every size: exit 1 and no DIR when it does not (the report still
+goes to --report DIR).
 """
 import json
 import os
@@ -10,7 +11,7 @@ import shutil
 import time
 
 from ..errors import BadInputError
-from ..utils import umask_mode
+from ..utils import new_temp_dir, umask_mode
 from . import DEFAULT_TOL
 
 DEFAULT_SIZES = ((64, 64), (48, 80))
@@ -53,7 +54,7 @@ def _meta(model, gen, graph, source):
 def write_dir(directory, gen, meta):
     from safetensors.torch import save_file
     from . import codegen, tf_same
-    os.makedirs(directory)
+    os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "model.py"), "w", encoding="utf-8") as f:
         f.write(gen.source)
     with open(os.path.join(directory, "__init__.py"), "w", encoding="utf-8") as f:
@@ -82,9 +83,7 @@ def convert_keras(model, out, report_dir=None, sizes=None, tol=DEFAULT_TOL, seed
     sizes = list(sizes or default_sizes(graph))
     gen = codegen.generate(model)
     meta = _meta(model, gen, graph, source or f"keras model {model.name}")
-    tmp = out + ".partial"
-    if os.path.exists(tmp):
-        shutil.rmtree(tmp)
+    tmp = new_temp_dir(out)  # unique: never a folder of the user's (a fixed OUT.partial was once rmtree'd)
     results, paths = [], []
     try:
         write_dir(tmp, gen, meta)

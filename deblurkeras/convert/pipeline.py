@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from .. import families as registry
-from ..utils import atomic_path
+from ..utils import atomic_path, clean_stale_temps
 from . import export, parity
 
 DEFAULT_SIZES = ((64, 64), (63, 81), (48, 80))  # even, odd + non-square + not a multiple of 16, non-square
@@ -72,6 +72,7 @@ def export_and_check(model_name, out, weights=None, report_dir=None, check=True,
         warnings.warn(f"{model_name}: no --weights given, exporting the freshly initialised model", stacklevel=2)
     state = export.keras_to_torch_state(model, twin, source=os.fspath(weights) if weights else model.name)
     results, paths, ok = [], [], True
+    clean_stale_temps(out_dir)  # temporaries a killed export left (ours only)
     try:
         with atomic_path(out) as tmp:
             meta = export.save_safetensors(state, tmp, model_name, config, weights)

@@ -7,6 +7,7 @@ Run directory (`run.dir`):
     best/                 the checkpoint with the best validation metric so far (the trainer's val_key)
     <model>.weights.h5    final weights (what `deblurkeras eval --weights` reads)
     log.csv, tb/, previews/step_XXXXXXXX.png (blurred | output | sharp)
+    .lock                 flock'ed by the run using the folder: a second run on it refuses (one line, exit 2)
 An "epoch" of the Keras fit loop is `train.ckpt_every` steps: validation, previews and checkpoints happen at its
 end. The data stream is a pure function of (seed, batch position), so resuming rebuilds it at the checkpoint's step.
 """
@@ -23,6 +24,7 @@ from . import checkpoints as ckpt
 from . import config as config_mod
 from . import contract
 from .logs import CsvLog, image_grid, save_grid_png, tb_images, tb_scalar
+from ..utils import DirLock, clean_stale_temps
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 
@@ -191,15 +193,28 @@ class Run:
         self._checkpoint({})
 
     def train(self, resume=False):
-        import keras
-        import tensorflow as tf
-
         cfg = self.cfg
         prec = run_precision(cfg["run"])  # a bad value fails before anything is written
         self.strategy = make_strategy(cfg["run"]["strategy"])
         self.chief = is_chief(self.strategy)
         module = config_mod.family_module(cfg)
         os.makedirs(self.run_dir, exist_ok=True)
+        lock = DirLock(self.run_dir) if self.chief else None
+        if lock is not None and not lock.acquire():  # two runs on one folder would mix log.csv and checkpoints
+            raise BadInputError(f"{self.run_dir}: another training run is using this folder (it holds "
+                                f"{lock.path}); wait for it to end or set run.dir to another folder")
+        try:
+            return self._train(cfg, resume, prec, module)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _train(self, cfg, resume, prec, module):
+        import keras
+        import tensorflow as tf
+
+        if self.chief:
+            clean_stale_temps(self.run_dir)
         if not resume and ckpt.latest_checkpoint(self.run_dir):
             raise BadInputError(f"{self.run_dir}: already holds a run (pass --resume to continue it, "
                                 f"or set run.dir to a new folder)")
