@@ -89,7 +89,7 @@ def main(argv=None):
     module.add_arguments(vparser)
     args = vparser.parse_args(argv[1:])
     from . import outputs
-    from .errors import DeblurKerasError
+    from .errors import DeblurKerasError, one_line
     try:
         check_not_overwriting_inputs(verb, args)
         outputs.check(verb, args)  # inputs exist, outputs new (or --overwrite): before TensorFlow loads
@@ -97,7 +97,7 @@ def main(argv=None):
             quiet_tensorflow()
         return int(module.run(args) or 0)
     except (DeblurKerasError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        print(f"deblurkeras {verb}: error: {e}", file=sys.stderr)
+        print(f"deblurkeras {verb}: error: {one_line(e)}", file=sys.stderr)  # a newline in a name: escaped
         return 2
     except KeyboardInterrupt:
         print(f"deblurkeras {verb}: interrupted", file=sys.stderr)

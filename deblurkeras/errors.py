@@ -27,3 +27,18 @@ class WeightsMismatchError(DeblurKerasError):
 def first_line(e):
     """The first line of an exception's message (its class name when empty): for one-line error messages."""
     return (str(e).strip() or type(e).__name__).splitlines()[0]
+
+
+def show(name):
+    """A file name for a one-line message: as is when printable, else its repr (a newline in the name is `\\n`)."""
+    import os
+    text = os.fsdecode(name) if isinstance(name, (bytes, os.PathLike)) else str(name)
+    return text if text.isprintable() else repr(text)
+
+
+def one_line(message):
+    """A message that prints on one line: control characters (a newline in a file name) escaped."""
+    text = str(message)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

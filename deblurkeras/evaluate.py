@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from .errors import BadInputError, DeblurKerasError
+from .errors import BadInputError, DeblurKerasError, one_line, show
+from .imageio import DEFAULT_MAX_PIXELS
 from .metrics import CONVENTION, psnr, ssim
 from .precision import add_argument as add_precision_argument
 from .utils import atomic_path, clean_stale_temps
@@ -28,7 +29,7 @@ MIN_SIDE = 7  # SSIM's 7x7 window (skimage, gaussian_weights with sigma 1.5)
 
 
 # ----------------------------------------------------------------------------------------------- inputs
-def _folder_pairs(folder):
+def _folder_pairs(folder, max_pixels):
     """(blurred, sharp, name) per pair; a pair that cannot be read yields (BadInputError, None, name) instead, so
     the evaluation reports it and carries on."""
     from .imageio import list_images, load_image, pair_files
@@ -42,7 +43,7 @@ def _folder_pairs(folder):
                        os.path.basename(path))
         for name, sharp, blurred in pairs:
             try:
-                item = load_image(blurred), load_image(sharp), name
+                item = load_image(blurred, max_pixels=max_pixels), load_image(sharp, max_pixels=max_pixels), name
             except BadInputError as e:
                 item = e, None, name
             yield item
@@ -53,7 +54,7 @@ def _folder_pairs(folder):
                             f"or a dataset folder holding the --split folder, e.g. test/)")
     for p in files:
         try:
-            img = load_image(p)
+            img = load_image(p, max_pixels=max_pixels)
             half = img.shape[1] // 2
             if half == 0:
                 raise BadInputError(f"{p}: too narrow to be a side-by-side pair")
@@ -70,11 +71,12 @@ def _pair_folder(data, split):
     return sub if os.path.isdir(sub) and not os.path.isdir(os.path.join(data, "blur")) else data
 
 
-def iter_pairs(data, split="test"):
-    """(blurred_uint8, sharp_uint8, name) of an HDF5 file split, a pair folder, or a dataset folder's split."""
+def iter_pairs(data, split="test", max_pixels=DEFAULT_MAX_PIXELS):
+    """(blurred_uint8, sharp_uint8, name) of an HDF5 file split, a pair folder, or a dataset folder's split (images
+    over `max_pixels` refused before decoding)."""
     data = os.fspath(data)
     if os.path.isdir(data):
-        return _folder_pairs(_pair_folder(data, split))
+        return _folder_pairs(_pair_folder(data, split), max_pixels)
     if not os.path.exists(data):
         raise BadInputError(f"{data}: no such dataset file or folder")
     from .data.hdf5 import read_pairs
@@ -130,7 +132,7 @@ def evaluate_pairs(model, io, pairs, image_dir=None, limit=None, total=None, fai
             if out.shape != sharp.shape:
                 raise BadInputError(f"{name}: output {out.shape} and sharp image {sharp.shape} differ")
         except DeblurKerasError as e:
-            msg = str(e) if str(name) in str(e) else f"{name}: {e}"
+            msg = one_line(str(e) if show(name) in str(e) else f"{show(name)}: {e}")
             tqdm.write(f"deblurkeras eval: error: {msg}", file=sys.stderr)
             failed.append({"name": str(name), "error": msg})
             continue
@@ -176,7 +178,8 @@ def write_reports(rows, summary, out_dir):
 
 
 def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_images=False, model=None,
-             precision="float32", max_memory=None, tile=None, overlap=None, **deblur_kwargs):
+             precision="float32", max_memory=None, tile=None, overlap=None, max_pixels=DEFAULT_MAX_PIXELS,
+             **deblur_kwargs):
     """Evaluate a registered model (weights file, or an already loaded `model`) and write the reports.
     `precision`: float32 | bfloat16 | auto, the dtype policy the model is built in (deblurkeras.precision).
 
@@ -187,7 +190,7 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
     from .families import model_identity, model_io
     from .inference import OVERLAP, _announce, load_model, run_image
 
-    pairs = iter_pairs(data, split)  # checks the data before the (slow) model load
+    pairs = iter_pairs(data, split, max_pixels)  # checks the data before the (slow) model load
     if model is None:
         model = prec.build(lambda: load_model(model_name, weights), precision, _announce)
     model_name = model_name or model_identity(model)["model"]
@@ -233,9 +236,12 @@ def add_arguments(p):
 
 
 def run(args):
+    from .inference import check_tile_args
+
+    check_tile_args(args)
     _, summary = evaluate(args.model, args.weights, args.data, args.out, split=args.split, limit=args.limit,
                           save_images=args.save_images, precision=args.precision, max_memory=args.max_memory,
-                          tile=args.tile, overlap=args.overlap)
+                          tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels)
     print(f"{summary['n_images']} images: PSNR {summary['psnr_out']:.2f} dB (blurred input "
           f"{summary['psnr_in']:.2f}, gain {summary['psnr_gain']:+.2f}), SSIM {summary['ssim_out']:.4f} "
           f"(blurred input {summary['ssim_in']:.4f}); {summary['seconds_per_image_median']:.3f} s/image (median)")

@@ -22,13 +22,15 @@ PIL.Image.open ignore EXIF); `build-hdf5 --exif` turns it on there.
 subsampling), so a deblurring tool does not blur its own output. `to_uint8` clips to [0, 1], multiplies by 255
 and truncates, exactly like the original `im2uint8`.
 """
+import contextlib
 import os
+import sys
 import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import BadInputError, first_line
+from .errors import BadInputError, first_line, show
 from .utils import atomic_path
 
 # Every tool lists folders with this one tuple (lower-case; matched case-insensitively).
@@ -106,6 +108,8 @@ def to_rgb(img):
     kind = CONVERSIONS[mode]
     if kind in ("16-bit", "float"):
         a = np.asarray(img, dtype=np.float64)
+        if not np.all(np.isfinite(a)):  # a float TIFF: NaN/Inf have no 8-bit value (the cast would be garbage)
+            raise ValueError(f"float image holds {int(np.count_nonzero(~np.isfinite(a)))} NaN/Inf pixel values")
         a = a / 257.0 if kind == "16-bit" else a
         gray = Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), "L")
         return gray.convert("RGB"), kind
@@ -114,54 +118,84 @@ def to_rgb(img):
     return img.convert("RGB"), kind
 
 
-def _open(path, max_pixels):
-    """Image.open with bomb checks -> PIL image (not yet decoded)."""
-    if max_pixels is None:
-        return Image.open(path)
+@contextlib.contextmanager
+def _bomb_limits():
+    """Pillow's own decompression-bomb check off (our `max_pixels` cap, checked on the declared size, decides, with
+    our message), and any DecompressionBombWarning an error rather than a raw warning."""
+    saved = Image.MAX_IMAGE_PIXELS
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(path, max_pixels):
+    """Image.open with bomb checks -> PIL image (not yet decoded: only the header is read)."""
+    with _bomb_limits():
         img = Image.open(path)
     w, h = img.size
-    if w * h > max_pixels:
+    if max_pixels and w * h > max_pixels:
         img.close()
-        raise ImageReadError("decompression bomb", f"{path}: decompression-bomb sized image "
-                                                   f"({h}x{w} (HxW) > {max_pixels} pixels)")
+        raise ImageReadError("decompression bomb", f"{show(path)}: decompression-bomb sized image "
+                                                   f"({h}x{w} (HxW) > {max_pixels} pixels; --max-pixels to allow)")
     return img
 
 
-def decode(path, apply_exif=False, max_pixels=DEFAULT_MAX_PIXELS):
-    """Decode `path` -> (8-bit RGB PIL image, conversion name or None); ImageReadError naming the file.
-
-    `max_pixels` None keeps Pillow's own limits (a warning above MAX_IMAGE_PIXELS, an error at twice that)."""
-    path = os.fspath(path)
+def _open_checked(path, max_pixels):
+    """_open with every failure as an ImageReadError naming the file."""
     try:
         if os.path.isdir(path):
-            raise ImageReadError("not an image", f"{path}: is a directory, not an image")
+            raise ImageReadError("not an image", f"{show(path)}: is a directory, not an image")
         if os.path.getsize(path) == 0:
-            raise ImageReadError("empty file", f"{path}: empty file (0 bytes)")
-        img = _open(path, max_pixels)
+            raise ImageReadError("empty file", f"{show(path)}: empty file (0 bytes)")
+        return _open(path, max_pixels)
     except ImageReadError:
         raise
     except FileNotFoundError:
-        raise ImageReadError("unreadable", f"{path}: no such file") from None
+        raise ImageReadError("unreadable", f"{show(path)}: no such file") from None
     except PermissionError:
-        raise ImageReadError("unreadable", f"{path}: permission denied") from None
+        raise ImageReadError("unreadable", f"{show(path)}: permission denied") from None
     except UnidentifiedImageError:
-        raise ImageReadError("not an image", f"{path}: not an image (unrecognised format)") from None
+        raise ImageReadError("not an image", f"{show(path)}: not an image (unrecognised format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageReadError("decompression bomb", f"{path}: decompression-bomb sized image ({first_line(e)})") \
-            from None
+        raise ImageReadError("decompression bomb", f"{show(path)}: decompression-bomb sized image "
+                                                   f"({first_line(e)}; --max-pixels to allow)") from None
     except OSError as e:
         if e.errno is not None:  # the system could not read the file
-            raise ImageReadError("unreadable", f"{path}: unreadable ({first_line(e)})") from None
-        raise ImageReadError("truncated", f"{path}: truncated or corrupt image data ({first_line(e)})") from None
+            raise ImageReadError("unreadable", f"{show(path)}: unreadable ({first_line(e)})") from None
+        raise ImageReadError("truncated", f"{show(path)}: truncated or corrupt image data ({first_line(e)})") \
+            from None
     except (ValueError, SyntaxError) as e:  # corrupt headers, as some decoders report them
-        raise ImageReadError("truncated", f"{path}: truncated or corrupt image data ({first_line(e)})") from None
+        raise ImageReadError("truncated", f"{show(path)}: truncated or corrupt image data ({first_line(e)})") \
+            from None
+
+
+def declared_size(path, max_pixels=DEFAULT_MAX_PIXELS):
+    """(width, height) the file's header declares, read without decoding the pixels (so a 140 kB PNG declaring
+    12000x12000 can be refused before it takes gigabytes); ImageReadError as `decode`."""
+    with _open_checked(os.fspath(path), max_pixels) as img:
+        return img.size
+
+
+def decode(path, apply_exif=False, max_pixels=DEFAULT_MAX_PIXELS, note=None):
+    """Decode `path` -> (8-bit RGB PIL image, conversion name or None); ImageReadError naming the file.
+
+    `max_pixels` None or 0: no pixel cap. A file of several frames (animated GIF, multi-page TIFF) gives its first;
+    `note(message)` is told so."""
+    path = os.fspath(path)
+    img = _open_checked(path, max_pixels)
     with img:
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1 and note is not None:
+            note(f"{show(path)}: {frames} frames; only the first is used")
         try:
-            img.load()  # decode now: truncated files fail here, not later
+            with _bomb_limits():
+                img.load()  # decode now: truncated files fail here, not later
         except Exception as e:  # noqa: BLE001 - decoders raise all kinds (OSError, ValueError, SyntaxError...)
-            raise ImageReadError("truncated", f"{path}: truncated or corrupt image data ({first_line(e)})") \
+            raise ImageReadError("truncated", f"{show(path)}: truncated or corrupt image data ({first_line(e)})") \
                 from None
         if apply_exif:
             from PIL import ImageOps
@@ -170,15 +204,20 @@ def decode(path, apply_exif=False, max_pixels=DEFAULT_MAX_PIXELS):
         try:
             rgb, conversion = to_rgb(img)
         except ValueError as e:
-            raise ImageReadError("not an image", f"{path}: {first_line(e)}") from None
+            raise ImageReadError("not an image", f"{show(path)}: {first_line(e)}") from None
     if rgb.size[0] == 0 or rgb.size[1] == 0:
-        raise ImageReadError("not an image", f"{path}: empty image ({rgb.size[0]}x{rgb.size[1]})")
+        raise ImageReadError("not an image", f"{show(path)}: empty image ({rgb.size[0]}x{rgb.size[1]})")
     return rgb, conversion
 
 
-def load_image(path, apply_exif=True, max_pixels=None):
-    """Read an image file as uint8 RGB (H, W, 3); ImageReadError (a BadInputError) naming the file."""
-    rgb, _ = decode(path, apply_exif=apply_exif, max_pixels=max_pixels)
+def _stderr_note(message):
+    print(f"deblurkeras: {message}", file=sys.stderr)
+
+
+def load_image(path, apply_exif=True, max_pixels=DEFAULT_MAX_PIXELS, note=_stderr_note):
+    """Read an image file as uint8 RGB (H, W, 3); ImageReadError (a BadInputError) naming the file.
+    Pixel cap and frames: see `decode` (`note` is told when only the first of several frames is used)."""
+    rgb, _ = decode(path, apply_exif=apply_exif, max_pixels=max_pixels, note=note)
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
 
 

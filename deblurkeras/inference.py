@@ -34,8 +34,8 @@ import numpy as np
 
 from . import precision
 from . import memory, outputs
-from .errors import BadInputError, DeblurKerasError, WeightsMismatchError, first_line
-from .imageio import list_images, load_image, save_image, to_uint8
+from .errors import BadInputError, DeblurKerasError, WeightsMismatchError, first_line, one_line, show
+from .imageio import DEFAULT_MAX_PIXELS, declared_size, list_images, load_image, save_image, to_uint8
 from .utils import clean_stale_temps
 
 
@@ -48,6 +48,10 @@ def load_model(name, weights):
     from .weights import load
 
     model, name = load(weights, name)
+    bad = [w.path for w in model.weights if not np.all(np.isfinite(np.asarray(w.numpy(), dtype=np.float32)))]
+    if bad:  # every output would be NaN: a black image and exit 0 otherwise
+        raise BadInputError(f"{show(weights)}: {len(bad)} of {len(model.weights)} weight tensors hold NaN/Inf "
+                            f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); the file is unusable")
     channels = model.inputs[0].shape[-1]
     if channels is not None and channels != families.model_io(name).channels:
         raise WeightsMismatchError(weights, mismatched=[("input channels", channels, families.model_io(name).channels)])
@@ -221,6 +225,41 @@ def add_memory_arguments(parser):
     g.add_argument("--max-memory", default=None, metavar="SIZE",
                    help="memory budget for one image: 3G, 800M, or a percentage of the available memory "
                         f"(default {int(100 * memory.DEFAULT_FRACTION)}%%)")
+    g.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help=f"refuse images declaring more pixels, before decoding them (default {DEFAULT_MAX_PIXELS}, "
+                        "Pillow's decompression-bomb limit; 0: no cap, the memory budget still applies)")
+
+
+def check_tile_args(args):
+    """--tile / --overlap / --max-pixels values that cannot mean anything: BadInputError before the model loads."""
+    if args.tile is not None and args.tile < 0:
+        raise BadInputError(f"--tile {args.tile}: expected a tile side in px (> 0), or 0 to never tile")
+    if args.overlap < 0:
+        raise BadInputError(f"--overlap {args.overlap}: expected >= 0 px")
+    if getattr(args, "max_pixels", 0) < 0:
+        raise BadInputError(f"--max-pixels {args.max_pixels}: expected >= 0 (0: no cap)")
+
+
+def check_pad_to(pad_to, io, name):
+    """--pad-to must be a size the model takes: positive multiples of its `multiples` (16 for SRN)."""
+    if pad_to is None:
+        return
+    (ph, pw), (mh, mw) = pad_to, io.multiples
+    if ph <= 0 or pw <= 0 or ph % mh or pw % mw:
+        raise BadInputError(f"--pad-to {ph}x{pw}: {name} needs a height multiple of {mh} and a width multiple of "
+                            f"{mw} (e.g. {max(mh, -(-ph // mh) * mh)}x{max(mw, -(-pw // mw) * mw)})")
+
+
+def check_declared_size(path, name, io, budget, tile=None, max_pixels=DEFAULT_MAX_PIXELS, pad_to=None, shrink=1):
+    """Refuse an image from the size its header declares, before decoding it: over `max_pixels`, or (its LR size
+    `shrink` times smaller) not runnable within `budget` even in tiles. BadInputError naming the file."""
+    w, h = declared_size(path, max_pixels)
+    if pad_to is not None and tile is None:
+        tile = 0
+    try:
+        memory.plan(name, io, max(1, h // shrink), max(1, w // shrink), budget, tile)
+    except BadInputError as e:
+        raise type(e)(f"{show(path)}: {e}") from None
 
 
 def run_image(model, name, io, img, label, budget, tile=None, overlap=OVERLAP, transpose=None,
@@ -247,6 +286,8 @@ def run_image(model, name, io, img, label, budget, tile=None, overlap=OVERLAP, t
         return deblur_array(model, io, img, transpose, round, p.tile, overlap, pad_to, progress=progress)
     except tf.errors.ResourceExhaustedError:
         raise BadInputError(f"{label}: out of memory at {h}x{w} (HxW); try a smaller --max-memory or --tile") from None
+    except tf.errors.InvalidArgumentError as e:  # a size the model cannot take: this image fails, not the run
+        raise BadInputError(f"{label}: the model cannot run on {h}x{w} (HxW) ({first_line(e.message)})") from None
 
 
 def output_plan(paths, out_dir, name_of, overwrite=False):
@@ -307,6 +348,7 @@ def run(args):
     from tqdm import tqdm
     from .families import model_identity, model_io
 
+    check_tile_args(args)
     paths = list_images(args.inputs)
     if not paths:
         raise BadInputError(f"{', '.join(args.inputs)}: no images found")
@@ -318,6 +360,7 @@ def run(args):
     io = model_io(name)
     if not io.image:
         raise BadInputError(f"{args.weights}: holds {name}, which does not produce images")
+    check_pad_to(args.pad_to, io, name)
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:
@@ -331,14 +374,16 @@ def run(args):
         try:
             if err:
                 raise BadInputError(err)
-            img = load_image(src)
+            check_declared_size(src, name, io, budget, args.tile, args.max_pixels, args.pad_to)
+            img = load_image(src, max_pixels=args.max_pixels,
+                             note=lambda m: tqdm.write(f"deblurkeras deblur: {m}", file=sys.stderr))
             result = run_image(model, name, io, img, src, budget, args.tile, args.overlap, args.transpose,
                                args.round, args.pad_to, note=lambda m: tqdm.write(f"deblurkeras deblur: {m}",
                                                                                   file=sys.stderr))
             save_image(dst, result)
         except DeblurKerasError as e:
-            msg = str(e) if src in str(e) or dst in str(e) else f"{src}: {e}"
-            tqdm.write(f"deblurkeras deblur: error: {msg}", file=sys.stderr)
+            msg = str(e) if show(src) in str(e) or show(dst) in str(e) else f"{show(src)}: {e}"
+            tqdm.write(f"deblurkeras deblur: error: {one_line(msg)}", file=sys.stderr)
             failed.append(src)
     bar.close()
     print(f"{len(paths) - len(failed)} of {len(paths)} images deblurred -> {args.out}"

@@ -146,8 +146,10 @@ def run(args):
     from . import memory
     from .data_sr import bicubic_up
     from .families import model_identity, model_io
-    from .inference import _announce, output_plan, run_image
+    from .errors import one_line, show
+    from .inference import _announce, check_declared_size, check_tile_args, output_plan, run_image
 
+    check_tile_args(args)
     paths = list_images(args.inputs)
     if not paths:
         raise BadInputError(f"{', '.join(args.inputs)}: no images found")
@@ -165,7 +167,10 @@ def run(args):
         try:
             if err:
                 raise BadInputError(err)
-            img = load_image(path)
+            check_declared_size(path, args.model, io, budget, args.tile, args.max_pixels,
+                                shrink=scale if args.evaluate else 1)
+            img = load_image(path, max_pixels=args.max_pixels,
+                             note=lambda m: tqdm.write(f"deblurkeras upscale: {m}", file=sys.stderr))
             hr, lr = _hr_lr(img, path, scale) if args.evaluate else (None, img)
             sr01 = run_image(model, args.model, io, lr, path, budget, args.tile, args.overlap, as_01=True,
                              note=lambda m: tqdm.write(f"deblurkeras upscale: {m}", file=sys.stderr))
@@ -175,8 +180,8 @@ def run(args):
                 bp, bs = sr_metrics(bicubic_up(lr, scale), hr)
                 rows.append({"image": path, "psnr": p, "ssim": s, "bicubic_psnr": bp, "bicubic_ssim": bs})
         except DeblurKerasError as e:
-            msg = str(e) if path in str(e) else f"{path}: {e}"
-            tqdm.write(f"deblurkeras upscale: error: {msg}", file=sys.stderr)
+            msg = str(e) if show(path) in str(e) else f"{show(path)}: {e}"
+            tqdm.write(f"deblurkeras upscale: error: {one_line(msg)}", file=sys.stderr)
             failed += 1
     bar.close()
     if args.evaluate and rows:

@@ -16,7 +16,7 @@ import zipfile
 
 import numpy as np
 
-from .errors import BadInputError, WeightsMismatchError, first_line
+from .errors import BadInputError, WeightsMismatchError, first_line, show
 from .utils import atomic_path
 
 IDENTITY = "deblurkeras"          # .weights.h5 root attribute / .keras member "deblurkeras.json"
@@ -34,21 +34,39 @@ def _identity_of(model, name=None, config=None):
 
 
 def read_identity(path):
-    """{"model": name, "config": {...}} stored in a file written by `save`, else None."""
+    """{"model": name, "config": {...}} stored in a file written by `save`, else None. A `.weights.h5` / `.keras`
+    file that cannot be opened at all is corrupt (BadInputError saying so, not "pass --model"); an identity that is
+    not {"model": str, "config": dict} is refused by name."""
     path = os.fspath(path)
+    raw = None
     try:
         if path.endswith(".keras"):
             with zipfile.ZipFile(path) as z:
                 if _KERAS_MEMBER in z.namelist():
-                    return json.loads(z.read(_KERAS_MEMBER))
+                    raw = z.read(_KERAS_MEMBER)
         elif path.endswith(".h5"):
             import h5py
             with h5py.File(path, "r") as f:
                 if IDENTITY in f.attrs:
-                    return json.loads(f.attrs[IDENTITY])
-    except (OSError, zipfile.BadZipFile, ValueError):
+                    raw = f.attrs[IDENTITY]
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as e:
+        if is_ours(path) and os.path.isfile(path):
+            kind = "Keras .keras (zip)" if path.endswith(".keras") else "Keras .weights.h5 (HDF5)"
+            raise BadInputError(f"{show(path)}: corrupt or truncated {kind} file ({first_line(e)})") from None
         return None
-    return None
+    return None if raw is None else _parse_identity(path, raw)
+
+
+def _parse_identity(path, raw):
+    try:
+        ident = json.loads(raw)
+    except (ValueError, TypeError) as e:
+        raise BadInputError(f"{show(path)}: its model identity ({IDENTITY}) is not JSON ({first_line(e)})") from None
+    if not (isinstance(ident, dict) and isinstance(ident.get("model"), str)
+            and isinstance(ident.get("config", {}), dict)):
+        raise BadInputError(f"{show(path)}: its model identity ({IDENTITY}) must be "
+                            f'{{"model": NAME, "config": {{...}}}}, not {type(ident).__name__} {str(ident)[:60]!r}')
+    return ident
 
 
 def save(model, path, name=None, config=None):
@@ -88,7 +106,8 @@ def _load_weights_h5(model, path, strict):
     try:
         have = _h5_layout(path)
     except OSError as e:
-        raise BadInputError(f"{path}: not a Keras .weights.h5 file ({first_line(e)})") from None
+        raise BadInputError(f"{show(path)}: not a Keras .weights.h5 file, or corrupt / truncated "
+                            f"({first_line(e)})") from None
     with tempfile.TemporaryDirectory() as tmp:
         ref = os.path.join(tmp, "ref.weights.h5")
         model.save_weights(ref)
@@ -199,7 +218,11 @@ def load(path, model_name=None, strict=True, **build_overrides):
             raise BadInputError(f"{path}: the file does not say which model it holds; pass --model")
         config = {**((ident or {}).get("config") or {}), **build_overrides} if ident and ident.get("model") == name \
             else build_overrides
-        model = build_model(name, **_tuples(config))
+        try:
+            model = build_model(name, **_tuples(config))
+        except (TypeError, ValueError) as e:  # an unknown model, an unknown keyword, a bad value (resize_mode)
+            raise BadInputError(f"{show(path)}: cannot build {name!r} with the configuration it stores {config} "
+                                f"({first_line(e)})") from None
         load_into(model, path, name, strict=strict)
         return model, name
     importer = _importer_for(path)

@@ -156,3 +156,43 @@ def test_4_a_second_train_on_a_run_folder_in_use_refuses(tmp_path):
         assert not (run_dir / "log.csv").exists() and not (run_dir / "config.yaml").exists()
     finally:
         held.release()
+
+
+# ------------------------------------------------------------------------------------------ 6: memory
+def _png_declaring(path, w, h):
+    """A tiny PNG whose header declares w x h (its pixel data is a few bytes: decoding it would fail late)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_6_a_bomb_is_refused_from_its_header_before_decoding(tmp_path, srn, capsys, monkeypatch):
+    import warnings
+    from deblurkeras import imageio, inference
+
+    bomb = _png_declaring(tmp_path / "bomb.png", 12000, 12000)
+    assert imageio.declared_size(bomb, max_pixels=0) == (12000, 12000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw DecompressionBombWarning either
+        with pytest.raises(BadInputError, match=r"bomb.png: decompression-bomb sized image \(12000x12000 > "):
+            load_image(bomb)
+    save_image(tmp_path / "ok.png", _img(16, 16))
+    decoded = []
+    real = inference.load_image
+    monkeypatch.setattr(inference, "load_image", lambda p, **kw: decoded.append(os.path.basename(p)) or real(p, **kw))
+    args = ["deblur", str(bomb), str(tmp_path / "ok.png"), "--model", "srn-color", "--weights", str(srn),
+            "--out", str(tmp_path / "o")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "Warning" not in err and len(_errors(err)) == 1 and "decompression-bomb" in _errors(err)[0]
+    # no pixel cap, a 1 GB budget: refused by the memory plan, still without decoding it
+    assert main(args + ["--max-pixels", "0", "--max-memory", "1G"]) == 1
+    err = capsys.readouterr().err
+    assert len(_errors(err)) == 1 and "bomb.png: 12000x12000 needs" in _errors(err)[0] and "--max-memory" in err
+    assert decoded == ["ok.png", "ok.png"] and os.listdir(tmp_path / "o") == ["ok.png"]

@@ -115,8 +115,14 @@ def load_tf1_checkpoint(model_or_none, path, variant="auto", resize_mode="tf1_le
         except WeightsMismatchError:
             pass
         raise err
+    import tensorflow as tf
+    try:  # the index lists the tensors; their bytes are in the .data files, which may be missing or cut short
+        values = {name: reader.get_tensor(name) for name in wanted}
+    except (tf.errors.OpError, ValueError, RuntimeError, IndexError) as e:  # IndexError: "Read less bytes"
+        raise BadInputError(f"{source}: cannot read the checkpoint's tensor data (a missing or truncated "
+                            f".data-* file?): {first_line(e)}") from None
     for name, var in wanted.items():
-        var.assign(np.asarray(reader.get_tensor(name), dtype=var.dtype))
+        var.assign(np.asarray(values[name], dtype=var.dtype))
     return model
 
 
