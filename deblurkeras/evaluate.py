@@ -11,7 +11,6 @@ Outputs (atomic): per_image.csv (name, psnr/ssim of output and of the blurred in
 (means, gains, time per image, convention, model, weights, data); `--save-images` adds the deblurred PNGs.
 """
 import csv
-import json
 import os
 import sys
 import time
@@ -22,7 +21,7 @@ from .errors import BadInputError, DeblurKerasError, one_line, show
 from .imageio import DEFAULT_MAX_PIXELS
 from .metrics import CONVENTION, psnr, ssim
 from .precision import add_argument as add_precision_argument
-from .utils import atomic_path, clean_stale_temps
+from .utils import atomic_path, clean_stale_temps, dumps_json
 
 FIELDS = ("name", "psnr_out", "ssim_out", "psnr_in", "ssim_in", "seconds")
 MIN_SIDE = 7  # SSIM's 7x7 window (skimage, gaussian_weights with sigma 1.5)
@@ -174,7 +173,7 @@ def write_reports(rows, summary, out_dir):
             w.writerows(rows)
     with atomic_path(os.path.join(out_dir, "summary.json")) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=1)
+            f.write(dumps_json(summary, indent=1))  # an infinite PSNR (identical images) is null
 
 
 def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_images=False, model=None,

@@ -18,7 +18,6 @@ window, sample covariance). Per image and averaged, for SR and for the bicubic u
 An image too small for that (the border crop plus SSIM's 7x7 window) gets a one-line error; the others are
 still scored.
 """
-import json
 import os
 import sys
 
@@ -27,7 +26,7 @@ import numpy as np
 from . import outputs, precision
 from .errors import BadInputError, DeblurKerasError
 from .imageio import list_images, load_image, save_image, to_uint8
-from .utils import atomic_path, clean_stale_temps
+from .utils import atomic_path, clean_stale_temps, dumps_json
 
 def sr_models():
     """The registered image models that upscale (ModelIO.scale > 1)."""
@@ -50,6 +49,8 @@ def convention(scale):
         "psnr": "skimage.metrics.peak_signal_noise_ratio(hr_y, sr_y, data_range=255)",
         "ssim": "skimage.metrics.structural_similarity(hr_y, sr_y, data_range=255): 7x7 uniform window, "
                 "sample covariance (scikit-image defaults)",
+        "null": "a PSNR of null is infinite (identical to HR on Y: standard JSON has no Infinity); the means "
+                "leave such images out",
     }
 
 
@@ -191,10 +192,10 @@ def run(args):
                   "images": rows}
         with atomic_path(os.path.join(args.out, "metrics.json")) as tmp:
             with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(report, f, indent=1)
-        m = report["mean"]
-        print(f"{args.model} x{scale} on {len(rows)} images (Y, {BORDER}-px border crop): PSNR {m['psnr']:.2f} dB, "
-              f"SSIM {m['ssim']:.4f} | bicubic {m['bicubic_psnr']:.2f} dB, {m['bicubic_ssim']:.4f}")
+                f.write(dumps_json(report, indent=1))  # an infinite PSNR (identical images) is null
+        m = {k: "n/a" if v is None else f"{v:.{4 if 'ssim' in k else 2}f}" for k, v in report["mean"].items()}
+        print(f"{args.model} x{scale} on {len(rows)} images (Y, {BORDER}-px border crop): PSNR {m['psnr']} dB, "
+              f"SSIM {m['ssim']} | bicubic {m['bicubic_psnr']} dB, {m['bicubic_ssim']}")
     print(f"{len(paths) - failed} of {len(paths)} images upscaled x{scale} -> {args.out}"
           + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0

@@ -8,6 +8,7 @@ real extension last (Keras and h5py look at it). The pid tells `clean_stale_temp
 refuse one we hold locked.
 """
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -167,3 +168,20 @@ def umask_mode(path):
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(path, 0o666 & ~mask)
+
+
+def finite_json(obj):
+    """`obj` with every NaN / Inf float replaced by None, so json.dumps(..., allow_nan=False) writes standard JSON
+    (NaN and Infinity are not JSON; strict parsers refuse them)."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
+def dumps_json(obj, **kwargs):
+    """Standard JSON text of `obj` (non-finite floats as null: see finite_json)."""
+    return json.dumps(finite_json(obj), allow_nan=False, **kwargs)

@@ -12,6 +12,20 @@ import os
 DEFAULT_TOL = 1e-4
 
 
+def tolerance(text):
+    """argparse type of --tol: a finite number >= 0 (`nan` would make every comparison fail: exit 1, "diverged",
+    for what is a typing error, exit 2)."""
+    import argparse
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number >= 0")
+    return value
+
+
 def load_torch(path, naive=None):
     """A ready PyTorch module (eval mode, NCHW in / out, tuples for several) from a file written by `deblurkeras
     export-torch` or a directory written by `deblurkeras convert-keras` (the latter runs its model.py)."""

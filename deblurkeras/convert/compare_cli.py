@@ -11,8 +11,8 @@ import importlib.util
 import json
 import os
 
-from ..errors import BadInputError, WeightsMismatchError
-from . import DEFAULT_TOL
+from ..errors import BadInputError, WeightsMismatchError, first_line
+from . import DEFAULT_TOL, tolerance
 
 
 def add_arguments(p):
@@ -24,7 +24,7 @@ def add_arguments(p):
     p.add_argument("--map", metavar="JSON", help='layer map {"keras layer name": "torch module path"}; default: '
                                                  "inferred from equal names, then execution order")
     p.add_argument("--sizes", help="HxW list, e.g. 64x64,48x80 (default: the model's static size, else 64x64)")
-    p.add_argument("--tol", type=float, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
+    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
     p.add_argument("--report", metavar="DIR", help="write parity.json / .md / .html here")
     p.add_argument("--seed", type=int, default=0)
 
@@ -56,7 +56,10 @@ def read_state(path):
         raise BadInputError(f"{path}: no such file")
     if path.endswith(".safetensors"):
         from safetensors.torch import load_file
-        return load_file(path)
+        try:
+            return load_file(path)
+        except Exception as err:  # noqa: BLE001 - SafetensorError, OSError, ...: a corrupt or foreign file
+            raise BadInputError(f"{path}: not a readable safetensors file ({first_line(err)})") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # anything that is not a plain tensor file is refused, never unpickled

@@ -200,10 +200,38 @@ def read_safetensors(path):
     return state, meta
 
 
+def _meta_config(path, meta):
+    """The builder config a file's metadata stores, for a registered model: BadInputError naming the file when the
+    metadata was edited into something else (not JSON, not an object, an unknown model)."""
+    try:
+        config = json.loads(meta.get("config", "{}"))
+    except ValueError as err:
+        raise BadInputError(f"{path}: metadata 'config' is not JSON ({first_line(err)})") from None
+    if not isinstance(config, dict):
+        raise BadInputError(f"{path}: metadata 'config' must be a JSON object, not {type(config).__name__}")
+    if meta["model"] not in registry.model_names():
+        raise BadInputError(f"{path}: metadata names an unknown model {meta['model']!r}")
+    return config
+
+
+def _build(path, what, factory, config, **extra):
+    try:
+        return factory(**config, **extra)
+    except (TypeError, ValueError) as err:  # an unknown keyword, a bad value
+        raise BadInputError(f"{path}: cannot build the {what} from its metadata config {config} "
+                            f"({first_line(err)})") from None
+
+
 def load_torch(path, naive=None):
     """A ready PyTorch module (eval mode) from an exported safetensors file; strict load."""
     state, meta = read_safetensors(path)
-    twin = twin_class(meta["model"])(**json.loads(meta["config"]), naive=naive if naive is not None else meta.get("naive"))
+    config = _meta_config(path, meta)
+    twin = _build(path, "PyTorch twin", twin_class(meta["model"]), config,
+                  naive=naive if naive is not None else meta.get("naive"))
+    own = twin.state_dict()
+    bad = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state.items() if k in own and v.shape != own[k].shape]
+    if bad:
+        raise WeightsMismatchError(path, mismatched=bad)
     result = twin.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise WeightsMismatchError(path, missing=result.missing_keys, unexpected=result.unexpected_keys)
@@ -214,10 +242,10 @@ def load_torch(path, naive=None):
 def load_keras_from_safetensors(path, model=None):
     """Round trip: a Keras model (built from the file's metadata unless given) with the file's weights."""
     state, meta = read_safetensors(path)
-    config = json.loads(meta["config"])
+    config = _meta_config(path, meta)
     if model is None:
-        model = registry.build_model(meta["model"], **config)
-    twin = twin_class(meta["model"])(**config)
+        model = _build(path, "Keras model", lambda **c: registry.build_model(meta["model"], **c), config)
+    twin = _build(path, "PyTorch twin", twin_class(meta["model"]), config)
     torch_state_to_keras(state, model, twin, source=os.fspath(path))
     return model
 

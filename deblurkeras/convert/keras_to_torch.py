@@ -12,7 +12,7 @@ import time
 
 from ..errors import BadInputError
 from ..utils import new_temp_dir, umask_mode
-from . import DEFAULT_TOL
+from . import DEFAULT_TOL, tolerance
 
 DEFAULT_SIZES = ((64, 64), (48, 80))
 INIT_PY = '"""PyTorch port written by `deblurkeras convert-keras`: `from .model import load`; `load()` is ready."""\n'
@@ -117,7 +117,7 @@ def add_arguments(p):
                                                    "(also when parity fails)")
     p.add_argument("--sizes", help="HxW list for the check, e.g. 64x64,48x80 (default: the model's static input "
                                    "size, else 64x64,48x80)")
-    p.add_argument("--tol", type=float, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
+    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
     p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
     # --overwrite is every verb's word (deblurkeras/outputs.py); --force stays for the scripts that use it
     p.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",

@@ -2,11 +2,10 @@
 import base64
 import html
 import io
-import json
 import math
 import os
 
-from ..utils import atomic_path
+from ..utils import atomic_path, dumps_json
 
 
 def _num(v):
@@ -131,7 +130,7 @@ def write_reports(directory, meta, results, stem="parity"):
            "versions": meta.get("versions"), "source": meta.get("source"),
            "ok": all(r["ok"] for r in results), "results": _clean(results)}
     paths = []
-    for ext, text in (("json", json.dumps(doc, indent=1)), ("md", markdown(meta, results)),
+    for ext, text in (("json", dumps_json(doc, indent=1)), ("md", markdown(meta, results)),
                       ("html", html_page(meta, results))):
         path = os.path.join(directory, f"{stem}.{ext}")
         with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:

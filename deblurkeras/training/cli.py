@@ -4,7 +4,7 @@ The config names the model, data, schedule and run directory; its defaults are d
 under the family's own (FamilySpec.config). `--set section.key=value` overrides any entry (value parsed as YAML),
 e.g. `--set train.total_steps=1000`; an unknown key or a wrong type is an error (exit status 2).
 """
-import json
+from ..utils import dumps_json
 
 from . import runner
 from .. import precision
@@ -33,5 +33,5 @@ def run(args):
     if args.run_dir:
         cfg["run"]["dir"] = args.run_dir
     summary = runner.train(cfg, resume=args.resume)
-    print(json.dumps(summary, indent=1))
+    print(dumps_json(summary, indent=1))
     return 0

@@ -37,9 +37,10 @@ OPTIONAL_SECTIONS = {
     "demo": {"n_train": 200, "n_test": 16, "size": 128, "max_len": Typed(None, int), "exposures": Typed(None, list),
              "n_kernels": Typed(None, int), "seed": 0, "grid_rows": 6},
 }
-# Keys whose value must be >= 1.
+# Keys whose value must be >= 1 (and at most MAX_COUNT: TensorFlow counts steps in int64, Keras' loop in smaller).
 POSITIVE = {"data.batch_size", "data.val_batch_size", "train.total_steps", "train.ckpt_every", "train.keep_last",
             "train.log_every", "data.num_parallel_calls"}
+MAX_COUNT = 2 ** 31 - 1
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list",
                type(None): "null"}
 
@@ -69,6 +70,8 @@ def apply_override(cfg, item):
         raise BadInputError(f"--set {item!r}: expected key=value (e.g. train.total_steps=1000)")
     key, value = item.split("=", 1)
     *parents, leaf = key.strip().split(".")
+    if not parents or not all(parents) or not leaf:  # `--set model=x` would replace the whole section
+        raise BadInputError(f"--set {item!r}: expected section.key=value (e.g. train.total_steps=1000)")
     node = cfg
     for p in parents:
         node = node.setdefault(p, {})
@@ -87,6 +90,8 @@ def read_yaml(path):
             loaded = yaml.safe_load(f) or {}
     except yaml.YAMLError as e:
         raise BadInputError(f"{path}: not valid YAML ({first_line(e)})") from None
+    except UnicodeDecodeError as e:
+        raise BadInputError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     if not isinstance(loaded, dict) or not all(isinstance(v, dict) for v in loaded.values()):
         raise BadInputError(f"{path}: a config must be a mapping of sections (model, data, train, run)")
     return loaded
@@ -108,6 +113,8 @@ def family_spec(cfg):
     from .. import families
 
     model = cfg.get("model") or {}
+    if not isinstance(model, dict):
+        raise BadInputError(f"config: model={model!r}: expected a section (name: ..., family: ...)")
     name, fam_name = model.get("name"), model.get("family")
     trainable = trainable_models()
     if name is not None and name not in trainable:
@@ -175,6 +182,8 @@ def _as_type(value, kind):
         if isinstance(value, bool):
             return value
     elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value  # exact (a float round trip would change a huge one)
         num = _number(value)
         if num is not None and math.isfinite(num) and num == int(num):
             return int(num)
@@ -251,16 +260,25 @@ def _check_values(cfg):
 
     for key in POSITIVE:
         section, name = key.split(".")
-        if name in cfg.get(section, {}) and cfg[section][name] < 1:
-            _fail(key, cfg[section][name], "an integer >= 1")
+        if name in cfg.get(section, {}) and not 1 <= cfg[section][name] <= MAX_COUNT:
+            _fail(key, cfg[section][name], f"an integer from 1 to {MAX_COUNT}")
+    t = cfg["train"]
+    lr = t.get("lr")  # NaN / Inf / negative would "diverge" at the first step, with advice to --resume
+    if isinstance(lr, float) and not (math.isfinite(lr) and lr > 0):
+        _fail("train.lr", lr, "a finite number > 0")
+    for key in ("end_lr", "global_clipnorm"):
+        v = t.get(key)
+        if isinstance(v, float) and not (math.isfinite(v) and v >= 0):
+            _fail(f"train.{key}", v, "a finite number >= 0")
     name = cfg["model"]["name"]
     io = families.model_io(name)
     step = math.lcm(*io.multiples) * io.scale
     for key in ("crop", "val_crop"):
         crop = cfg["data"].get(key)
+        if isinstance(crop, int) and crop < 0:
+            _fail(f"data.{key}", crop, f"a positive multiple of {step} for {name}")
         if crop and crop % step:
             _fail(f"data.{key}", crop, f"a multiple of {step} for {name}")
-    t = cfg["train"]
     if t.get("schedule") == "piecewise":
         bounds = t.get("boundaries")
         if not bounds or not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds) \

@@ -36,6 +36,15 @@ def _text(v):
     return v.decode("utf8") if isinstance(v, bytes) else str(v)
 
 
+def _names(path, what, value):
+    """A name-list attribute (Keras 2 writes 1-D arrays of bytes) as strings; anything else is refused by name."""
+    value = np.asarray(value)
+    if value.ndim != 1 or not all(isinstance(v, (bytes, str, np.bytes_, np.str_)) for v in value):
+        raise BadInputError(f"{path}: attribute {what} must be a list of names, not {value.dtype} of shape "
+                            f"{value.shape}")
+    return [_text(v) for v in value]
+
+
 def read_keras2_h5(path):
     """{owner layer name: {weight name (kernel, bias, gamma, ...): array}}, in file order."""
     import h5py
@@ -52,13 +61,13 @@ def read_keras2_h5(path):
         if "layer_names" not in root.attrs:
             raise BadInputError(f"{path}: not a Keras 2 weights file (no 'layer_names' attribute)")
         tensors = {}
-        for layer in map(_text, root.attrs["layer_names"]):
-            if layer not in root:
+        for layer in _names(path, "layer_names", root.attrs["layer_names"]):
+            if layer not in root or not isinstance(root[layer], h5py.Group):
                 raise BadInputError(f"{path}: layer group {layer!r} listed in layer_names is missing")
             group = root[layer]
-            for wname in map(_text, group.attrs.get("weight_names", [])):
+            for wname in _names(path, f"{layer}/weight_names", group.attrs.get("weight_names", [])):
                 parts = wname.split("/")
-                if len(parts) < 2 or wname not in group:
+                if len(parts) < 2 or wname not in group or not isinstance(group[wname], h5py.Dataset):
                     raise BadInputError(f"{path}: bad weight entry {layer}/{wname}")
                 owner, attr = parts[-2], parts[-1].split(":")[0]
                 tensors.setdefault(owner, {})[attr] = np.asarray(group[wname])
