@@ -196,3 +196,246 @@ def test_6_a_bomb_is_refused_from_its_header_before_decoding(tmp_path, srn, caps
     err = capsys.readouterr().err
     assert len(_errors(err)) == 1 and "bomb.png: 12000x12000 needs" in _errors(err)[0] and "--max-memory" in err
     assert decoded == ["ok.png", "ok.png"] and os.listdir(tmp_path / "o") == ["ok.png"]
+
+
+# ------------------------------------------------------------------------------------------ 7-13: one line, exit 2
+def test_7_pad_to_not_a_multiple_and_a_model_error_fail_per_image(tmp_path, srn, capsys, monkeypatch):
+    import tensorflow as tf
+    from deblurkeras import inference
+
+    d = tmp_path / "d"
+    d.mkdir()
+    for n in ("a", "b"):
+        save_image(d / f"{n}.png", _img(20, 30))
+    args = ["deblur", str(d), "--model", "srn-color", "--weights", str(srn), "--out", str(tmp_path / "o")]
+    assert main(args + ["--pad-to", "101x131"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--pad-to 101x131" in err[0] and "multiple of 16" in err[0]
+    # a size the model cannot take, for one image: that image fails by name, the other is written
+    real = inference._run_padded
+
+    def flaky(model, io, x, pad_to=None):  # the first image (a.png) fails inside TensorFlow
+        flaky.calls += 1
+        if flaky.calls == 1:
+            raise tf.errors.InvalidArgumentError(None, None, "Incompatible shapes: [1,14,18,64] vs. [1,13,17,64]")
+        return real(model, io, x, pad_to)
+    flaky.calls = 0
+    monkeypatch.setattr(inference, "_run_padded", flaky)
+    assert main(args) == 1
+    errors = _errors(capsys.readouterr().err)
+    assert len(errors) == 1 and "a.png: the model cannot run on 30x20 (Incompatible shapes" in errors[0]
+    assert os.listdir(tmp_path / "o") == ["b.png"]
+
+
+def test_8_tf1_checkpoint_with_a_truncated_or_missing_data_file(tmp_path, capsys):
+    import shutil
+    from test_tf1_import import official_shapes, random_tensors, write_tf1_checkpoint
+
+    prefix = write_tf1_checkpoint(tmp_path / "ck" / "deblur.model", random_tensors(official_shapes(3, False), 0))
+    data = next(p for p in (tmp_path / "ck").iterdir() if ".data-" in p.name)
+    shutil.copytree(tmp_path / "ck", tmp_path / "ck2")
+    os.truncate(data, 100)
+    os.remove(tmp_path / "ck2" / data.name)
+    assert main(["import-tf1", prefix, "--out", str(tmp_path / "x.weights.h5")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "truncated .data" in err[0] and not (tmp_path / "x.weights.h5").exists()
+    save_image(tmp_path / "a.png", _img(16, 16))
+    missing = str(tmp_path / "ck2" / os.path.basename(prefix))
+    assert main(["deblur", str(tmp_path / "a.png"), "--weights", missing, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No such file" in err[0] and "ck2" in err[0]
+
+
+def _tiny_keras(path):
+    inp = keras.Input((8, 8, 3))
+    keras.Model(inp, keras.layers.Conv2D(2, 3, padding="same", name="c")(inp)).save(path)
+    return str(path)
+
+
+def test_9_compare_and_export_files_with_bad_contents(tmp_path, capsys):
+    from safetensors.torch import save_file
+    import torch
+    from deblurkeras.convert import export
+
+    kfile = _tiny_keras(tmp_path / "k.keras")
+    (tmp_path / "m.py").write_text("import torch\nclass M(torch.nn.Module):\n"
+                                   "    def __init__(self):\n        super().__init__()\n"
+                                   "        self.c = torch.nn.Conv2d(3, 2, 3, padding=1)\n"
+                                   "    def forward(self, x):\n        return self.c(x)\n")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    rcs = [main(["compare", kfile, f"{tmp_path / 'm.py'}:M", "--torch-weights", str(tmp_path / "bad.safetensors")])]
+    state = {"w": torch.zeros(1)}
+    crafted = {"config": "{bad json", "model": "srn-color"}, {"config": "{}", "model": "no-such-model"}, \
+        {"config": '{"bogus": 1}', "model": "srn-color"}, {"config": "[1]", "model": "srn-color"}
+    for i, meta in enumerate(crafted):
+        path = tmp_path / f"e{i}.safetensors"
+        save_file(state, str(path), metadata={"format": export.FORMAT, **meta})
+        rcs.append(main(["compare", kfile, str(path)]))
+        with pytest.raises(BadInputError, match=f"e{i}.safetensors"):
+            export.load_keras_from_safetensors(path)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rcs == [2] * 5 and len(err) == 5, err  # 2 = a user error, not 1 = "diverged"
+    assert "bad.safetensors: not a readable safetensors file" in err[0]
+    assert "not JSON" in err[1] and "unknown model 'no-such-model'" in err[2] and "bogus" in err[3]
+    assert "must be a JSON object" in err[4]
+
+
+def _weights_with_identity(src, dst, ident):
+    import h5py
+    import shutil
+    shutil.copy(src, dst)
+    with h5py.File(dst, "a") as f:
+        f.attrs["deblurkeras"] = json.dumps(ident)
+    return dst
+
+
+def test_10_15_stored_identity_and_corrupt_or_nan_weights(tmp_path, srn):
+    from deblurkeras import weights
+    from deblurkeras.inference import load_model
+
+    cases = {"list": (["srn-color"], "must be {\"model\": NAME"),
+             "kwarg": ({"model": "srn-color", "config": {"bogus": 1}}, "unexpected keyword argument 'bogus'"),
+             "mode": ({"model": "srn-color", "config": {"resize_mode": "zzz"}}, "unknown resize mode 'zzz'"),
+             "name": ({"model": "srn-nope", "config": {}}, "unknown model 'srn-nope'")}
+    for key, (ident, why) in cases.items():
+        path = _weights_with_identity(srn, tmp_path / f"{key}.weights.h5", ident)
+        with pytest.raises(BadInputError, match=key) as e:
+            weights.load(path)
+        assert why in str(e.value)
+    model = build_model("srn-color")
+    weights.save(model, tmp_path / "m.keras")
+    for name, src in (("t.weights.h5", srn), ("t.keras", tmp_path / "m.keras")):
+        (tmp_path / name).write_bytes(open(src, "rb").read()[:5000])
+        for model_name in (None, "srn-color"):
+            with pytest.raises(BadInputError, match=f"{name}: corrupt or truncated"):
+                weights.load(tmp_path / name, model_name)
+    for w in model.weights:
+        w.assign(np.full(w.shape, np.nan, "float32"))
+    weights.save(model, tmp_path / "nan.weights.h5")
+    with pytest.raises(BadInputError, match=r"nan.weights.h5: 84 of 84 weight tensors hold NaN/Inf"):
+        load_model(None, tmp_path / "nan.weights.h5")
+
+
+def test_11_14_config_values_that_used_to_crash_or_diverge(tmp_path):
+    import yaml
+    import tiny_trainers
+    from deblurkeras.training import runner
+    from deblurkeras.training.config import load_config
+
+    cfg = tiny_trainers.user_config(tmp_path, "srn-color", {})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    (tmp_path / "u.yaml").write_bytes(b"model:\n  name: srn-color\n# \xff\xfe\n")
+    with pytest.raises(BadInputError, match=r"u.yaml: not UTF-8 text"):
+        load_config(str(tmp_path / "u.yaml"))
+    bad = {"model=x": "expected section.key=value", "train.total_steps=99999999999999999999999999":
+           "train.total_steps=99999999999999999999999999: expected an integer from 1 to",
+           "data.crop=-16": "data.crop=-16: expected a positive multiple of 16",
+           "train.lr=nan": "train.lr=nan: expected a finite number > 0", "train.lr=.inf": "train.lr=inf",
+           "train.lr=-0.001": "train.lr=-0.001: expected a finite number > 0"}
+    for item, why in bad.items():
+        with pytest.raises(BadInputError) as e:
+            load_config(str(tmp_path / "c.yaml"), [item])
+        assert why in str(e.value), (item, str(e.value))
+    cfg["train"]["total_steps"] = 10 ** 26
+    with pytest.raises(BadInputError, match="total_steps"):
+        runner.train(cfg)
+    assert not (tmp_path / "run").exists()  # refused before the run folder is made
+
+
+def test_12_keras2_file_with_a_scalar_layer_names(tmp_path):
+    import h5py
+    from deblurkeras.families.dense_gan.importer import read_keras2_h5
+
+    with h5py.File(tmp_path / "g.h5", "w") as f:
+        f.attrs["layer_names"] = b"conv2d_1"
+        f.create_group("conv2d_1")
+    with pytest.raises(BadInputError, match=r"g.h5: attribute layer_names must be a list of names"):
+        read_keras2_h5(tmp_path / "g.h5")
+    with h5py.File(tmp_path / "g.h5", "a") as f:
+        del f.attrs["layer_names"]
+        f.attrs["layer_names"] = np.array([b"conv2d_1"])
+        f["conv2d_1"].attrs["weight_names"] = 3
+    with pytest.raises(BadInputError, match=r"attribute conv2d_1/weight_names must be a list"):
+        read_keras2_h5(tmp_path / "g.h5")
+
+
+def _strict_json(path):
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f, parse_constant=refuse)
+
+
+def test_13_15_upscale_evaluate_on_a_constant_image_writes_standard_json(tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    from deblurkeras import weights
+
+    sr = weights.save(build_model("srresnet-x4"), tmp_path / "sr.weights.h5")
+    save_image(tmp_path / "flat.png", np.full((32, 32, 3), 128, np.uint8))
+    save_image(tmp_path / "noise.png", _img(32, 32))
+    rc = main(["upscale", str(tmp_path / "flat.png"), str(tmp_path / "noise.png"), "--weights", sr, "--evaluate",
+               "--out", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    m = _strict_json(tmp_path / "o" / "metrics.json")
+    flat = next(r for r in m["images"] if r["image"].endswith("flat.png"))
+    assert flat["bicubic_psnr"] is None and np.isfinite(m["mean"]["bicubic_psnr"])  # the noise image's
+    assert "bicubic" in out and "null" in m["convention"]
+
+
+def test_15_eval_summary_is_standard_json(tmp_path, srn):
+    from deblurkeras.evaluate import evaluate
+
+    d = tmp_path / "pairs"
+    d.mkdir()
+    half = _img(16, 16)
+    save_image(d / "same.png", np.concatenate([half, half], axis=1))  # blurred == sharp: PSNR in = infinity
+    _, summary = evaluate("srn-color", srn, d, tmp_path / "e")
+    assert summary["psnr_in"] == float("inf")
+    assert _strict_json(tmp_path / "e" / "summary.json")["psnr_in"] is None
+
+
+# ------------------------------------------------------------------------------------------ 14-15: unclear / silent
+def test_14_tile_and_tol_values_that_mean_nothing_are_refused(tmp_path, srn, capsys):
+    save_image(tmp_path / "a.png", _img(16, 16))
+    base = ["deblur", str(tmp_path / "a.png"), "--model", "srn-color", "--weights", str(srn), "--out",
+            str(tmp_path / "o")]
+    assert main(base + ["--tile", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--tile -1" in err[0] and not (tmp_path / "o").exists()
+    kfile = _tiny_keras(tmp_path / "k.keras")
+    for tol in ("nan", "inf", "-1"):
+        with pytest.raises(SystemExit) as e:
+            main(["compare", kfile, str(tmp_path / "x.safetensors"), "--tol", tol])
+        assert e.value.code == 2
+        assert "expected a finite number >= 0" in capsys.readouterr().err
+
+
+def test_15_frames_nan_tiff_and_a_newline_in_a_name(tmp_path, srn, capsys):
+    import warnings
+    from deblurkeras.imageio import decode
+
+    frames = [Image.fromarray(_img(16, 16, s)) for s in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    notes = []
+    decode(tmp_path / "anim.gif", note=notes.append)
+    assert notes == [f"{tmp_path / 'anim.gif'}: 3 frames; only the first is used"]
+    a = np.full((16, 16), np.nan, np.float32)
+    a[0, 0] = 3.0
+    Image.fromarray(a, "F").save(tmp_path / "nan.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw RuntimeWarning from the cast
+        with pytest.raises(BadInputError, match=r"nan.tif: float image holds 255 NaN/Inf pixel values"):
+            load_image(tmp_path / "nan.tif")
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "evil\nname.png").write_bytes(b"not a png")
+    save_image(d / "ok.png", _img(16, 16))
+    assert main(["deblur", str(d), str(tmp_path / "anim.gif"), "--model", "srn-color", "--weights", str(srn),
+                 "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "deblurkeras deblur:" in line]
+    assert any("anim.gif: 3 frames; only the first is used" in line for line in lines)
+    bad = _errors(err)
+    assert len(bad) == 1 and "evil\\nname.png': not an image" in bad[0]  # the name escaped: still one line
+    assert sorted(os.listdir(tmp_path / "o")) == ["anim.gif", "ok.png"]
