@@ -96,8 +96,10 @@ def test_5_stale_temporaries_of_a_killed_run_are_cleaned_others_kept(tmp_path, s
             "with utils.atomic_path(sys.argv[1]) as t:\n"
             "    open(t, 'wb').write(b'half')\n    os.kill(os.getpid(), signal.SIGKILL)\n")
     subprocess.run([sys.executable, "-c", code, str(out / "a.png")], env=ENV, check=False)
-    left = [n for n in os.listdir(out) if utils.is_temp_name(n)]
+    left = os.listdir(out)
     assert len(left) == 1 and not (out / "a.png").exists()
+    assert list_images([out]) == []  # what the killed writer left is never read as an input
+    assert utils.is_temp_name(left[0])
     mine = out / f".b.0123abcd-{os.getpid()}.partial.png"  # a process still alive: being written
     user = out / "c.partial.png"                          # the user's own file
     for p in (mine, user):
@@ -177,7 +179,6 @@ def test_6_a_bomb_is_refused_from_its_header_before_decoding(tmp_path, srn, caps
     from deblurkeras import imageio, inference
 
     bomb = _png_declaring(tmp_path / "bomb.png", 12000, 12000)
-    assert imageio.declared_size(bomb, max_pixels=0) == (12000, 12000)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no raw DecompressionBombWarning either
         with pytest.raises(BadInputError, match=r"bomb.png: decompression-bomb sized image \(12000x12000 > "):
@@ -196,6 +197,7 @@ def test_6_a_bomb_is_refused_from_its_header_before_decoding(tmp_path, srn, caps
     err = capsys.readouterr().err
     assert len(_errors(err)) == 1 and "bomb.png: 12000x12000 needs" in _errors(err)[0] and "--max-memory" in err
     assert decoded == ["ok.png", "ok.png"] and os.listdir(tmp_path / "o") == ["ok.png"]
+    assert imageio.declared_size(bomb, max_pixels=0) == (12000, 12000)
 
 
 # ------------------------------------------------------------------------------------------ 7-13: one line, exit 2
@@ -340,6 +342,19 @@ def test_11_14_config_values_that_used_to_crash_or_diverge(tmp_path):
     with pytest.raises(BadInputError, match="total_steps"):
         runner.train(cfg)
     assert not (tmp_path / "run").exists()  # refused before the run folder is made
+
+
+def test_14_divergence_without_a_checkpoint_does_not_advise_resume():
+    import types
+    from deblurkeras.training.loop import Run
+
+    run = Run.__new__(Run)  # only the NaN guard's state
+    run.step, run.trainer = 1, types.SimpleNamespace(stop_training=False)
+    for last, resume in ((None, False), ("/r/ckpt/step_00000001", True)):
+        run.last_ckpt = last
+        run._diverge("loss became nan")
+        assert ("--resume" in run.diverged.replace("without --resume", "")) == resume, run.diverged
+        assert run.trainer.stop_training
 
 
 def test_12_keras2_file_with_a_scalar_layer_names(tmp_path):

@@ -21,7 +21,8 @@ def add_arguments(p):
     p.add_argument("--naive", default="", help="check a hand-port twin with these pitfalls: "
                                                "padding,resize,bn,leaky,shuffle,deconv (comma separated)")
     p.add_argument("--sizes", help="HxW list for the check, e.g. 64x64,63x81 (default: per model)")
-    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
+    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL,
+                   help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="builder argument override (JSON, else a string), e.g. --set resize_mode=half_pixel")
     p.add_argument("--seed", type=int, default=0, help="seed of the random check input")

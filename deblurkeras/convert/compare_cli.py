@@ -24,7 +24,8 @@ def add_arguments(p):
     p.add_argument("--map", metavar="JSON", help='layer map {"keras layer name": "torch module path"}; default: '
                                                  "inferred from equal names, then execution order")
     p.add_argument("--sizes", help="HxW list, e.g. 64x64,48x80 (default: the model's static size, else 64x64)")
-    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
+    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL,
+                   help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
     p.add_argument("--report", metavar="DIR", help="write parity.json / .md / .html here")
     p.add_argument("--seed", type=int, default=0)
 

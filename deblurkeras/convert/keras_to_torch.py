@@ -117,7 +117,8 @@ def add_arguments(p):
                                                    "(also when parity fails)")
     p.add_argument("--sizes", help="HxW list for the check, e.g. 64x64,48x80 (default: the model's static input "
                                    "size, else 64x64,48x80)")
-    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
+    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL,
+                   help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
     p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
     # --overwrite is every verb's word (deblurkeras/outputs.py); --force stays for the scripts that use it
     p.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",

@@ -278,9 +278,13 @@ class Run:
 
     # --- the NaN guard
     def _diverge(self, what):
-        kept = self.last_ckpt or "none (no checkpoint was written yet)"
-        self.diverged = (f"{what} at step {self.step}; training stopped. Last good checkpoint: {kept}. "
-                         f"Lower train.lr (or enable clipping) and rerun with --resume")
+        if self.last_ckpt:
+            advice = (f"Last good checkpoint: {self.last_ckpt}. Lower train.lr (or enable clipping) and rerun "
+                      f"with --resume")
+        else:  # nothing to resume from: --resume would start from step 0 anyway
+            advice = ("No checkpoint was written yet. Lower train.lr (or enable clipping) and start again "
+                      "(without --resume)")
+        self.diverged = f"{what} at step {self.step}; training stopped. {advice}"
         self.trainer.stop_training = True
 
     def _guard(self, logs):
