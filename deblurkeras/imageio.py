@@ -14,12 +14,16 @@ Conversions (one rule each, everywhere):
     16-bit colour PNGs are reduced to 8 bits by Pillow's decoder itself;
   - float (F) -> taken as 0..255, rounded and clipped;
   - CMYK / YCbCr / LAB / HSV -> Pillow's conversion to RGB.
+Limits: `max_pixels` (default DEFAULT_MAX_PIXELS, Pillow's bomb threshold) is checked on the size the header declares
+(`declared_size`), before decoding; Pillow's own DecompressionBombWarning never reaches the user. A file of several
+frames (animated GIF, multi-page TIFF) gives its first frame, and `note` says so. A float image holding NaN/Inf is
+refused (it has no 8-bit value).
 EXIF orientation: `apply_exif=True` (the default of `load_image`: deblur, upscale, eval) shows the picture the
 right way up. The dataset builders read pixels as stored, like the original scripts (scipy.misc.imread /
 PIL.Image.open ignore EXIF); `build-hdf5 --exif` turns it on there.
 
-`save_image` writes atomically (temporary name, then rename); JPEG at quality 95 with 4:4:4 chroma (no
-subsampling), so a deblurring tool does not blur its own output. `to_uint8` clips to [0, 1], multiplies by 255
+`save_image` writes atomically (a unique hidden temporary in the same folder, then rename: deblurkeras.utils);
+JPEG at quality 95 with 4:4:4 chroma (no subsampling), so a deblurring tool does not blur its own output. `to_uint8` clips to [0, 1], multiplies by 255
 and truncates, exactly like the original `im2uint8`.
 """
 import contextlib

@@ -260,8 +260,11 @@ def _check_values(cfg):
 
     for key in POSITIVE:
         section, name = key.split(".")
-        if name in cfg.get(section, {}) and not 1 <= cfg[section][name] <= MAX_COUNT:
-            _fail(key, cfg[section][name], f"an integer from 1 to {MAX_COUNT}")
+        value = cfg.get(section, {}).get(name)
+        if value is not None and value < 1:
+            _fail(key, value, "an integer >= 1")
+        if value is not None and value > MAX_COUNT:
+            _fail(key, value, f"an integer from 1 to {MAX_COUNT}")
     t = cfg["train"]
     lr = t.get("lr")  # NaN / Inf / negative would "diverge" at the first step, with advice to --resume
     if isinstance(lr, float) and not (math.isfinite(lr) and lr > 0):
