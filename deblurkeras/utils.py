@@ -34,7 +34,7 @@ def split_ext(path):
 
 
 def is_temp_name(name):
-    """True for a name atomic_path / atomic_dir makes (`.NAME.<8 hex>-<pid>.partial[.EXT]`)."""
+    """True for a name atomic_path / new_temp_dir makes (`.NAME.<8 hex>-<pid>.partial[.EXT]`)."""
     return bool(_TEMP_RE.match(name))
 
 
@@ -72,27 +72,6 @@ def atomic_path(path):
 def new_temp_dir(path):
     """A new, empty temporary folder next to `path` (the same naming); the caller renames or removes it."""
     return _new_temp(os.fspath(path).rstrip(os.sep), os.mkdir)[0]
-
-
-@contextlib.contextmanager
-def atomic_dir(path):
-    """atomic_path for a folder: yield a new empty temporary folder next to `path`; on success the old `path` (if
-    any) is moved aside and the new one renamed into place, else the temporary folder is removed."""
-    path = os.fspath(path).rstrip(os.sep) or os.sep
-    tmp, _ = _new_temp(path, os.mkdir)
-    try:
-        yield tmp
-        if os.path.isdir(path):
-            old, _ = _new_temp(path, os.mkdir)
-            os.rmdir(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def clean_stale_temps(folder):
