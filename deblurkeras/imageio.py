@@ -23,8 +23,8 @@ right way up. The dataset builders read pixels as stored, like the original scri
 PIL.Image.open ignore EXIF); `build-hdf5 --exif` turns it on there.
 
 `save_image` writes atomically (a unique hidden temporary in the same folder, then rename: deblurkeras.utils);
-JPEG at quality 95 with 4:4:4 chroma (no subsampling), so a deblurring tool does not blur its own output. `to_uint8` clips to [0, 1], multiplies by 255
-and truncates, exactly like the original `im2uint8`.
+JPEG at quality 95 with 4:4:4 chroma (no subsampling), so a deblurring tool does not blur its own output.
+`to_uint8` clips to [0, 1], multiplies by 255 and truncates, exactly like the original `im2uint8`.
 """
 import contextlib
 import os

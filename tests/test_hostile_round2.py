@@ -63,7 +63,8 @@ def test_1_deblur_into_its_input_folder_keeps_every_input(tmp_path, srn, capsys)
     Image.fromarray(_img(16, 16, 1)).save(d / "a.jpg", quality=95)
     save_image(d / "a.partial.png", _img(16, 16, 2))
     before = (d / "a.partial.png").read_bytes()
-    rc = main(["deblur", str(d), "--model", "srn-color", "--weights", str(srn), "--out", str(d), "--ext", "png"])
+    rc = main(["deblur", str(d), "--model", "srn-color", "--weights", str(srn), "--out", str(d), "--ext", "png",
+               "--overwrite"])  # a.partial.png -> a.partial.png "exists": the per-file rule below must still hold
     err = capsys.readouterr().err
     assert (d / "a.partial.png").read_bytes() == before  # an input: not destroyed
     assert (d / "a.png").is_file()
@@ -181,7 +182,7 @@ def test_6_a_bomb_is_refused_from_its_header_before_decoding(tmp_path, srn, caps
     bomb = _png_declaring(tmp_path / "bomb.png", 12000, 12000)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no raw DecompressionBombWarning either
-        with pytest.raises(BadInputError, match=r"bomb.png: decompression-bomb sized image \(12000x12000 > "):
+        with pytest.raises(BadInputError, match=r"bomb.png: decompression-bomb sized image \(12000x12000 \(HxW\) > "):
             load_image(bomb)
     save_image(tmp_path / "ok.png", _img(16, 16))
     decoded = []
@@ -193,9 +194,9 @@ def test_6_a_bomb_is_refused_from_its_header_before_decoding(tmp_path, srn, caps
     err = capsys.readouterr().err
     assert "Warning" not in err and len(_errors(err)) == 1 and "decompression-bomb" in _errors(err)[0]
     # no pixel cap, a 1 GB budget: refused by the memory plan, still without decoding it
-    assert main(args + ["--max-pixels", "0", "--max-memory", "1G"]) == 1
+    assert main(args + ["--max-pixels", "0", "--max-memory", "1G", "--overwrite"]) == 1
     err = capsys.readouterr().err
-    assert len(_errors(err)) == 1 and "bomb.png: 12000x12000 needs" in _errors(err)[0] and "--max-memory" in err
+    assert len(_errors(err)) == 1 and "bomb.png: 12000x12000 (HxW) needs" in _errors(err)[0] and "--max-memory" in err
     assert decoded == ["ok.png", "ok.png"] and os.listdir(tmp_path / "o") == ["ok.png"]
     assert imageio.declared_size(bomb, max_pixels=0) == (12000, 12000)
 
@@ -225,7 +226,7 @@ def test_7_pad_to_not_a_multiple_and_a_model_error_fail_per_image(tmp_path, srn,
     monkeypatch.setattr(inference, "_run_padded", flaky)
     assert main(args) == 1
     errors = _errors(capsys.readouterr().err)
-    assert len(errors) == 1 and "a.png: the model cannot run on 30x20 (Incompatible shapes" in errors[0]
+    assert len(errors) == 1 and "a.png: the model cannot run on 20x30 (HxW) (Incompatible shapes" in errors[0]
     assert os.listdir(tmp_path / "o") == ["b.png"]
 
 
