@@ -78,6 +78,9 @@ def refuse_existing(paths, overwrite, inputs=()):
 def check(verb, args):
     """The cheap checks of a parsed command line, in the CLI before TensorFlow loads."""
     check_inputs(args)
+    if hasattr(args, "tile") and hasattr(args, "overlap"):
+        from .inference import check_tile_args
+        check_tile_args(args)
     inputs = [p for name in READ_ARGS for p in _paths(getattr(args, name, None))]
     if verb in ("deblur", "upscale"):
         from .imageio import list_images
