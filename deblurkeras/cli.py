@@ -20,9 +20,9 @@ VERBS = {
     "train": ("deblurkeras.training.cli", "train a model from a YAML config"),
     "eval": ("deblurkeras.evaluate", "PSNR/SSIM of a model on an HDF5 file or a folder of pairs"),
     "deblur": ("deblurkeras.inference", "deblur images or folders with a trained model"),
-    "upscale": ("deblurkeras.inference_sr", "x4 super-resolution with SRResNet / SRGAN"),
+    "upscale": ("deblurkeras.families.sr.inference", "x4 super-resolution with SRResNet / SRGAN"),
     "import-tf1": ("deblurkeras.families.srn.importer", "import an original SRN-Deblur TF1 checkpoint"),
-    "import-torch": ("deblurkeras.checkpoints.torch_import", "import original PyTorch checkpoints (DMPHN, SRResNet, SRGAN)"),
+    "import-torch": ("deblurkeras.importers.cli:torch", "import original PyTorch checkpoints (DMPHN, SRResNet, SRGAN)"),
     "import-keras2": ("deblurkeras.families.dense_gan.importer", "import weights saved by the original Keras 2 dense-field GAN"),
     "export-torch": ("deblurkeras.convert.cli", "export to PyTorch (safetensors) with a per-layer parity report"),
     "convert-keras": ("deblurkeras.convert.keras_to_torch", "any Keras functional model -> readable PyTorch model.py + "
@@ -44,7 +44,10 @@ from ._quiet import fd2_to_devnull as _fd2_to_devnull, quiet_tensorflow  # noqa:
 
 
 def _load(verb):
-    return importlib.import_module(VERBS[verb][0])
+    """The verb's module, or for "module:arg" the object module.verb(arg) returns."""
+    module, colon, arg = VERBS[verb][0].partition(":")
+    mod = importlib.import_module(module)
+    return mod.verb(arg) if colon else mod
 
 
 def _paths(value):

@@ -64,11 +64,11 @@ def load_torchvision_vgg(model, path, arch):
     """Fill a keras.applications VGG (no top) from a torchvision state_dict file; strict, nothing half-assigned."""
     import numpy as np
 
-    from .checkpoints.torch_import import _as_state_dict, load_torch_file
+    from .importers.torch_state import as_state_dict, load_torch_file
     from .errors import WeightsMismatchError
 
     path = os.fspath(path)
-    sd = _as_state_dict(load_torch_file(path), path)
+    sd = as_state_dict(load_torch_file(path), path)
     plan, missing, mismatched, used = [], [], [], set()
     for layer_name, prefix in torchvision_vgg_names(arch):
         layer = model.get_layer(layer_name)

@@ -50,7 +50,7 @@ def planned_outputs(verb, args):
         return [os.path.join(out, _output_name(p, args.ext)) for p in list_images(args.inputs)]
     if verb == "upscale":
         from .imageio import list_images
-        from .inference_sr import output_name
+        from .families.sr.inference import output_name
 
         files = [os.path.join(out, output_name(p)) for p in list_images(args.inputs)]
         return files + ([os.path.join(out, "metrics.json")] if args.evaluate else [])

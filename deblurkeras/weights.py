@@ -155,21 +155,9 @@ def is_ours(path):
     return path.endswith(".keras") or path.endswith(".weights.h5")
 
 
-def _importers():
-    from .families import families, resolve
-    seen = []
-    for fam in families().values():
-        for ref in fam.importers:
-            if ref not in seen:
-                seen.append(ref)
-    return [resolve(ref) for ref in seen]
-
-
 def _importer_for(path):
-    for module in _importers():
-        if module.accepts(path):
-            return module
-    return None
+    from .importers import importer_for
+    return importer_for(path)
 
 
 def _same_architecture(a, b):

@@ -105,7 +105,7 @@ def bench_keras(name, pairs, reps, srn_weights):
     weights, what = keras_weights(name, srn_weights)
     inputs = pairs
     if io.scale > 1:  # super-resolution: the LR image is the sharp crop bicubic-downscaled
-        from deblurkeras.data_sr import bicubic_down
+        from deblurkeras.families.sr.data import bicubic_down
         inputs = [(sharp, bicubic_down(sharp, io.scale)) for sharp, _ in pairs]
     res = {}
     for p in ("float32", "bfloat16"):

@@ -70,7 +70,7 @@ def _to_uint8(x01, round=False):  # noqa: A002 - as deblurkeras.imageio.to_uint8
 
 def keras_engine(ckpt, variant):
     """Our path: the importer (weights_only=True) -> Keras model -> predict_01 with the family's ModelIO."""
-    from deblurkeras.checkpoints.torch_import import import_dmphn
+    from deblurkeras.families.dmphn.importer import import_dmphn
     from deblurkeras.families import model_io
     from deblurkeras.inference import predict_01
 

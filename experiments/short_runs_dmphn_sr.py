@@ -28,7 +28,7 @@ def parity(tmp):
     """Official-definition torch modules -> official checkpoint layouts -> import -> max |Keras - torch|."""
     import torch
 
-    from deblurkeras.checkpoints.torch_import import import_model
+    from deblurkeras.importers.cli import import_model
     import torch_reference as ref  # experiments/torch_reference.py, beside this script
 
     def nchw(x):

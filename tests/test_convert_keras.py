@@ -195,7 +195,8 @@ def test_dir_loads_with_torch_and_safetensors_only(tmp_path):
 
 def test_torch_side_never_imports_tensorflow():
     code = ("import sys; import deblurkeras.convert.torch_layers, deblurkeras.convert.tf_same, "
-            "deblurkeras.convert.generated, deblurkeras.convert.custom_torch; "
+            "deblurkeras.convert.generated, deblurkeras.families.srn.convert, deblurkeras.families.dmphn.convert, "
+            "deblurkeras.families.sr.convert; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 

@@ -173,7 +173,7 @@ def test_no_other_module_keeps_its_own_extension_list():
 
 
 def test_sr_folder_source_reads_through_imageio(tmp_path, rgb):
-    from deblurkeras.data_sr import ImageSource
+    from deblurkeras.families.sr.data import ImageSource
 
     (tmp_path / "sub").mkdir()
     Image.fromarray(rgb).save(tmp_path / "sub" / "a.png")

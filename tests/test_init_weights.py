@@ -37,7 +37,7 @@ def test_srn_from_a_tf1_checkpoint_and_strict(tmp_path):
 
 def test_dmphn_from_the_official_pkl_directory_and_strict(tmp_path):
     pytest.importorskip("torch")
-    from deblurkeras.checkpoints.torch_import import import_dmphn
+    from deblurkeras.families.dmphn.importer import import_dmphn
     from test_torch_import import _dmphn_dir
 
     three, four = tmp_path / "three", tmp_path / "four"
@@ -174,7 +174,7 @@ def test_readme_fine_tune_the_official_dmphn_on_your_own_pairs(tmp_path):
         "--set", "data.val_crop=32", "--set", "data.batch_size=2", "--set", "data.val_batch_size=1",
         "--set", "data.val_batches=1", "--set", "train.total_steps=2",
         "--set", "train.ckpt_every=2", "--set", "run.dir=runs/finetune", "--set", "run.progress=false")
-    from deblurkeras.checkpoints.torch_import import import_dmphn
+    from deblurkeras.families.dmphn.importer import import_dmphn
     official_model = import_dmphn(str(official))
     step0 = build_model("dmphn-1-2-4")
     step0.load_weights(tmp_path / "runs" / "finetune" / "ckpt" / "step_00000000" / "generator.weights.h5")

@@ -25,7 +25,7 @@ def test_resolve_names_and_policies():
         precision.resolve("half")
 
 
-@pytest.mark.parametrize("verb", ["deblurkeras.inference", "deblurkeras.evaluate", "deblurkeras.inference_sr"])
+@pytest.mark.parametrize("verb", ["deblurkeras.inference", "deblurkeras.evaluate", "deblurkeras.families.sr.inference"])
 def test_cli_verbs_take_precision_default_float32(verb):
     import importlib
 

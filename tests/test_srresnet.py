@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from deblurkeras.layers.pixel_shuffle import PixelShuffle
+from deblurkeras.families.sr.layers import PixelShuffle
 from deblurkeras.families.sr import model as srresnet
 from deblurkeras.families import build_model
 
@@ -82,7 +82,7 @@ def test_discriminator_shape_and_names():
 
 
 def test_lr_hr_batches_are_deterministic_and_bicubic():
-    from deblurkeras import data_sr
+    from deblurkeras.families.sr import data as data_sr
     src = data_sr.ImageSource("skimage", min_size=96)
     lr, hr = data_sr.random_batch(src, 5, batch_size=2, crop=32, scale=4, seed=1)
     lr2, hr2 = data_sr.random_batch(src, 5, batch_size=2, crop=32, scale=4, seed=1)
@@ -186,7 +186,7 @@ def test_upscale_evaluate_follows_the_tutorials_eval_py(tmp_path, srres):
 
 
 def test_y_channel_metric_convention():
-    from deblurkeras.inference_sr import sr_metrics, y_channel
+    from deblurkeras.families.sr.inference import sr_metrics, y_channel
     assert y_channel(np.zeros((1, 1, 3), np.uint8))[0, 0] == 16.0
     assert abs(y_channel(np.full((1, 1, 3), 255, np.uint8))[0, 0] - 235.0) < 1e-9
     a = np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8)
@@ -214,7 +214,7 @@ def test_finite_sr_stream_evaluates_like_eager():
     """Graph-mode evaluate over the finite validation stream must average like eager (it halved without a known
     cardinality)."""
     import keras
-    from deblurkeras.data_sr import make_sr_dataset
+    from deblurkeras.families.sr.data import make_sr_dataset
     from deblurkeras.families.sr.trainer import SRResNetTrainer
     g = _tiny_g()
     ds = make_sr_dataset("skimage", batch_size=2, crop=32, scale=4, seed=3, repeat=False, n_batches=1)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deblurkeras.families import build_model
-from deblurkeras.layers import TorchBatchNorm
+from deblurkeras.families.sr.layers import TorchBatchNorm
 
 SHAPES = [(2, 2, 2, 4), (1, 3, 3, 4), (4, 1, 2, 4)]  # small maps: n/(n-1) is far from 1
 

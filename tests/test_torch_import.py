@@ -7,7 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deblurkeras.checkpoints import torch_import  # noqa: E402
+from deblurkeras.families.dmphn.importer import import_dmphn  # noqa: E402
+from deblurkeras.importers.cli import import_model  # noqa: E402
 from deblurkeras.errors import BadInputError, WeightsMismatchError  # noqa: E402
 import torch_reference as ref  # noqa: E402
 
@@ -40,7 +41,7 @@ def _dmphn_dir(tmp_path, n_levels, seed=0):
 @pytest.mark.parametrize("n_levels,size", [(3, (32, 24)), (4, (32, 32))])
 def test_dmphn_import_parity(tmp_path, n_levels, size):
     enc, dec = _dmphn_dir(tmp_path, n_levels)
-    model, name = torch_import.import_model(tmp_path)            # auto: a directory is DMPHN, levels from files
+    model, name = import_model(tmp_path)            # auto: a directory is DMPHN, levels from files
     assert name == ("dmphn-1-2-4-8" if n_levels == 4 else "dmphn-1-2-4")
     x = np.random.default_rng(1).uniform(-0.5, 0.5, (2, *size, 3)).astype("float32")
     with torch.no_grad():
@@ -60,7 +61,7 @@ def test_srresnet_import_parity_checkpoint_layout(tmp_path):
     net = _sr_pair()
     path = tmp_path / "checkpoint_srresnet.pth"
     torch.save({"epoch": 3, "model": net.state_dict()}, path)
-    model, name = torch_import.import_model(path)
+    model, name = import_model(path)
     assert name == "srresnet-x4"
     x = np.random.default_rng(2).normal(0, 1, (2, 12, 10, 3)).astype("float32")
     with torch.no_grad():
@@ -76,9 +77,9 @@ def test_srgan_import_parity_generator_and_discriminator(tmp_path):
     disc = ref.randomize_bn_and_prelu(ref.Discriminator().eval(), 4)
     path = tmp_path / "checkpoint_srgan.pth"
     torch.save({"epoch": 1, "generator": gen.state_dict(), "discriminator": disc.state_dict()}, path)
-    g, name = torch_import.import_model(path)
+    g, name = import_model(path)
     assert name == "srgan-x4"
-    d, _ = torch_import.import_model(path, "srgan-d")
+    d, _ = import_model(path, "srgan-d")
     lr = np.random.default_rng(3).normal(0, 1, (1, 8, 8, 3)).astype("float32")
     hr = np.random.default_rng(4).normal(0, 1, (2, 96, 96, 3)).astype("float32")
     with torch.no_grad():
@@ -93,7 +94,7 @@ def test_whole_module_pickle_is_refused_with_resave_hint(tmp_path):
     path = tmp_path / "checkpoint_srresnet.pth"
     torch.save({"epoch": 0, "model": ref.SRResNet(n_blocks=1)}, path)       # the tutorial's own format
     with pytest.raises(BadInputError, match=r"state_dict\(\)"):
-        torch_import.import_model(path)
+        import_model(path)
 
 
 def test_mismatch_names_the_tensors_and_assigns_nothing(tmp_path):
@@ -106,12 +107,12 @@ def test_mismatch_names_the_tensors_and_assigns_nothing(tmp_path):
     model = build_dmphn((1, 2, 4))
     before = [np.asarray(v).copy() for v in model.weights]
     with pytest.raises(WeightsMismatchError) as e:
-        torch_import.import_dmphn(tmp_path, model)
+        import_dmphn(tmp_path, model)
     msg = str(e.value)
     assert "encoder_lv2.pkl" in msg and "layer2.2.bias" in msg and "layer5.weight" in msg
     assert all(np.array_equal(a, np.asarray(v)) for a, v in zip(before, model.weights))
     with pytest.raises(BadInputError, match="3 levels"):
-        torch_import.import_dmphn(tmp_path, build_dmphn((1, 2, 4, 8)))      # level 4 would stay random
+        import_dmphn(tmp_path, build_dmphn((1, 2, 4, 8)))      # level 4 would stay random
 
 
 def test_cli_import_writes_weights_and_rejects_bad_files(tmp_path, capsys):

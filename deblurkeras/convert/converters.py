@@ -123,8 +123,10 @@ def torch_dim(axis, rank):
 
 
 def _load_builtin():
-    """The converters for deblurkeras' own layers live in their own module, registered through the hook."""
-    from . import converters_deblurkeras  # noqa: F401
+    """The converters of the families' own layers live in each family (FamilySpec.converters) and register through
+    the hook above, like a user's would; imported on the first conversion."""
+    from ..families import register_converters
+    register_converters()
 
 
 # ---- convolutions -------------------------------------------------------------------------------------------
@@ -406,6 +408,18 @@ def upsampling(layer, ctx):
     if mode == "half_pixel":
         mode = resize_mode(ctx, mode)
     return Converted(call("Resize", mode, factor=tuple(float(v) for v in size)))
+
+
+@register_converter("ScaleResize")
+def scale_resize(layer, ctx):
+    """deblurkeras.layers.ScaleResize: TF1-legacy (or half-pixel) bilinear resize by a fixed factor."""
+    return Converted(call("Resize", resize_mode(ctx, layer.mode), factor=(layer.scale, layer.scale)))
+
+
+@register_converter("ResizeBilinear")
+def resize_like(layer, ctx):
+    """deblurkeras.layers.ResizeBilinear: resize the first input to the spatial size of the second."""
+    return Converted(call("Resize", resize_mode(ctx, layer.mode)))
 
 
 @register_converter("Resizing")

@@ -102,6 +102,14 @@ def register_keras_layers():
             importlib.import_module(mod)
 
 
+def register_converters():
+    """Import every family's PyTorch-converter modules: each registers its layers' converters through
+    deblurkeras.convert.register_converter (imports torch)."""
+    for fam in families().values():
+        for mod in fam.converters:
+            importlib.import_module(mod)
+
+
 def shipped_configs():
     """{"family/name": path} of the YAML configs shipped inside the package (importlib.resources)."""
     from importlib import resources

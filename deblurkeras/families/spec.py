@@ -90,6 +90,7 @@ class FamilySpec:
     importers: tuple = ()
     configs: tuple = ()
     layer_modules: tuple = ()   # modules whose import registers the family's custom Keras layers
+    converters: tuple = ()      # modules whose import registers its layers' PyTorch converters (deblurkeras.convert)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """DMPHN (Zhang et al., CVPR 2019; HongguangZhang/DMPHN-cvpr19-master, PyTorch): a hierarchy of encoder-decoder
 pairs over 1, 2, 4 (and 8) patches.
 
-Files: model.py (Keras), twin.py (PyTorch), trainer.py, configs/; the .pkl importer is
-deblurkeras.checkpoints.torch_import (shared with the SR family: both read PyTorch state_dicts).
+Files: model.py + layers.py (Keras), twin.py (PyTorch), convert.py (its layer's PyTorch converter), trainer.py,
+importer.py (the official .pkl folders), configs/.
 """
 from ..spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
@@ -60,7 +60,8 @@ FAMILY = FamilySpec(
                   "boundaries": [351000, 702000, 1053000], "factor": 0.1,
                   "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
     },
-    importers=("deblurkeras.checkpoints.torch_import",),
+    importers=("deblurkeras.families.dmphn.importer",),
     configs=("gopro_1_2_4_8",),
-    layer_modules=("deblurkeras.families.dmphn.model",),
+    layer_modules=("deblurkeras.families.dmphn.layers", "deblurkeras.families.dmphn.model"),
+    converters=("deblurkeras.families.dmphn.convert",),
 )

@@ -24,9 +24,9 @@ are 'valid' followed by a 1-pixel crop per side (PyTorch padding=1). Official we
 import math
 
 import keras
-from keras import ops
 
 from . import DECODER as _DECODER, ENCODER as _ENCODER, LEVELS, PAIR_PARAMS, split_axis  # noqa: F401 - shared with the twin
+from .layers import Halves
 
 ENCODER_PARAMS = 868_288
 DECODER_PARAMS = 939_843
@@ -74,29 +74,6 @@ def build_encoder(name="encoder"):
 def build_decoder(name="decoder"):
     """The official `models.Decoder`: (N, h, w, 128) -> (N, 4h, 4w, 3)."""
     return _build_part(_DECODER, 128, name)
-
-
-@keras.saving.register_keras_serializable(package="deblurkeras")
-class Halves(keras.layers.Layer):
-    """Split a tensor in two along `axis` at int(size/2) (the official `x[:, :, 0:int(H/2)]`, `x[:, :, int(H/2):]`)."""
-
-    def __init__(self, axis=1, **kwargs):
-        super().__init__(**kwargs)
-        self.axis = int(axis)
-
-    def call(self, x):
-        half = ops.shape(x)[self.axis] // 2
-        if self.axis == 1:
-            return [x[:, :half], x[:, half:]]
-        return [x[:, :, :half], x[:, :, half:]]
-
-    def compute_output_shape(self, input_shape):
-        shape = list(input_shape)
-        shape[self.axis] = None if shape[self.axis] is None else shape[self.axis] // 2
-        return [tuple(shape), tuple(shape)]
-
-    def get_config(self):
-        return {**super().get_config(), "axis": self.axis}
 
 
 def _split_axis(level):

@@ -1,7 +1,7 @@
 """SRResNet and SRGAN x4 (Ledig et al. 2017, as in sgrvinod/a-PyTorch-Tutorial-to-Super-Resolution).
 
-Files: model.py (Keras), twin.py (PyTorch), trainer.py, configs/; the .pth importer is
-deblurkeras.checkpoints.torch_import (shared with DMPHN).
+Files: model.py + layers.py (Keras), twin.py (PyTorch), convert.py (its layers' PyTorch converters), trainer.py,
+data.py (LR/HR pairs), inference.py (`deblurkeras upscale`), importer.py (the tutorial's .pth), configs/.
 """
 from ..spec import IMAGENET_MEAN, IMAGENET_STD, SCHEDULES, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
@@ -38,7 +38,8 @@ FAMILY = FamilySpec(
         "train": {"total_steps": 1000000, "lr": 1e-4, "schedule": Choice(None, None, *SCHEDULES),
                   "boundaries": Typed(None, list), "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
     },
-    importers=("deblurkeras.checkpoints.torch_import",),
+    importers=("deblurkeras.families.sr.importer",),
     configs=("srresnet_x4", "srgan_x4"),
-    layer_modules=("deblurkeras.layers", "deblurkeras.families.sr.model"),
+    layer_modules=("deblurkeras.families.sr.layers", "deblurkeras.families.sr.model"),
+    converters=("deblurkeras.families.sr.convert",),
 )

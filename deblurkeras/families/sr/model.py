@@ -25,8 +25,7 @@ import math
 
 import keras
 
-from ...layers.pixel_shuffle import PixelShuffle
-from ...layers.torch_bn import TorchBatchNorm
+from .layers import PixelShuffle, TorchBatchNorm
 
 SRRESNET_PARAMS = 1_549_462      # x4, 64 channels, 16 blocks: trainable = torch's sum(p.numel() for p in parameters())
 SRRESNET_KERAS_COUNT = 1_553_686  # Keras count_params(): + the 33 BN layers' moving mean/variance (33 * 128)

@@ -1,6 +1,6 @@
 """SRResNet and SRGAN trainers (custom `train_step`), faithful to the tutorial's train_srresnet.py / train_srgan.py.
 
-Data: `(lr, hr)` batches in [0, 1] from deblurkeras.data_sr (LR either itself or repeated `scale` times — the
+Data: `(lr, hr)` batches in [0, 1] from deblurkeras.families.sr.data (LR either itself or repeated `scale` times — the
 trainers take every `scale`-th pixel then, which recovers it exactly). The trainers apply the model conventions:
 LR ImageNet-normalised in, SR in [-1, 1] out, HR target mapped to [-1, 1].
 
@@ -82,7 +82,7 @@ class _SRBase(Trainer, keras.Model):
         return tf.clip_by_value((to_loss_dtype(sr) + 1.0) / 2.0, 0.0, 1.0)
 
     def make_datasets(self, cfg, start_step):
-        """LR/HR streams of random crops of random images (deblurkeras.data_sr), not the HDF5 pair pipeline."""
+        """LR/HR streams of random crops of random images (deblurkeras.families.sr.data), not the HDF5 pair pipeline."""
         return make_datasets(cfg, start_step)
 
 
@@ -238,7 +238,7 @@ def build_trainer(cfg, mixed_precision=False):
 
 def make_datasets(cfg, start_step):
     """(train, val) LR/HR streams from data.path (HDF5 sharp images, photo folder, or 'skimage')."""
-    from ...data_sr import ImageSource, make_sr_dataset
+    from .data import ImageSource, make_sr_dataset
     from ...errors import BadInputError
     from .. import model_io
 

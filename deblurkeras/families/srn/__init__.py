@@ -1,6 +1,7 @@
 """SRN-DeblurNet (Tao et al., CVPR 2018; jiangsutx/SRN-Deblur, TF1): scale-recurrent encoder-decoder.
 
-Files: model.py (Keras), twin.py (PyTorch), trainer.py, importer.py (TF1 checkpoints), configs/.
+Files: model.py + layers.py (Keras), twin.py (PyTorch), convert.py (its layers' PyTorch converters), trainer.py,
+importer.py (TF1 checkpoints), configs/.
 """
 from ..spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
@@ -36,5 +37,6 @@ FAMILY = FamilySpec(
     },
     importers=("deblurkeras.families.srn.importer",),
     configs=("gopro_color", "gopro_lstm", "demo"),
-    layer_modules=("deblurkeras.layers", "deblurkeras.families.srn.model"),
+    layer_modules=("deblurkeras.layers", "deblurkeras.families.srn.layers", "deblurkeras.families.srn.model"),
+    converters=("deblurkeras.families.srn.convert",),
 )

@@ -21,6 +21,7 @@ import numpy as np
 
 from ...errors import BadInputError, WeightsMismatchError, first_line
 
+FORMAT = "tf1"
 SCOPE = "g_net/"
 _IGNORED = re.compile(r"(^|/)(Adam|Adam_\d+)$|^beta[12]_power(_\d+)?$|^global_step$")
 _SUFFIX = {"weights": "kernel", "biases": "bias"}

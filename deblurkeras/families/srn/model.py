@@ -6,10 +6,11 @@ Values in [0, 1]. The model returns the 3 scale outputs, coarsest first; the las
 """
 import keras
 
-from ...layers import ConvLSTMCell, ResBlock, ResizeBilinear, ScaleResize, StopGradient, ZeroState
+from ...layers import ResizeBilinear, ScaleResize
 
 # variant -> (channels, ConvLSTM between encoder and decoder)
 from . import PARAM_COUNTS, VARIANTS  # noqa: F401 - shared with the twin
+from .layers import ConvLSTMCell, ResBlock, StopGradient, ZeroState
 
 
 def _conv(filters, kernel, name, stride=1, activation="relu"):

@@ -23,14 +23,14 @@ import sys
 
 import numpy as np
 
-from . import outputs, precision
-from .errors import BadInputError, DeblurKerasError
-from .imageio import list_images, load_image, save_image, to_uint8
-from .utils import atomic_path, clean_stale_temps, dumps_json
+from ... import outputs, precision
+from ...errors import BadInputError, DeblurKerasError
+from ...imageio import list_images, load_image, save_image, to_uint8
+from ...utils import atomic_path, clean_stale_temps, dumps_json
 
 def sr_models():
     """The registered image models that upscale (ModelIO.scale > 1)."""
-    from .families import model_io, model_names
+    from ...families import model_io, model_names
     return tuple(n for n in model_names(image_only=True) if model_io(n).scale > 1)
 Y_WEIGHTS = (65.481, 128.553, 24.966)
 BORDER = 4  # the tutorial's y-channel conversion crops [4:-4, 4:-4] whatever the scale (= the scale for x4)
@@ -75,8 +75,8 @@ def sr_metrics(sr, hr_uint8, border=BORDER):
 
 def load_sr_model(name, weights):
     """The registered SR model with weights from .weights.h5 / .keras (deblurkeras.inference) or a tutorial .pth."""
-    from .families import model_identity
-    from .inference import load_model
+    from ...families import model_identity
+    from ...inference import load_model
 
     if name is not None and name not in sr_models():
         raise BadInputError(f"--model {name!r}: expected one of {sr_models()}")
@@ -89,7 +89,7 @@ def load_sr_model(name, weights):
 
 def upscale_01(model, io, lr_uint8):
     """uint8 RGB LR -> float32 SR (scale x larger) in [0, 1] units, not clipped."""
-    from .inference import predict_01
+    from ...inference import predict_01
 
     return predict_01(model, io, lr_uint8, transpose=False)
 
@@ -100,7 +100,7 @@ def upscale_array(model, io, lr_uint8, round=False):  # noqa: A002 - mirrors --r
 
 
 def add_arguments(parser):
-    from .inference import add_memory_arguments
+    from ...inference import add_memory_arguments
 
     parser.add_argument("inputs", nargs="+", help="image files or folders")
     parser.add_argument("--model", choices=sr_models(), default=None,
@@ -123,7 +123,7 @@ def _mean(rows, key):
 
 def _hr_lr(img, path, scale):
     """--evaluate: the HR crop and its LR; BadInputError when too small for the border crop + the SSIM window."""
-    from .data_sr import bicubic_down, center_crop_multiple
+    from .data import bicubic_down, center_crop_multiple
 
     hr = center_crop_multiple(img, scale)
     need = 2 * BORDER + MIN_SSIM_SIDE
@@ -136,7 +136,7 @@ def _hr_lr(img, path, scale):
 def output_name(path, scale=None):
     """photo.jpg -> photo_x4.png. `scale` None: the scale every registered SR model shares (before a model loads)."""
     if scale is None:
-        from .families import model_io
+        from ...families import model_io
         scale, = {model_io(n).scale for n in sr_models()}
     return f"{os.path.splitext(os.path.basename(path))[0]}_x{scale}.png"
 
@@ -144,11 +144,11 @@ def output_name(path, scale=None):
 def run(args):
     from tqdm import tqdm
 
-    from . import memory
-    from .data_sr import bicubic_up
-    from .families import model_identity, model_io
-    from .errors import one_line, show
-    from .inference import _announce, check_declared_size, check_tile_args, output_plan, run_image
+    from ... import memory
+    from .data import bicubic_up
+    from ...families import model_identity, model_io
+    from ...errors import one_line, show
+    from ...inference import _announce, check_declared_size, check_tile_args, output_plan, run_image
 
     check_tile_args(args)
     paths = list_images(args.inputs)

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from .errors import BadInputError
+from ...errors import BadInputError
 
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
 LAYOUTS = ("repeat", "lr")
@@ -46,7 +46,7 @@ def center_crop_multiple(img, scale):
 
 
 def _read_image(path):
-    from .imageio import load_image
+    from ...imageio import load_image
 
     return load_image(path, apply_exif=False)  # pixels as stored, like the tutorial's PIL.Image.open
 
@@ -64,13 +64,13 @@ class ImageSource:
             self._images = [np.ascontiguousarray(i[..., :3]) for i in imgs if i.ndim == 3]
             self.names = [n for n, i in zip(SKIMAGE_PHOTOS, imgs) if i.ndim == 3]
         elif os.path.isdir(self.source):
-            from .imageio import is_image_name
+            from ...imageio import is_image_name
 
             paths = sorted(os.path.join(r, f) for r, _, fs in os.walk(self.source) for f in fs if is_image_name(f))
             self._images = [_read_image(p) for p in paths]
             self.names = [os.path.relpath(p, self.source) for p in paths]
         elif os.path.isfile(self.source):
-            from .data.hdf5 import check_split, full_key, open_hdf5, split_names
+            from ...data.hdf5 import check_split, full_key, open_hdf5, split_names
 
             with open_hdf5(self.source) as f:
                 check_split(f, split, self.source)
@@ -98,7 +98,7 @@ class ImageSource:
         if self._h5 is None:
             import h5py
 
-            from .data.hdf5 import full_key
+            from ...data.hdf5 import full_key
 
             self._h5 = h5py.File(self.source, "r")[full_key(self.split)]
         return np.asarray(self._h5[i])

@@ -1,13 +1,15 @@
-"""PyTorch modules for deblurkeras' own Keras layers (pure torch + tf_same).
+"""SRN's layers in the PyTorch converter: the converters of its own Keras layers (registered through the public hook
+of deblurkeras.convert, like a user's would be) and the pure-torch modules they stand for.
 
-convert-keras copies the source of the classes a model needs into the generated model.py (see
-converters_deblurkeras.py): they may use torch, nn, F and the tf_same names only.
+convert-keras copies the source of the modules a model needs into the generated model.py: they may use torch, nn, F
+and the tf_same names only.
 """
 import torch
 import torch.nn.functional as F  # noqa: F401  (available to the copied classes)
 from torch import nn
 
-from .tf_same import Conv
+from ...convert.converters import Converted, call, register_converter
+from ...convert.tf_same import Conv
 
 
 class ResBlock(nn.Module):
@@ -45,13 +47,26 @@ class ZeroState(nn.Module):
         return torch.zeros_like(x).repeat(1, 2, 1, 1)
 
 
-class Halves(nn.Module):
-    """DMPHN's patch split: two halves along `dim` at int(size / 2)."""
+@register_converter("StopGradient")
+def stop_gradient(layer, ctx):
+    return Converted(call("Identity", detach=True))
 
-    def __init__(self, dim):
-        super().__init__()
-        self.dim = dim
 
-    def forward(self, x):
-        half = x.shape[self.dim] // 2
-        return x.narrow(self.dim, 0, half), x.narrow(self.dim, half, x.shape[self.dim] - half)
+@register_converter("ZeroState")
+def zero_state(layer, ctx):
+    return Converted("ZeroState()", helpers=(ZeroState,))
+
+
+@register_converter("ResBlock")
+def resblock(layer, ctx):
+    ws = {}
+    for sub in ("conv1", "conv2"):
+        ws.update({f"{sub}.{k}": v for k, v in ctx.convert(getattr(layer, sub)).weights.items()})
+    return Converted(call("ResBlock", layer.filters, layer.kernel_size), ws, helpers=(ResBlock,))
+
+
+@register_converter("ConvLSTMCell")
+def conv_lstm(layer, ctx):
+    ws = {f"LSTM_conv.{k}": v for k, v in ctx.convert(layer.conv).weights.items()}
+    code = call("ConvLSTMCell", ctx.in_shapes[0][-1], layer.filters, layer.kernel_size, layer.forget_bias)
+    return Converted(code, ws, helpers=(ConvLSTMCell,))
