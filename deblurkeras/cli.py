@@ -14,16 +14,29 @@ import importlib
 import os
 import sys
 
-# verb -> (module, one-line help)
+
+
+def _family_verbs():
+    """The verbs families bring (FamilySpec.verbs: `upscale`), then `import` and its per-format aliases
+    `import-<format>` (import-tf1, import-torch, import-keras2), from the families' importers."""
+    from .families import families
+    from .importers import formats
+
+    out = {verb: entry for fam in families().values() for verb, entry in fam.verbs.items()}
+    out["import"] = ("deblurkeras.importers.cli:", "import an original's weights (" + ", ".join(formats()) + ")")
+    for fmt, mods in formats().items():
+        out[f"import-{fmt}"] = (f"deblurkeras.importers.cli:{fmt}",
+                                f"import {' / '.join(m.FORMAT_HELP for m in mods)}")
+    return out
+
+
+# verb -> (module, one-line help); "module:arg" = the verb object module.verb(arg)
 VERBS = {
     "build-hdf5": ("deblurkeras.data.build", "build the HDF5 dataset from side-by-side / GoPro / paired images"),
     "train": ("deblurkeras.training.cli", "train a model from a YAML config"),
     "eval": ("deblurkeras.evaluate", "PSNR/SSIM of a model on an HDF5 file or a folder of pairs"),
     "deblur": ("deblurkeras.inference", "deblur images or folders with a trained model"),
-    "upscale": ("deblurkeras.families.sr.inference", "x4 super-resolution with SRResNet / SRGAN"),
-    "import-tf1": ("deblurkeras.families.srn.importer", "import an original SRN-Deblur TF1 checkpoint"),
-    "import-torch": ("deblurkeras.importers.cli:torch", "import original PyTorch checkpoints (DMPHN, SRResNet, SRGAN)"),
-    "import-keras2": ("deblurkeras.families.dense_gan.importer", "import weights saved by the original Keras 2 dense-field GAN"),
+    **_family_verbs(),
     "export-torch": ("deblurkeras.convert.cli", "export to PyTorch (safetensors) with a per-layer parity report"),
     "convert-keras": ("deblurkeras.convert.keras_to_torch", "any Keras functional model -> readable PyTorch model.py + "
                       "weights + parity report"),
@@ -43,8 +56,8 @@ INPUT_ARGS = ("weights", "checkpoint", "source", "inputs", "input", "data", "con
 from ._quiet import fd2_to_devnull as _fd2_to_devnull, quiet_tensorflow  # noqa: E402,F401
 
 
-def _load(verb):
-    """The verb's module, or for "module:arg" the object module.verb(arg) returns."""
+def load_verb(verb):
+    """The verb's module, or for "module:arg" the object module.verb(arg) returns: add_arguments + run."""
     module, colon, arg = VERBS[verb][0].partition(":")
     mod = importlib.import_module(module)
     return mod.verb(arg) if colon else mod
@@ -87,7 +100,7 @@ def main(argv=None):
         parser.print_help() if (not argv or argv[0] in ("-h", "--help")) else parser.error(f"unknown verb {argv[0]!r}")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     verb = argv[0]
-    module = _load(verb)
+    module = load_verb(verb)
     vparser = argparse.ArgumentParser(prog=f"deblurkeras {verb}", description=VERBS[verb][1])
     module.add_arguments(vparser)
     args = vparser.parse_args(argv[1:])

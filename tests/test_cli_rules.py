@@ -44,6 +44,7 @@ def test_every_verb_refuses_an_existing_output_before_tensorflow_or_torch_loads(
         "export-torch": ["export-torch", "--model", "srn-color", "--out", f"{t}/e.safetensors"],
         "import-torch": ["import-torch", f"{t}/dmphn", "--out", f"{t}/i.weights.h5"],
         "import-tf1": ["import-tf1", f"{t}/dmphn", "--out", f"{t}/i.weights.h5"],
+        "import": ["import", f"{t}/dmphn", "--out", f"{t}/i.weights.h5"],
         "convert-keras": ["convert-keras", f"{t}/m.keras", "--out", f"{t}/ck"],
         "missing weights": ["deblur", f"{t}/in.png", "--weights", f"{t}/nope.weights.h5", "--out", f"{t}/o9"],
     }

@@ -14,28 +14,11 @@ from deblurkeras.errors import WeightsMismatchError
 
 MODELS = families.model_names()
 
-# Keras count_params() (trainable + BN moving statistics), asserted against the originals' counts elsewhere.
-PARAMS = {
-    "srn-color": 6_881_251, "srn-gray": 6_876_449, "srn-lstm": 8_056_609, "srn-color-lstm": 8_061_411,
-    "dense-gan": 3_204_739, "dense-gan-d": 967_809,
-    "dmphn-1-2-4": 5_424_393, "dmphn-1-2-4-8": 7_232_524,
-    "srresnet-x4": 1_553_686, "srgan-x4": 1_553_686, "srgan-d": 23_569_217,
-}
-
-# A small input each model accepts (HxW), for the export parity check.
-PARITY_SIZE = {"srn-color": (32, 48), "srn-gray": (32, 32), "srn-lstm": (32, 32), "srn-color-lstm": (32, 32),
-               "dense-gan": (24, 20), "dense-gan-d": (256, 256), "dmphn-1-2-4": (16, 24),
-               "dmphn-1-2-4-8": (32, 24), "srresnet-x4": (12, 10), "srgan-x4": (12, 10), "srgan-d": (96, 96)}
-
-# The hand-port pitfalls (convert.torch_layers.PITFALLS) that change each model's numbers. Every other pitfall must
-# leave the report unchanged: DMPHN is torch-native, SRN's 4x4 stride-2 deconvs crop symmetrically anyway.
-PITFALLS = {
-    "srn-color": {"padding", "resize"}, "srn-gray": {"padding", "resize"}, "srn-lstm": {"padding", "resize"},
-    "srn-color-lstm": {"padding", "resize"},
-    "dense-gan": {"bn", "leaky"}, "dense-gan-d": {"padding", "bn", "leaky"},
-    "dmphn-1-2-4": set(), "dmphn-1-2-4-8": set(),
-    "srresnet-x4": {"shuffle"}, "srgan-x4": {"shuffle"}, "srgan-d": {"leaky"},
-}
+# What each model is held to comes from its ModelSpec (deblurkeras/families/<f>/__init__.py): `params` (Keras
+# count_params(), BN moving statistics included; asserted against the originals' counts elsewhere), `parity_size`
+# (a small HxW it accepts, for the export parity check) and `pitfalls` (the hand-port pitfalls of
+# convert.torch_layers.PITFALLS that change its numbers; every other one must leave the report unchanged).
+SPECS = {name: families.entry(name) for name in MODELS}
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +32,19 @@ def built():
     return get
 
 
-def test_tables_name_every_registered_model():
-    assert set(PARAMS) == set(MODELS) == set(PARITY_SIZE) == set(PITFALLS)
+def test_every_spec_says_its_counts_parity_size_and_pitfalls():
+    for name, spec in SPECS.items():
+        assert isinstance(spec.params, int) and spec.params > 0, name
+        assert isinstance(spec.fixed, int) and 0 <= spec.fixed < spec.params, name
+        assert len(spec.parity_size) == 2 and all(isinstance(v, int) and v > 0 for v in spec.parity_size), name
+        assert isinstance(spec.pitfalls, frozenset), name
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_builds_with_its_parameter_count_and_knows_its_name(built, name):
     model = built(name)
-    assert model.count_params() == PARAMS[name]
+    assert model.count_params() == SPECS[name].params
+    assert sum(int(np.prod(w.shape)) for w in model.non_trainable_weights) == SPECS[name].fixed
     assert families.model_identity(model)["model"] == name
 
 
@@ -74,7 +62,7 @@ def test_keras_files_load_in_a_fresh_process_with_only_import_deblurkeras(built,
         "print(json.dumps(out))\n")
     r = subprocess.run([sys.executable, "-c", code, json.dumps(paths)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == {n: PARAMS[n] for n in MODELS}
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {n: SPECS[n].params for n in MODELS}
     for name, path in paths.items():
         assert weights.read_identity(path)["model"] == name
 
@@ -97,7 +85,7 @@ def test_a_file_of_another_model_is_refused_by_name(built, tmp_path):
     with pytest.raises(WeightsMismatchError, match="model dense-gan vs srn-color"):
         weights.load(path, "srn-color")
     model, name = weights.load(path)  # --model optional: the file says it
-    assert name == "dense-gan" and model.count_params() == PARAMS["dense-gan"]
+    assert name == "dense-gan" and model.count_params() == SPECS["dense-gan"].params
 
 
 def test_plain_keras_weights_of_another_model_are_refused_tensor_by_tensor(built, tmp_path):
@@ -119,7 +107,7 @@ def _parity(name, model, naive=None):
 
     twin = export.build_twin(name, naive=naive)
     twin.load_state_dict(export.keras_to_torch_state(model, twin))
-    (result,) = pipeline.check_parity(name, model, twin, sizes=[PARITY_SIZE[name]], tol=1e-5)
+    (result,) = pipeline.check_parity(name, model, twin, sizes=[SPECS[name].parity_size], tol=1e-5)
     return result
 
 
@@ -140,11 +128,14 @@ def _image_range_weights(model, seed=0):
 @pytest.mark.parametrize("name", MODELS)
 def test_exports_to_pytorch_with_parity_and_every_pitfall_is_caught_at_a_named_layer(name):
     pytest.importorskip("torch")
+    from deblurkeras.convert.torch_layers import PITFALLS as ALL
+
+    assert SPECS[name].pitfalls <= set(ALL), name
     model = _image_range_weights(families.build_model(name))
     exact = _parity(name, model)
     assert exact["ok"], exact["first_divergence"]
     assert max(o["max_abs"] for o in exact["outputs"]) <= 1e-5
-    for pitfall in sorted(PITFALLS[name]):
+    for pitfall in sorted(SPECS[name].pitfalls):
         naive = _parity(name, model, naive=pitfall)
         assert not naive["ok"], f"{pitfall} went unnoticed"
         assert naive["first_divergence"], f"{pitfall}: no layer named"
@@ -158,6 +149,6 @@ def test_pitfalls_that_do_not_apply_leave_the_report_unchanged(name):
     from deblurkeras.convert.torch_layers import PITFALLS as ALL
 
     model = _image_range_weights(families.build_model(name))
-    for pitfall in sorted(set(ALL) - PITFALLS[name]):
+    for pitfall in sorted(set(ALL) - SPECS[name].pitfalls):
         naive = _parity(name, model, naive=pitfall)
         assert naive["ok"], f"{pitfall} changed {name} at {naive['first_divergence']}"

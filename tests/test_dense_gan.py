@@ -1,4 +1,4 @@
-"""Dense-field generator + PatchGAN discriminator (REFERENCE §2) and the shared loss pieces."""
+"""Dense-field generator + PatchGAN discriminator (leftthomas/ImageDeblurring, model.py) and the shared loss pieces."""
 import warnings
 
 import keras
@@ -9,10 +9,10 @@ import deblurkeras  # noqa: F401  (sets the Keras backend)
 from deblurkeras import losses
 from deblurkeras.errors import BadInputError
 from deblurkeras.families.dense_gan import model as dense_gan
-from deblurkeras.families import SIGNED, build_model, model_io
+from deblurkeras.families import SIGNED, build_model, entry, model_io
 
-# Parameter counts worked out by hand from REFERENCE §2 (c = 64, f = 4c = 256; conv k x k: k*k*in*out + out,
-# BN: 4 per channel of which 2 trainable):
+# Parameter counts worked out by hand from leftthomas/ImageDeblurring's model.py (c = 64, f = 4c = 256; conv k x k:
+# k*k*in*out + out, BN: 4 per channel of which 2 trainable):
 #   head 3*3*3*256+256 = 7,168
 #   dense block k (input 256 + 64(k-1)): 1x1 conv in*256+256, BN 1,024, 3x3 conv 9*256*64+64 = 147,520, BN 256;
 #     sum of inputs over k = 10*256 + 64*45 = 5,440 -> 1x1 convs 5,440*256 + 2,560 = 1,395,200;
@@ -20,10 +20,10 @@ from deblurkeras.families import SIGNED, build_model, model_io
 #   tail 1x1 64*256+256 = 16,640, BN 1,024; skip conv 9*512*64+64 = 294,976; output 9*64*3+3 = 1,731
 #   total 3,204,739, of which BN moving statistics 2*(10*(256+64)+256) = 6,912 non-trainable
 #   (the seed: "300万个可训练参数,和近7000个固定参数" = 3M trainable, ~7000 fixed).
-GENERATOR_PARAMS, GENERATOR_FIXED = 3_204_739, 6_912
+GENERATOR = entry("dense-gan")          # its spec holds the hand count above (params, fixed)
 # PatchGAN: convs 1,792 + 73,856 + 295,168 + 590,080; BNs 4*(64+128+256+256) = 2,816; Dense 4*4*256+1 = 4,097
 #   total 967,809, non-trainable 1,408 (the seed: "96万个可训练参数,1400个固定参数").
-DISCRIMINATOR_PARAMS, DISCRIMINATOR_FIXED = 967_809, 1_408
+DISCRIMINATOR = entry("dense-gan-d")    # likewise
 
 
 def _fixed(model):
@@ -32,9 +32,9 @@ def _fixed(model):
 
 def test_generator_parameter_count_matches_the_hand_count():
     g = dense_gan.build_generator()
-    assert (g.count_params(), _fixed(g)) == (GENERATOR_PARAMS, GENERATOR_FIXED)
-    assert dense_gan.generator_param_count() == (GENERATOR_PARAMS, GENERATOR_FIXED)
-    assert build_model("dense-gan").count_params() == GENERATOR_PARAMS
+    assert (g.count_params(), _fixed(g)) == (GENERATOR.params, GENERATOR.fixed)
+    assert dense_gan.generator_param_count() == (GENERATOR.params, GENERATOR.fixed)
+    assert build_model("dense-gan").count_params() == GENERATOR.params
     assert model_io("dense-gan") == SIGNED  # [-1, 1] in and out
     d = model_io("dense-gan-d")
     assert (d.in_scale, d.in_offset, d.image) == (2.0, -1.0, False)  # [-1, 1] in, a score out
@@ -72,8 +72,8 @@ def test_generator_is_fully_convolutional_in_minus_one_one():
 
 def test_discriminator_parameter_count_matches_the_hand_count():
     d = dense_gan.build_discriminator()
-    assert (d.count_params(), _fixed(d)) == (DISCRIMINATOR_PARAMS, DISCRIMINATOR_FIXED)
-    assert dense_gan.discriminator_param_count() == (DISCRIMINATOR_PARAMS, DISCRIMINATOR_FIXED)
+    assert (d.count_params(), _fixed(d)) == (DISCRIMINATOR.params, DISCRIMINATOR.fixed)
+    assert dense_gan.discriminator_param_count() == (DISCRIMINATOR.params, DISCRIMINATOR.fixed)
     patch = d.get_layer("patch_gan")
     assert [lyr.strides for lyr in patch.layers if isinstance(lyr, keras.layers.Conv2D)] == [(2, 2)] * 4
     assert all(lyr.negative_slope == pytest.approx(0.2) for lyr in patch.layers

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
+from deblurkeras.families import dmphn as family
 from deblurkeras.families.dmphn import model as dmphn
-from deblurkeras.families import build_model, model_io
+from deblurkeras.families import build_model, entry, model_io
 
 
 def _n(model):
@@ -12,16 +13,16 @@ def _n(model):
 
 def test_parameter_counts_per_pair_and_per_model():
     enc, dec = dmphn.build_encoder(), dmphn.build_decoder()
-    assert _n(enc) == dmphn.ENCODER_PARAMS and _n(dec) == dmphn.DECODER_PARAMS
-    assert _n(enc) + _n(dec) == 1_808_131
-    assert _n(build_model("dmphn-1-2-4")) == 3 * 1_808_131
+    assert _n(enc) == family.ENCODER_PARAMS and _n(dec) == family.DECODER_PARAMS
+    assert _n(enc) + _n(dec) == family.PAIR_PARAMS
+    assert _n(build_model("dmphn-1-2-4")) == 3 * family.PAIR_PARAMS == entry("dmphn-1-2-4").params
 
 
 def test_torch_reference_pair_has_the_same_count():
     pytest.importorskip("torch")
     import torch_reference as ref
     n = sum(p.numel() for m in (ref.Encoder(), ref.Decoder()) for p in m.parameters())
-    assert n == 1_808_131
+    assert n == family.PAIR_PARAMS
 
 
 def test_layer_names_map_to_the_official_state_dict_keys():

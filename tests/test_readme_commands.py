@@ -67,8 +67,10 @@ def _variants(command):
 
 def _parser(verb):
     parser = argparse.ArgumentParser(prog=f"deblurkeras {verb}", exit_on_error=False)
-    module = _script_module(verb) if verb.startswith("data_tools/") else cli.VERBS[verb][0]
-    importlib.import_module(module).add_arguments(parser)
+    if verb.startswith("data_tools/"):
+        importlib.import_module(_script_module(verb)).add_arguments(parser)
+    else:
+        cli.load_verb(verb).add_arguments(parser)
     return parser
 
 

@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 
 import keras
-from deblurkeras.families import build_model
-from deblurkeras.families.srn.model import PARAM_COUNTS, build_srn
+from deblurkeras.families import build_model, entry
+from deblurkeras.families.srn.model import build_srn
 
 
 @pytest.mark.parametrize("variant", ["color", "gray", "lstm"])
 def test_parameter_counts_match_the_original(variant):
     model = build_srn(variant)
-    assert model.count_params() == PARAM_COUNTS[variant]
+    assert model.count_params() == entry(f"srn-{variant}").params
     assert len(model.weights) == (86 if variant == "lstm" else 84)
 
 

@@ -5,9 +5,9 @@ import warnings
 import numpy as np
 import pytest
 
-from deblurkeras.families.sr.layers import PixelShuffle
 from deblurkeras.families.sr import model as srresnet
-from deblurkeras.families import build_model
+from deblurkeras.families.sr.layers import PixelShuffle
+from deblurkeras.families import build_model, entry
 
 
 def _trainable(model):
@@ -20,11 +20,12 @@ def srres():
 
 
 def test_parameter_count_matches_the_torch_definition(srres):
-    assert _trainable(srres) == srresnet.SRRESNET_PARAMS == 1_549_462
-    assert srres.count_params() == srresnet.SRRESNET_KERAS_COUNT
+    spec = entry("srresnet-x4")
+    assert _trainable(srres) == spec.trainable                       # the tutorial's count (torch's, below)
+    assert srres.count_params() == spec.params
     torch = pytest.importorskip("torch")  # noqa: F841
     import torch_reference as ref
-    assert sum(p.numel() for p in ref.SRResNet().parameters()) == srresnet.SRRESNET_PARAMS
+    assert sum(p.numel() for p in ref.SRResNet().parameters()) == spec.trainable
 
 
 def test_prelu_has_one_parameter_and_bn_uses_torch_eps(srres):
@@ -65,13 +66,15 @@ def test_adaptive_pool_matches_torch_on_uneven_sizes():
 
 
 def test_discriminator_parameter_counts_trainable_and_all():
-    # issue 11 §8: 23,565,505 is the trainable count (= torch's parameters()); all Keras weights: 23,569,217
-    from deblurkeras.families import sr
+    # issue 11 §8: the trainable count is torch's parameters(); all Keras weights add the BN moving statistics
+    spec = entry("srgan-d")
     d = build_model("srgan-d")
-    assert (_trainable(d), d.count_params()) == (sr.SRGAN_D_PARAMS, sr.SRGAN_D_KERAS_COUNT) == (23_565_505, 23_569_217)
+    assert (_trainable(d), d.count_params()) == (spec.trainable, spec.params)
+    assert spec.params - spec.trainable == 2 * sum(int(b.moving_mean.shape[0]) for b in d.layers
+                                                   if "BatchNorm" in type(b).__name__)
     torch = pytest.importorskip("torch")  # noqa: F841
     import torch_reference as ref
-    assert sum(p.numel() for p in ref.Discriminator().parameters()) == sr.SRGAN_D_PARAMS
+    assert sum(p.numel() for p in ref.Discriminator().parameters()) == spec.trainable
 
 
 def test_discriminator_shape_and_names():

@@ -7,13 +7,14 @@ import tensorflow as tf
 from deblurkeras.families.srn.importer import (detect_variant, load_tf1_checkpoint, open_checkpoint,
                                             read_generator_tensors, run)
 from deblurkeras.errors import BadInputError, WeightsMismatchError
-from deblurkeras.families.srn.model import PARAM_COUNTS
+from deblurkeras.families import entry
 from parity_refs import g_net  # experiments/ (on sys.path by conftest)
 
 
 # ------------------------------------------------------------- the official g_net variables, written from the table
 def official_shapes(channels, lstm):
-    """{TF1 name: shape} of g_net, from REFERENCE.md §1 (independent of the Keras model)."""
+    """{TF1 name: shape} of g_net, from jiangsutx/SRN-Deblur's models/model.py `generator` (independent of the Keras
+    model)."""
     shapes = {}
 
     def conv(scope, k, cin, cout, transpose=False):
@@ -91,7 +92,7 @@ def test_official_table_matches_published_counts():
     for variant, tensors in (("color", 84), ("gray", 84), ("lstm", 86)):
         shapes = official_shapes(*VARIANT_LAYOUT[variant])
         assert len(shapes) == tensors
-        assert sum(int(np.prod(s)) for s in shapes.values()) == PARAM_COUNTS[variant]
+        assert sum(int(np.prod(s)) for s in shapes.values()) == entry(f"srn-{variant}").params
 
 
 @pytest.mark.parametrize("variant", ["color", "lstm"])

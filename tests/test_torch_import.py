@@ -128,3 +128,23 @@ def test_cli_import_writes_weights_and_rejects_bad_files(tmp_path, capsys):
     assert main(["import-torch", str(bad), "--model", "srresnet-x4", "--out", str(tmp_path / "x.weights.h5")]) == 2
     assert "bad.pth" in capsys.readouterr().err
     assert not (tmp_path / "x.weights.h5").exists()
+
+
+def test_one_import_verb_reads_what_import_torch_reads(tmp_path, capsys):
+    from deblurkeras import weights
+    from deblurkeras.cli import VERBS, main
+
+    assert {"import", "import-tf1", "import-torch", "import-keras2"} <= set(VERBS)
+    folder = tmp_path / "DMPHN_1_2_4"
+    folder.mkdir()
+    _dmphn_dir(folder, 3)
+    a, b = tmp_path / "a.weights.h5", tmp_path / "b.weights.h5"
+    assert main(["import", str(folder), "--out", str(a)]) == 0
+    assert "imported dmphn-1-2-4" in capsys.readouterr().out
+    assert main(["import-torch", str(folder), "--out", str(b)]) == 0
+    (ma, na), (mb, nb) = weights.load(str(a)), weights.load(str(b))
+    assert na == nb == "dmphn-1-2-4"
+    assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(ma.weights, mb.weights))
+    capsys.readouterr()
+    assert main(["import", str(folder), "--format", "tf1", "--out", str(tmp_path / "c.weights.h5")]) == 2
+    assert "not a tf1 checkpoint" in capsys.readouterr().err and not (tmp_path / "c.weights.h5").exists()

@@ -83,12 +83,7 @@ def keras_path(twin, key):
         leaf = {"weight": "alpha"}.get(leaf, leaf)
     elif leaf == "weight":
         leaf = "kernel"
-    # Keras nests sub-layers with "/" (SRN's enc1_2/conv1); twins whose Keras layer names already hold dots
-    # (SRResNet's torch-style `residual_blocks.0.conv_block1...`) set KERAS_PATH_SEP = ".".
-    if hasattr(twin, "keras_prefix"):
-        prefix = twin.keras_prefix(prefix)
-    else:
-        prefix = prefix.replace(".", getattr(twin, "KERAS_PATH_SEP", "/"))
+    prefix = twin.keras_prefix(prefix)      # the twin's rule (TwinModule.keras_prefix)
     return f"{prefix}/{leaf}" if prefix else leaf
 
 

@@ -10,8 +10,6 @@ from .. import families as registry
 from ..utils import atomic_path, clean_stale_temps
 from . import export, parity
 
-DEFAULT_SIZES = ((64, 64), (63, 81), (48, 80))  # even, odd + non-square + not a multiple of 16, non-square
-
 
 def parse_sizes(text):
     """'64x64,63x81' -> [(64, 64), (63, 81)]."""
@@ -35,8 +33,8 @@ def parity_input(model_name, size, seed=0):
 
 
 def check_parity(model_name, model, twin, sizes=None, tol=parity.DEFAULT_TOL, seed=0, progress=False):
-    """run_parity on every size the twin accepts; returns the list of results."""
-    sizes = list(sizes or getattr(twin, "PARITY_SIZES", None) or DEFAULT_SIZES)
+    """run_parity on `sizes` (default: the twin's parity_sizes()); returns the list of results."""
+    sizes = list(sizes or twin.parity_sizes())
     for size in sizes:
         twin.check_size(*size)
     capture = parity.keras_capture_model(model)

@@ -1,7 +1,9 @@
 """PyTorch building blocks that reproduce TensorFlow/Keras numerics exactly (pure PyTorch, no TensorFlow).
 
 Every block takes `naive`, a set of pitfall names; a name in it makes the block behave the way a hand port
-usually does instead (used to show what the parity report catches). Pitfalls (REFERENCE §6):
+usually does instead (used to show what the parity report catches). Pitfalls (the TF rules are those of
+`tf.nn.convolution` / `tf.nn.conv2d_transpose` padding='SAME' and TF1.4 `tf.image.resize_images`; the defaults
+those of keras.layers.BatchNormalization / LeakyReLU against torch.nn.BatchNorm2d / LeakyReLU):
     padding  Conv2d(padding=k//2) symmetric instead of TF SAME's extra pixel bottom/right
     deconv   ConvTranspose2d(padding=(k-1)//2, output_padding=s+2p-k) instead of TF's 'same' crop
     resize   interpolate(align_corners=False) (half-pixel) instead of TF1 legacy asymmetric sampling
@@ -153,17 +155,33 @@ def leaky_relu(slope, naive=()):
 
 
 class TwinModule(nn.Module):
-    """Base class of the PyTorch twins: explicit per-layer capture keyed by (keras layer name, call index).
+    """Base class of the PyTorch twins: what export and parity need of a twin, and explicit per-layer capture keyed
+    by (keras layer name, call index).
 
-    A Keras layer shared across calls (SRN's 3 scales) has one entry per call; the call index is the index of
-    the Keras node, so both sides pair up by name.
+    Export (convert.export.keras_path) turns a torch module path into a Keras weight path with `keras_prefix`:
+    "." -> KERAS_PATH_SEP ("/", as Keras nests sub-layers: SRN's enc1_2/conv1; "." where the Keras layer names
+    already hold dots, the SR tutorial's `residual_blocks.0.conv_block1...`; a twin overrides keras_prefix where
+    only some dots are nesting, DMPHN's `encoder_lv1/layer2.0`). Parity checks `parity_sizes()` unless told sizes;
+    `check_size` refuses a size the model cannot run on.
+
+    A Keras layer shared across calls (SRN's 3 scales) has one capture entry per call; the call index is the index
+    of the Keras node, so both sides pair up by name.
     """
 
-    PARITY_SIZES = None  # default check sizes (None: the pipeline's even / odd / non-square set)
+    KERAS_PATH_SEP = "/"
+    PARITY_SIZES = ((64, 64), (63, 81), (48, 80))  # even, odd + non-square, not a multiple of 16 + non-square
 
     def __init__(self):
         super().__init__()
         self._taps = None
+
+    def keras_prefix(self, prefix):
+        """The Keras path of the torch module path `prefix` (dotted)."""
+        return prefix.replace(".", self.KERAS_PATH_SEP)
+
+    def parity_sizes(self):
+        """The (H, W) sizes parity checks by default (a twin whose sizes follow its configuration overrides it)."""
+        return tuple(self.PARITY_SIZES)
 
     def check_size(self, h, w):
         """Raise BadInputError when the model cannot run on an h x w input (default: any size)."""

@@ -53,9 +53,6 @@ def entry(name):
     return _MODELS[name]
 
 
-model_spec = entry
-
-
 def model_io(name):
     return entry(name).io
 

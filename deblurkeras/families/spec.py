@@ -51,13 +51,29 @@ SIGNED = ModelIO(in_scale=2.0, in_offset=-1.0, out_scale=2.0, out_offset=-1.0)  
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """One registered model: CLI name, Keras builder + its keyword arguments, I/O convention, PyTorch twin."""
+    """One registered model: CLI name, Keras builder + its keyword arguments, I/O convention, PyTorch twin, and the
+    figures its tests hold it to.
+
+    `params`: Keras count_params() with the registered defaults (every weight, BN moving statistics included);
+    `fixed`: of those, the non-trainable ones (BN moving mean / variance), so `trainable` = torch's parameter count;
+    `parity_size`: a small (H, W) the model accepts, for the export parity check of the contract test;
+    `pitfalls`: the hand-port pitfalls (deblurkeras.convert.torch_layers.PITFALLS, `--naive`) that change its
+        numbers; every other pitfall must leave its parity report unchanged.
+    """
     name: str
     family: str
     builder: str                # "module:function" building the Keras model from `defaults`
     defaults: dict
     io: ModelIO
     twin: str = None            # "module:Class" of the pure-PyTorch twin, built with the same keyword arguments
+    params: int = None
+    fixed: int = 0
+    parity_size: tuple = None
+    pitfalls: frozenset = frozenset()
+
+    @property
+    def trainable(self):
+        return None if self.params is None else self.params - self.fixed
 
     @property
     def module(self):
@@ -91,6 +107,7 @@ class FamilySpec:
     configs: tuple = ()
     layer_modules: tuple = ()   # modules whose import registers the family's custom Keras layers
     converters: tuple = ()      # modules whose import registers its layers' PyTorch converters (deblurkeras.convert)
+    verbs: dict = dataclasses.field(default_factory=dict)  # CLI verbs of its own: verb -> ("module", one-line help)
 
 
 @dataclasses.dataclass(frozen=True)

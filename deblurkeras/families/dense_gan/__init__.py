@@ -8,17 +8,21 @@ from ..spec import SCHEDULES, SIGNED, VGG_PREPROCESS, Choice, FamilySpec, ModelI
 CHANNEL_RATE = 64
 N_BLOCKS = 10
 DILATIONS = {2: 1, 4: 2, 6: 3, 8: 2, 10: 1}  # even blocks only; odd blocks use a plain 3x3 conv
-GENERATOR_PARAMS = 3_204_739
-DISCRIMINATOR_PARAMS = 967_809
 
 FAMILY = FamilySpec(
     name="dense_gan",
     models=(
+        # counts: the BN moving statistics are the fixed weights (the seed: "300万个可训练参数,和近7000个固定参数" =
+        # 3M trainable, ~7000 fixed; worked out by hand in tests/test_dense_gan.py). Keras 2's BN eps / momentum and
+        # LeakyReLU(0.2) are the pitfalls a naive export misses.
         ModelSpec("dense-gan", "dense_gan", "deblurkeras.families.dense_gan.model:build_generator", {}, SIGNED,
-                  twin="deblurkeras.families.dense_gan.twin:DenseGeneratorTorch"),
+                  twin="deblurkeras.families.dense_gan.twin:DenseGeneratorTorch", params=3_204_739, fixed=6_912,
+                  parity_size=(24, 20), pitfalls=frozenset({"bn", "leaky"})),
+        # PatchGAN ("96万个可训练参数,1400个固定参数"); TF SAME on its stride-2 convs too
         ModelSpec("dense-gan-d", "dense_gan", "deblurkeras.families.dense_gan.model:build_discriminator", {},
                   ModelIO(in_scale=2.0, in_offset=-1.0, image=False),
-                  twin="deblurkeras.families.dense_gan.twin:PatchGANTorch"),
+                  twin="deblurkeras.families.dense_gan.twin:PatchGANTorch", params=967_809, fixed=1_408,
+                  parity_size=(256, 256), pitfalls=frozenset({"padding", "bn", "leaky"})),
     ),
     trainer="deblurkeras.families.dense_gan.trainer",
     # main.py compiles all three models with optimizer='adam': Keras 2's Adam(lr=1e-3, 0.9, 0.999, epsilon=None),

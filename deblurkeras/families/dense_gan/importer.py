@@ -29,6 +29,7 @@ import numpy as np
 from ...errors import BadInputError, WeightsMismatchError, first_line
 
 FORMAT = "keras2"
+FORMAT_HELP = "weights saved by the original Keras 2 dense-field GAN"
 
 _AUTO_NAME = re.compile(r"^(conv2d|batch_normalization|dense)_(\d+)$")
 _KERAS_CLASS = {"Conv2D": "conv2d", "BatchNormalization": "batch_normalization", "Dense": "dense"}

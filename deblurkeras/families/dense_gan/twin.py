@@ -91,8 +91,8 @@ class PatchGANTorch(TwinModule):
         self.patch_size, self.image_shape, self.batch_patches = patch_size, tuple(image_shape), batch_patches
         self.patch_gan = PatchModel(patch_size, filters, naive)
 
-    @property
-    def PARITY_SIZES(self):  # noqa: N802 (matches the class attribute of the other twins)
+    def parity_sizes(self):
+        """The image size the discriminator was built for (or two patches when it takes any size)."""
         h, w = self.image_shape[:2]
         if h is None or w is None:
             return ((2 * self.patch_size, self.patch_size),)

@@ -14,7 +14,8 @@ ENCODER = (("layer1", "conv", 3, 32, 1), ("layer2", "res", 32, 32, 1), ("layer3"
 DECODER = (("layer13", "res", 128, 128, 1), ("layer14", "res", 128, 128, 1), ("layer16", "deconv", 128, 64, 2),
            ("layer17", "res", 64, 64, 1), ("layer18", "res", 64, 64, 1), ("layer20", "deconv", 64, 32, 2),
            ("layer21", "res", 32, 32, 1), ("layer22", "res", 32, 32, 1), ("layer24", "conv", 32, 3, 1))
-PAIR_PARAMS = 1_808_131  # one encoder + one decoder
+ENCODER_PARAMS, DECODER_PARAMS = 868_288, 939_843
+PAIR_PARAMS = ENCODER_PARAMS + DECODER_PARAMS  # 1,808,131: one level's encoder + decoder (no sharing between levels)
 SHIFT = 0.5              # the official input is ToTensor() - 0.5 and the output + 0.5
 
 
@@ -42,15 +43,17 @@ def _io(levels):
                    tiling_caveat=TILING_CAVEAT)
 
 
-def _model(levels):
+def _model(levels, parity_size):
+    # torch-native: no export pitfall applies (its stride-2 convs pad explicitly, its deconvs crop symmetrically)
     name = "dmphn-" + "-".join(map(str, levels))
     return ModelSpec(name, "dmphn", "deblurkeras.families.dmphn.model:build_dmphn", {"levels": levels},
-                     _io(levels), twin="deblurkeras.families.dmphn.twin:DMPHNTorch")
+                     _io(levels), twin="deblurkeras.families.dmphn.twin:DMPHNTorch",
+                     params=len(levels) * PAIR_PARAMS, parity_size=parity_size)
 
 
 FAMILY = FamilySpec(
     name="dmphn",
-    models=(_model(LEVELS[:3]), _model(LEVELS)),
+    models=(_model(LEVELS[:3], (16, 24)), _model(LEVELS, (32, 24))),
     trainer="deblurkeras.families.dmphn.trainer",
     optimizer="torch",  # torch.optim.Adam(lr=1e-4), eps 1e-8, StepLR(step_size=1000 epochs, gamma=0.1)
     config={

@@ -13,6 +13,7 @@ import re
 from ...errors import BadInputError
 
 FORMAT = "torch"
+FORMAT_HELP = "the official DMPHN .pkl folders"
 DMPHN_FILE = re.compile(r"^(encoder|decoder)_lv(\d+)\.pkl$")
 
 

@@ -25,11 +25,8 @@ import math
 
 import keras
 
-from . import DECODER as _DECODER, ENCODER as _ENCODER, LEVELS, PAIR_PARAMS, split_axis  # noqa: F401 - shared with the twin
+from . import DECODER as _DECODER, ENCODER as _ENCODER, LEVELS, split_axis  # shared with the twin
 from .layers import Halves
-
-ENCODER_PARAMS = 868_288
-DECODER_PARAMS = 939_843
 
 
 def _official_init(kernel, out_channels):

@@ -56,8 +56,9 @@ class DMPHNTorch(TwinModule):
             self.add_module(f"encoder_lv{k}", _Part(_ENCODER))
             self.add_module(f"decoder_lv{k}", _Part(_DECODER))
 
-    @staticmethod
-    def keras_prefix(prefix):
+    def keras_prefix(self, prefix):
+        """`encoder_lv1.layer2.0` -> `encoder_lv1/layer2.0`: the per-level sub-model nests; its layer names hold
+        dots."""
         head, _, rest = prefix.partition(".")
         return f"{head}/{rest}" if rest else head
 

@@ -5,9 +5,9 @@ data.py (LR/HR pairs), inference.py (`deblurkeras upscale`), importer.py (the tu
 """
 from ..spec import IMAGENET_MEAN, IMAGENET_STD, SCHEDULES, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
-SRRESNET_PARAMS = 1_549_462        # x4, 64 channels, 16 blocks (trainable = torch's parameter count)
-SRGAN_D_PARAMS = 23_565_505        # 96x96 input: trainable = torch's sum(p.numel() for p in parameters())
-SRGAN_D_KERAS_COUNT = 23_569_217   # Keras count_params(), all: + the 7 BN layers' moving mean/variance (2 * 1,856)
+# SRResNet x4 (64 channels, 16 blocks): 1,549,462 trainable = torch's sum(p.numel() for p in parameters()), + the
+# 33 BN layers' moving mean / variance (33 * 128). The CRD pixel shuffle is the pitfall a naive export misses.
+_G_COUNTS = dict(params=1_553_686, fixed=4_224, parity_size=(12, 10), pitfalls=frozenset({"shuffle"}))
 
 # LR input: ImageNet-normalised [0, 1] image; HR output in [-1, 1] (tanh)
 _IO = ModelIO(in_scale=tuple(1 / s for s in IMAGENET_STD),
@@ -20,10 +20,12 @@ _G_TWIN = "deblurkeras.families.sr.twin:SRResNetTorch"
 FAMILY = FamilySpec(
     name="sr",
     models=(
-        ModelSpec("srresnet-x4", "sr", _G, {"scale": 4}, _IO, twin=_G_TWIN),
-        ModelSpec("srgan-x4", "sr", _G, {"scale": 4}, _IO, twin=_G_TWIN),
+        ModelSpec("srresnet-x4", "sr", _G, {"scale": 4}, _IO, twin=_G_TWIN, **_G_COUNTS),
+        ModelSpec("srgan-x4", "sr", _G, {"scale": 4}, _IO, twin=_G_TWIN, **_G_COUNTS),
+        # 96x96 input: 23,565,505 trainable (torch's count) + the 7 BN layers' moving mean / variance (2 * 1,856)
         ModelSpec("srgan-d", "sr", "deblurkeras.families.sr.model:build_srgan_discriminator", {}, _D_IO,
-                  twin="deblurkeras.families.sr.twin:SRGANDiscriminatorTorch"),
+                  twin="deblurkeras.families.sr.twin:SRGANDiscriminatorTorch", params=23_569_217, fixed=3_712,
+                  parity_size=(96, 96), pitfalls=frozenset({"leaky"})),
     ),
     trainer="deblurkeras.families.sr.trainer",
     optimizer="torch",  # torch.optim.Adam(lr=1e-4), default betas / eps 1e-8
@@ -42,4 +44,5 @@ FAMILY = FamilySpec(
     configs=("srresnet_x4", "srgan_x4"),
     layer_modules=("deblurkeras.families.sr.layers", "deblurkeras.families.sr.model"),
     converters=("deblurkeras.families.sr.convert",),
+    verbs={"upscale": ("deblurkeras.families.sr.inference", "x4 super-resolution with SRResNet / SRGAN")},
 )

@@ -14,6 +14,7 @@ import os
 from ...errors import BadInputError
 
 FORMAT = "torch"
+FORMAT_HELP = "the SR tutorial's .pth (SRResNet, SRGAN)"
 RESAVE_HINT = ("it pickles whole modules/optimizers, which weights_only=True refuses; in the original environment "
                "re-save plain state_dicts, e.g. `ckpt = torch.load(path); torch.save({'model': "
                "ckpt['model'].state_dict()}, 'checkpoint_srresnet.pth')` (SRGAN: {'generator': "

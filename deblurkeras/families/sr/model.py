@@ -27,9 +27,6 @@ import keras
 
 from .layers import PixelShuffle, TorchBatchNorm
 
-SRRESNET_PARAMS = 1_549_462      # x4, 64 channels, 16 blocks: trainable = torch's sum(p.numel() for p in parameters())
-SRRESNET_KERAS_COUNT = 1_553_686  # Keras count_params(): + the 33 BN layers' moving mean/variance (33 * 128)
-
 
 def _torch_init(kernel, fan_in):
     """torch's default Conv/Linear init: kaiming_uniform(a=sqrt(5)) and bias U(+-1/sqrt(fan_in)) -> both U(+-1/sqrt(fan_in))."""

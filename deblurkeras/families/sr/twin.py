@@ -1,7 +1,7 @@
 """PyTorch twins of SRResNet / SRGAN x4 and the SRGAN discriminator (deblurkeras.families.sr.model).
 
 Pure PyTorch, NCHW. The Keras layer names are the tutorial's state_dict prefixes, so the twins nest modules the
-same way (`residual_blocks.3.conv_block1.conv_block.0.weight`) and set KERAS_PATH_SEP = "." for the exporter.
+same way (`residual_blocks.3.conv_block1.conv_block.0.weight`) and set TwinModule.KERAS_PATH_SEP = "." for the exporter.
 The Keras model already follows torch conventions (one-parameter PReLU, BN eps 1e-5, CRD pixel shuffle, explicit
 zero padding before stride-2 convs, channels-first Flatten), so the twin is plain torch layers.
 """
@@ -99,8 +99,8 @@ class SRGANDiscriminatorTorch(_Twin):
         self.leaky_relu = leaky_relu(0.2, naive)
         self.fc2 = nn.Linear(fc_size, 1)
 
-    @property
-    def PARITY_SIZES(self):  # noqa: N802
+    def parity_sizes(self):
+        """The one size this discriminator takes."""
         return ((self.size, self.size),)
 
     def check_size(self, h, w):

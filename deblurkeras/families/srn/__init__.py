@@ -7,22 +7,27 @@ from ..spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
 # variant -> (channels, ConvLSTM in the bottleneck); shared by the Keras model and the PyTorch twin
 VARIANTS = {"color": (3, False), "gray": (1, False), "lstm": (1, True), "color_lstm": (3, True)}
-PARAM_COUNTS = {"color": 6_881_251, "gray": 6_876_449, "lstm": 8_056_609}
+# The export pitfalls that change SRN's numbers: TF's asymmetric SAME padding and TF1's legacy resize. Its 4x4
+# stride-2 deconvs crop symmetrically anyway.
+PITFALLS = frozenset({"padding", "resize"})
 
 # The official test script transposes portrait images to fit its landscape placeholder; inputs padded to 16.
 _IO = ModelIO(multiple=16, transpose=True)
 _IO_GRAY = ModelIO(multiple=16, transpose=True, channels=1)
 
 
-def _model(name, variant, io):
+def _model(name, variant, io, params, parity_size=(32, 32)):
     return ModelSpec(name, "srn", "deblurkeras.families.srn.model:build_srn", {"variant": variant}, io,
-                     twin="deblurkeras.families.srn.twin:SRNTorch")
+                     twin="deblurkeras.families.srn.twin:SRNTorch", params=params, parity_size=parity_size,
+                     pitfalls=PITFALLS)
 
 
 FAMILY = FamilySpec(
     name="srn",
-    models=(_model("srn-color", "color", _IO), _model("srn-gray", "gray", _IO_GRAY),
-            _model("srn-lstm", "lstm", _IO_GRAY), _model("srn-color-lstm", "color_lstm", _IO)),
+    models=(_model("srn-color", "color", _IO, 6_881_251, parity_size=(32, 48)),
+            _model("srn-gray", "gray", _IO_GRAY, 6_876_449),
+            _model("srn-lstm", "lstm", _IO_GRAY, 8_056_609),      # the paper's model
+            _model("srn-color-lstm", "color_lstm", _IO, 8_061_411)),
     trainer="deblurkeras.families.srn.trainer",
     optimizer="tf1",  # tf.train.AdamOptimizer(lr, 0.9, 0.999, 1e-8): training.optimizers.TF1Adam
     # the official train.py: batch 16, 256 crops, 524k steps (4000 epochs of GoPro), polynomial decay power 0.3

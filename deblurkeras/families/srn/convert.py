@@ -13,24 +13,28 @@ from ...convert.tf_same import Conv
 
 
 class ResBlock(nn.Module):
-    """SRN's residual block: conv + ReLU, conv, add the input (no ReLU after the add)."""
+    """SRN's residual block: conv + ReLU, conv, add the input (no ReLU after the add). `conv(cin, cout, kernel,
+    activation)` builds a TF-SAME conv (default tf_same.Conv; the twin passes its own, with the naive pitfalls)."""
 
-    def __init__(self, filters, kernel=5):
+    def __init__(self, filters, kernel=5, conv=None):
         super().__init__()
-        self.conv1 = Conv(filters, filters, (kernel, kernel), padding="same", activation="relu")
-        self.conv2 = Conv(filters, filters, (kernel, kernel), padding="same")
+        conv = conv or (lambda i, o, k, activation=None: Conv(i, o, (k, k), padding="same", activation=activation))
+        self.conv1 = conv(filters, filters, kernel, activation="relu")
+        self.conv2 = conv(filters, filters, kernel)
 
     def forward(self, x):
         return x + self.conv2(self.conv1(x))
 
 
 class ConvLSTMCell(nn.Module):
-    """SRN's BasicConvLSTMCell: one conv over [x, h] -> gates i, j, f, o; returns (h', [c', h'])."""
+    """SRN's BasicConvLSTMCell: one conv over [x, h] -> gates i, j, f, o; forget bias added at run time; returns
+    (h', [c', h']). `conv` as for ResBlock."""
 
-    def __init__(self, cin, filters=128, kernel=3, forget_bias=1.0):
+    def __init__(self, cin, filters=128, kernel=3, forget_bias=1.0, conv=None):
         super().__init__()
+        conv = conv or (lambda i, o, k, activation=None: Conv(i, o, (k, k), padding="same", activation=activation))
         self.filters, self.forget_bias = filters, forget_bias
-        self.LSTM_conv = Conv(cin + filters, 4 * filters, (kernel, kernel), padding="same")
+        self.LSTM_conv = conv(cin + filters, 4 * filters, kernel)
 
     def forward(self, x, state):
         c, h = torch.split(state, self.filters, dim=1)

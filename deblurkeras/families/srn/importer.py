@@ -22,6 +22,7 @@ import numpy as np
 from ...errors import BadInputError, WeightsMismatchError, first_line
 
 FORMAT = "tf1"
+FORMAT_HELP = "an original SRN-Deblur TF1 checkpoint"
 SCOPE = "g_net/"
 _IGNORED = re.compile(r"(^|/)(Adam|Adam_\d+)$|^beta[12]_power(_\d+)?$|^global_step$")
 _SUFFIX = {"weights": "kernel", "biases": "bias"}

@@ -9,7 +9,7 @@ import keras
 from ...layers import ResizeBilinear, ScaleResize
 
 # variant -> (channels, ConvLSTM between encoder and decoder)
-from . import PARAM_COUNTS, VARIANTS  # noqa: F401 - shared with the twin
+from . import VARIANTS  # shared with the twin
 from .layers import ConvLSTMCell, ResBlock, StopGradient, ZeroState
 
 

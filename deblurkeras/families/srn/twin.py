@@ -9,34 +9,12 @@ from torch import nn
 from ...convert.torch_layers import SameConv2d, SameConvTranspose2d, TwinModule, check_naive, resize_bilinear, scaled_size
 
 from . import VARIANTS
+from .convert import ConvLSTMCell, ResBlock  # the same modules convert-keras writes out, with the twin's convs
 
 
-class ResBlock(nn.Module):
-    """conv+ReLU, conv, add the input (no ReLU after the add); sub-modules conv1/conv2 like the Keras layer."""
-
-    def __init__(self, filters, kernel=5, naive=()):
-        super().__init__()
-        self.conv1 = SameConv2d(filters, filters, kernel, activation="relu", naive=naive)
-        self.conv2 = SameConv2d(filters, filters, kernel, naive=naive)
-
-    def forward(self, x):
-        return x + self.conv2(self.conv1(x))
-
-
-class ConvLSTMCell(nn.Module):
-    """BasicConvLSTMCell: one conv over [x, h] -> gates i, j, f, o; forget bias added at run time."""
-
-    def __init__(self, cin, filters=128, kernel=3, forget_bias=1.0, naive=()):
-        super().__init__()
-        self.filters, self.forget_bias = filters, forget_bias
-        self.LSTM_conv = SameConv2d(cin + filters, 4 * filters, kernel, naive=naive)
-
-    def forward(self, x, state):
-        c, h = torch.split(state, self.filters, dim=1)
-        i, j, f, o = torch.split(self.LSTM_conv(torch.cat([x, h], dim=1)), self.filters, dim=1)
-        new_c = c * torch.sigmoid(f + self.forget_bias) + torch.sigmoid(i) * torch.tanh(j)
-        new_h = torch.tanh(new_c) * torch.sigmoid(o)
-        return new_h, torch.cat([new_c, new_h], dim=1)
+def _conv(naive):
+    """The twin's conv for ResBlock / ConvLSTMCell: TF SAME, or the naive symmetric padding when asked."""
+    return lambda cin, cout, kernel, activation=None: SameConv2d(cin, cout, kernel, activation=activation, naive=naive)
 
 
 class SRNTorch(TwinModule):
@@ -56,8 +34,8 @@ class SRNTorch(TwinModule):
                               ("dec3", 128, (3, 2, 1)), ("dec2", 64, (3, 2, 1)), ("dec1", 32, (3, 2, 1))):
             self.blocks[prefix] = [f"{prefix}_{k}" for k in ks]
             for name_ in self.blocks[prefix]:
-                self.add_module(name_, ResBlock(f, 5, naive))
-        self.convLSTM = ConvLSTMCell(128, 128, 3, 1.0, naive) if lstm else None
+                self.add_module(name_, ResBlock(f, 5, _conv(naive)))
+        self.convLSTM = ConvLSTMCell(128, 128, 3, 1.0, _conv(naive)) if lstm else None
         self.dec2_4 = SameConvTranspose2d(128, 64, 4, 2, activation="relu", naive=naive)
         self.dec1_4 = SameConvTranspose2d(64, 32, 4, 2, activation="relu", naive=naive)
         self.dec1_0 = conv(32, self.channels, act=None)
