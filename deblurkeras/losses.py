@@ -9,11 +9,12 @@
     (OIHW -> HWIO); `classifier.*` is ignored (no top); anything missing, unexpected or mis-shaped is an error
     naming every such tensor. These weights expect torchvision's input, so preprocessing is then "torch";
   - "none": random weights, with a warning (tests only; the features mean nothing).
-VGG input: by default the tensor is fed unchanged. The dense-field GAN original (REFERENCE §2) fed its [-1, 1]
-images straight into the ImageNet VGG16 without `preprocess_input`; that is the faithful default. `preprocess`
-names the alternatives: "caffe" (True) = what Keras' ImageNet VGG weights expect (x in `input_range` -> [0, 255],
-RGB->BGR, minus the ImageNet BGR mean), "torch" = [0, 1] then (x - mean) / std per RGB channel (torchvision's VGG;
-the SRGAN tutorial's `convert_image(..., 'imagenet-norm')`), "auto" = "torch" for `.pth` weights, else "caffe".
+VGG input: by default the tensor is fed unchanged. The dense-field GAN original (leftthomas/ImageDeblurring, main.py's
+perceptual loss) fed its [-1, 1] images straight into the ImageNet VGG16 without `preprocess_input`; that is the
+faithful default. `preprocess` names the alternatives: "caffe" (True) = what Keras' ImageNet VGG weights expect (x in
+`input_range` -> [0, 255], RGB->BGR, minus the ImageNet BGR mean), "torch" = [0, 1] then (x - mean) / std per RGB
+channel (torchvision's VGG; the SRGAN tutorial's `convert_image(..., 'imagenet-norm')`), "auto" = "torch" for `.pth`
+weights, else "caffe".
 """
 import os
 import warnings

@@ -1,4 +1,5 @@
-"""PSNR / SSIM as deblurring papers report them (REFERENCE §5), on uint8 RGB images, full image, no border crop.
+"""PSNR / SSIM as deblurring papers report them (the GoPro convention of Nah et al., CVPR 2017, used by SRN and
+DMPHN), on uint8 RGB images, full image, no border crop.
 
 PSNR: the model output is first converted like the original (`to_uint8`: clip to [0, 1], *255, truncate), then
 10*log10(255^2 / MSE) over all pixels and channels (== skimage.metrics.peak_signal_noise_ratio(data_range=255)).

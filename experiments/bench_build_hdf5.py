@@ -1,10 +1,10 @@
 """Benchmark: `build-hdf5 --workers 2` (deblurkeras.data.build) against a builder following the original algorithm.
 
-The reference (written here from the description in REFERENCE §2, not copied) decodes each side-by-side JPEG,
-crops the halves, resizes them with Pillow LANCZOS, appends the arrays to Python lists and calls
-`create_dataset(data=list)` at the end of each split. It globs sorted (the original's order is arbitrary) so the
-two outputs can be compared index by index. Each build runs in its own fresh process, timed from process start
-to exit (interpreter start-up and imports included, for both), alternately; the median of --trials runs.
+The reference (written here from the description of leftthomas/ImageDeblurring's build_hdf5.py, not copied) decodes
+each side-by-side JPEG, crops the halves, resizes them with Pillow LANCZOS, appends the arrays to Python lists and
+calls `create_dataset(data=list)` at the end of each split. It globs sorted (the original's order is arbitrary) so the
+two outputs can be compared index by index. Each build runs in its own fresh process, timed from process start to exit
+(interpreter start-up and imports included, for both), alternately; the median of --trials runs.
 
 Sets (train/ + 4 test images):
   - the real sample set (604 side-by-side 512x256 JPEGs) repeated 4x and 10x (symlinks, unique names), --size 256;

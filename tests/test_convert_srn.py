@@ -73,7 +73,8 @@ def test_naive_pitfall_is_named_at_its_first_layer(color, naive, first):
 
 
 def test_naive_deconv_is_harmless_for_srn_k4(color):
-    """SRN's 4x4 stride-2 deconvs are the one case where torch padding=1 is exact (REFERENCE §6)."""
+    """SRN's 4x4 stride-2 deconvs are the one case where torch padding=1 is exact (TF's conv2d_transpose SAME crop
+    of k - s = 2 is one pixel per side)."""
     model, _ = color
     twin = export.build_twin("srn-color", naive="deconv")
     twin.load_state_dict(export.keras_to_torch_state(model, twin))

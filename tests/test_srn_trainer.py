@@ -32,7 +32,8 @@ def _pair(n=2, size=16, seed=0):
 
 
 def test_loss_is_sum_of_per_scale_mse_with_tf1_resize():
-    """Against the TF1 op named in REFERENCE §1, computed independently of deblurkeras.layers."""
+    """Against the TF1 op SRN-Deblur uses (tf.image.resize_images, BILINEAR), computed independently of
+    deblurkeras.layers."""
     rng = np.random.default_rng(1)
     sharp = rng.random((2, 32, 24, 3), dtype=np.float32)
     outputs = [rng.random((2, 32 // f, 24 // f, 3), dtype=np.float32) for f in (4, 2, 1)]

@@ -4,8 +4,9 @@ A trajectory is a random walk of `iters` steps of equal length (total path `max_
 perturbed at each step by gaussian shake, a centripetal pull back to the start, and rare "big shakes" that roughly
 reverse the direction; every perturbation scales with the "anxiety" `expl`. The kernel (PSF) for an exposure
 fraction f is the bilinear splat of the first f*iters samples of the path on a `canvas` x `canvas` grid, normalised
-to sum 1. Parameter ranges (REFERENCE §7): centripetal 0.7*U, big-shake probability 0.2*U, gaussian shake 10*U,
-anxiety 0.1*U, exposure fractions 1/100, 1/10, 1/2, 1.
+to sum 1. Parameter ranges (Boracchi & Foi, "Modeling the performance of image restoration from motion blur",
+IEEE TIP 2012, as DeblurGAN's `motion_blur/generate_trajectory.py` uses them): centripetal 0.7*U, big-shake
+probability 0.2*U, gaussian shake 10*U, anxiety 0.1*U, exposure fractions 1/100, 1/10, 1/2, 1.
 """
 import numpy as np
 

@@ -153,3 +153,15 @@ def make_adam(train_cfg, learning_rate, semantics="keras", **kwargs):
     return _CLASSES[semantics](learning_rate=learning_rate, beta_1=float(train_cfg.get("beta_1", 0.9)),
                                beta_2=float(train_cfg.get("beta_2", 0.999)),
                                epsilon=float(train_cfg.get("epsilon", 1e-8)), **kwargs)
+
+
+def family_adam(train_cfg, semantics, mixed_precision=False, total_steps=None, **kwargs):
+    """The one optimizer recipe of every build_trainer: the family's Adam (`semantics`, FamilySpec.optimizer) on the
+    configured `train.schedule` over `total_steps` (default train.total_steps), wrapped in Keras'
+    LossScaleOptimizer when training in float16."""
+    from .schedules import build_schedule
+
+    total = int(train_cfg["total_steps"] if total_steps is None else total_steps)
+    opt = make_adam(train_cfg, build_schedule(train_cfg, total), semantics, **kwargs)
+    return keras.optimizers.LossScaleOptimizer(opt) if mixed_precision else opt
+

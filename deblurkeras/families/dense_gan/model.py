@@ -1,5 +1,6 @@
 """Dense-field "Deep Generative Filter" generator and PatchGAN discriminator (Ramakrishnan et al. 2017), as in the
-original Keras 2 code (REFERENCE §2; seed 003). Values in [-1, 1].
+original Keras 2 code (leftthomas/ImageDeblurring, model.py `generator_model` / `discriminator_model`; seed 003).
+Values in [-1, 1].
 
 Generator (fully convolutional): head Conv3x3(4c) -> 10 dense blocks over the running concatenation
 [head, d1, ..., d_{k-1}] (dilation 1,2,3,2,1 on blocks 2,4,6,8,10) -> tail on d10 only (LReLU, Conv1x1(4c), BN)

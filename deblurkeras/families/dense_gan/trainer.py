@@ -1,7 +1,7 @@
 """GAN trainer for the dense-field generator + PatchGAN: a `keras.Model` with a custom `train_step`.
 
 Data: `(blurred, sharp)` batches in [-1, 1] (`make_dataset(..., value_range=(-1, 1))`).
-Modes (REFERENCE §2, issue 5 §3):
+Modes (leftthomas/ImageDeblurring, main.py `train`; issue 5 §3):
   original  per batch, as the original ordered it: `critic_steps` D steps on concat(sharp, G(blurred)) with
             labels 1/0 (BCE); one G step through D (-log D(G(blurred)), weight 1); one G step on the content loss
             (145 * VGG16 block3_conv3 MSE + 170 * L1). The original compiled the two G models separately, so each
@@ -31,11 +31,12 @@ from ... import losses
 from ...errors import BadInputError
 from ...precision import to_loss_dtype
 from ...training.contract import Trainer, unpack, watch_outputs
-from ...training.optimizers import make_adam
-from ...training.schedules import build_schedule
+from ...training.optimizers import family_adam
 from . import FAMILY
 
-MODES = ("original", "combined")
+# GANTrainer's keyword options: the train-section keys of the same names (FAMILY.config holds the defaults once)
+TRAINER_OPTIONS = ("mode", "critic_steps", "adv_weight", "fake_for_d", "d_bn_in_g_step", "adv_eps")
+MODES = FAMILY.config["train"]["mode"].options
 
 
 def make_content_loss(vgg_weights="imagenet", preprocess=False, k_perceptual=145.0, k_l1=170.0):
@@ -61,12 +62,12 @@ class GANTrainer(Trainer, keras.Model):
     def __init__(self, generator, discriminator, content_loss=None, mode="original", critic_steps=1,
                  adv_weight=1.0, fake_for_d="inference", d_bn_in_g_step="batch", adv_eps=0.0, **kwargs):
         super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ValueError(f"unknown GAN mode {mode!r}; expected one of {MODES}")
-        if fake_for_d not in ("inference", "training"):
-            raise ValueError(f"fake_for_d must be 'inference' or 'training', got {fake_for_d!r}")
-        if d_bn_in_g_step not in ("batch", "inference"):
-            raise ValueError(f"d_bn_in_g_step must be 'batch' or 'inference', got {d_bn_in_g_step!r}")
+        # the Python API's check of the options a config's Choice checks (the options are stated once, there)
+        for key, value, what in (("mode", mode, "GAN mode"), ("fake_for_d", fake_for_d, "fake_for_d"),
+                                 ("d_bn_in_g_step", d_bn_in_g_step, "d_bn_in_g_step")):
+            options = FAMILY.config["train"][key].options
+            if value not in options:
+                raise ValueError(f"unknown {what} {value!r}; expected one of {options}")
         if int(critic_steps) < 1:
             raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
         self.generator, self.discriminator = generator, discriminator
@@ -215,43 +216,29 @@ class GANTrainer(Trainer, keras.Model):
         return tf.clip_by_value((fake + 1.0) / 2.0, 0.0, 1.0)
 
 
-def _adam(train_cfg):
+def _adam(train_cfg, mixed_precision=False):
     """Adam from the train section (the family's defaults are the original's: constant 1e-3, beta 0.9/0.999,
     epsilon 1e-7 = Keras 2's `optimizer='adam'`); the learning rate follows `train.schedule`."""
-    lr = build_schedule(train_cfg, int(train_cfg["total_steps"]))
-    return make_adam(train_cfg, lr, FAMILY.optimizer)  # Keras 2's Adam arithmetic (Keras2Adam)
+    return family_adam(train_cfg, FAMILY.optimizer, mixed_precision)  # Keras 2's Adam arithmetic (Keras2Adam)
 
 
 def build_trainer(cfg, mixed_precision=False):
-    """Runner factory entry: the compiled GANTrainer for a config dict (see experiments/dense_gan_original.yaml)."""
+    """Runner factory entry: the compiled GANTrainer for a validated config (deblurkeras.training.config fills every
+    key with the family's defaults, FAMILY.config, and checks its type and options)."""
     from .. import build_model
 
-    model_cfg, train_cfg, data_cfg = cfg["model"], cfg["train"], cfg.get("data", {})
-    gen_opts = {k: model_cfg[k] for k in ("channel_rate", "dropout") if k in model_cfg}
-    generator = build_model(model_cfg.get("name", "dense-gan"), **gen_opts)
-    crop = data_cfg.get("crop", 256)
-    patch = int(model_cfg.get("patch_size", 64))
+    model_cfg, train_cfg, loss_cfg = cfg["model"], cfg["train"], cfg["loss"]
+    generator = build_model(model_cfg["name"], channel_rate=model_cfg["channel_rate"], dropout=model_cfg["dropout"])
+    crop, patch = cfg["data"]["crop"], model_cfg["patch_size"]
     if crop and crop % patch:
         raise BadInputError(f"config: data.crop={crop!r}: expected a multiple of model.patch_size ({patch}): the "
                             f"discriminator scores {patch}x{patch} patches")
-    batch_patches = bool(model_cfg.get("batch_patches", False)) or not crop
-    discriminator = build_model(model_cfg.get("discriminator", "dense-gan-d"),
-                                patch_size=patch,
-                                filters=int(model_cfg.get("d_filters", 64)),
-                                image_shape=(crop or None, crop or None, 3), batch_patches=batch_patches)
-    loss_cfg = cfg.get("loss", {})
-    content = make_content_loss(vgg_weights=loss_cfg.get("vgg_weights", "imagenet"),
-                                preprocess=loss_cfg.get("vgg_preprocess", False),
-                                k_perceptual=float(loss_cfg.get("k_perceptual", 145.0)),
-                                k_l1=float(loss_cfg.get("k_l1", 170.0)))
-    trainer = GANTrainer(generator, discriminator, content, mode=train_cfg.get("mode", "original"),
-                         critic_steps=int(train_cfg.get("critic_steps", 1)),
-                         adv_weight=float(train_cfg.get("adv_weight", 1.0)),
-                         fake_for_d=train_cfg.get("fake_for_d", "inference"),
-                         d_bn_in_g_step=train_cfg.get("d_bn_in_g_step", "batch"),
-                         adv_eps=float(train_cfg.get("adv_eps", 0.0)))
-    g_opt, d_opt = _adam(train_cfg), _adam(train_cfg)
-    if mixed_precision:
-        g_opt, d_opt = keras.optimizers.LossScaleOptimizer(g_opt), keras.optimizers.LossScaleOptimizer(d_opt)
-    trainer.compile(g_optimizer=g_opt, d_optimizer=d_opt, jit_compile=bool(train_cfg.get("jit_compile", False)))
+    discriminator = build_model(model_cfg["discriminator"], patch_size=patch, filters=model_cfg["d_filters"],
+                                image_shape=(crop or None, crop or None, 3),
+                                batch_patches=model_cfg["batch_patches"] or not crop)
+    content = make_content_loss(vgg_weights=loss_cfg["vgg_weights"], preprocess=loss_cfg["vgg_preprocess"],
+                                k_perceptual=loss_cfg["k_perceptual"], k_l1=loss_cfg["k_l1"])
+    trainer = GANTrainer(generator, discriminator, content, **{k: train_cfg[k] for k in TRAINER_OPTIONS})
+    trainer.compile(g_optimizer=_adam(train_cfg, mixed_precision), d_optimizer=_adam(train_cfg, mixed_precision),
+                    jit_compile=train_cfg["jit_compile"])
     return trainer

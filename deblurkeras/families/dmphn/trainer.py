@@ -1,11 +1,12 @@
 """DMPHN trainer: a `keras.Model` wrapping the DMPHN network, with the official loss in `train_step`.
 
-Faithful to the official DMPHN_1_2_4(_8).py (REFERENCE §3):
+Faithful to the official training scripts (HongguangZhang/DMPHN-cvpr19-master, DMPHN_1_2_4.py / DMPHN_1_2_4_8.py
+`main`):
   inputs and targets shifted by -0.5 (`ToTensor() - 0.5`); loss = MSE of the final output only
   (mean over every element, torch `nn.MSELoss()`); Adam(lr 1e-4, betas 0.9/0.999, eps 1e-8) with PyTorch's update rule (TorchAdam) — the original has one
   Adam per encoder/decoder, which is the same update as one Adam over all of them (Adam is per-variable);
   StepLR(step_size=1000 epochs, gamma 0.1): configs give it as `schedule: piecewise` with step boundaries
-  = 1000 * steps_per_epoch (see experiments/dmphn_gopro_1_2_4_8.yaml for the GoPro arithmetic).
+  = 1000 * steps_per_epoch (see the shipped config dmphn/gopro_1_2_4_8 for the GoPro arithmetic).
 Data: `(blurred, sharp)` batches in [0, 1] from deblurkeras.data.make_dataset (value_range (0, 1)), shuffled
 every epoch as the official DataLoader(shuffle=True); the trainer does the -0.5 shift, so previews and metrics
 stay in [0, 1]. Metrics: loss, psnr (dB, output + 0.5 clipped to [0, 1] against sharp).
@@ -15,8 +16,7 @@ import tensorflow as tf
 
 from ...precision import to_loss_dtype
 from ...training.contract import SingleModelHooks, unpack, watch_outputs
-from ...training.optimizers import make_adam
-from ...training.schedules import build_schedule
+from ...training.optimizers import family_adam
 
 from . import FAMILY, SHIFT
 
@@ -76,10 +76,7 @@ def build_trainer(cfg, mixed_precision=False):
 
     model_cfg, t = cfg["model"], cfg["train"]
     network = build_model(model_cfg.get("name", "dmphn-1-2-4-8"))
-    opt = make_adam(t, build_schedule(t, int(t["total_steps"])), FAMILY.optimizer)  # torch.optim.Adam's rule
-    if mixed_precision:
-        opt = keras.optimizers.LossScaleOptimizer(opt)
+    opt = family_adam(t, FAMILY.optimizer, mixed_precision)  # torch.optim.Adam's rule
     trainer = DMPHNTrainer(network)
     trainer.compile(optimizer=opt, jit_compile=bool(t.get("jit_compile", False)))
-    trainer.build_optimizers()
     return trainer

@@ -1,4 +1,5 @@
-"""LR/HR pairs for SRResNet / SRGAN, following the tutorial's recipe (REFERENCE §4).
+"""LR/HR pairs for SRResNet / SRGAN, following the tutorial's recipe (sgrvinod/a-PyTorch-Tutorial-to-Super-Resolution,
+datasets.py `SRDataset` and utils.py `ImageTransforms`).
 
 Training: a random `crop` x `crop` HR patch (96 by default) of a random image; LR = PIL bicubic downscale by
 `scale` of that uint8 patch (the tutorial's `hr_img.resize(..., Image.BICUBIC)`). Evaluation: the largest centred

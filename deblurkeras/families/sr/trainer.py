@@ -32,8 +32,7 @@ from .. import IMAGENET_MEAN, IMAGENET_STD
 from . import FAMILY
 from ...precision import to_loss_dtype
 from ...training.contract import SingleModelHooks, Trainer, unpack, watch_outputs
-from ...training.optimizers import make_adam
-from ...training.schedules import build_schedule
+from ...training.optimizers import family_adam
 
 BETA = 1e-3
 VGG19_TORCHVISION = "vgg19-dcbb9e9d.pth"  # torchvision's file name; download: losses.TORCHVISION_URL
@@ -192,8 +191,8 @@ class SRGANTrainer(_SRBase):
 
 
 # ----------------------------------------------------------------------------------------------- runner hooks
-def _adam(t, total_steps):
-    return make_adam(t, build_schedule(t, total_steps), FAMILY.optimizer)  # torch.optim.Adam's rule (TorchAdam)
+def _adam(t, total_steps, mixed_precision=False):
+    return family_adam(t, FAMILY.optimizer, mixed_precision, total_steps)  # torch.optim.Adam's rule (TorchAdam)
 
 
 def model_schedule(t, total, srgan):
@@ -216,13 +215,11 @@ def build_trainer(cfg, mixed_precision=False):
     scale = model_io(name).scale
     generator = build_model(name)
     total = int(t["total_steps"])
-    wrap = keras.optimizers.LossScaleOptimizer if mixed_precision else (lambda o: o)
     srgan = name.startswith("srgan")
     t = model_schedule(t, total, srgan)
     if not srgan:
         trainer = SRResNetTrainer(generator, scale)
-        trainer.compile(optimizer=wrap(_adam(t, total)), jit_compile=bool(t.get("jit_compile", False)))
-        trainer.build_optimizers()
+        trainer.compile(optimizer=_adam(t, total, mixed_precision), jit_compile=bool(t.get("jit_compile", False)))
         return trainer
     crop = int(cfg["data"].get("crop", 96))
     discriminator = build_model(model_cfg.get("discriminator", "srgan-d"), size=crop)
@@ -231,7 +228,7 @@ def build_trainer(cfg, mixed_precision=False):
                                    weights=loss_cfg.get("vgg_weights", VGG19_TORCHVISION),
                                    preprocess=loss_cfg.get("vgg_preprocess", "auto"), input_range=(-1.0, 1.0))
     trainer = SRGANTrainer(generator, discriminator, features, scale, beta=float(loss_cfg.get("beta", BETA)))
-    trainer.compile(g_optimizer=wrap(_adam(t, total)), d_optimizer=wrap(_adam(t, total)),
+    trainer.compile(g_optimizer=_adam(t, total, mixed_precision), d_optimizer=_adam(t, total, mixed_precision),
                     jit_compile=bool(t.get("jit_compile", False)))
     return trainer
 

@@ -1,6 +1,6 @@
 """SRN-DeblurNet trainer: a `keras.Model` wrapping the generator, with the original's loss in `train_step`.
 
-Faithful to the official TF1 training (REFERENCE §1):
+Faithful to the official TF1 training (jiangsutx/SRN-Deblur, models/model.py `DEBLUR.build_model` / `train`):
   loss = sum over the 3 scales of mean((resize(gt) - out_i)^2), gt resized with the model's own bilinear op
   Adam(beta_1=0.9, beta_2=0.999, epsilon=1e-8), lr polynomial decay 1e-4 -> 0, power 0.3, over the total steps
   LSTM-only gradient clipping to global norm 3 exists in the original but is off: `clip_lstm_norm=None` here.
@@ -16,8 +16,7 @@ import tensorflow as tf
 from ...layers.resize import resize_bilinear
 from ...precision import to_loss_dtype
 from ...training.contract import SingleModelHooks, unpack, watch_outputs
-from ...training.optimizers import make_adam
-from ...training.schedules import build_schedule
+from ...training.optimizers import family_adam
 from . import FAMILY
 
 
@@ -124,9 +123,8 @@ def make_optimizer(train_cfg, total_steps, mixed_precision=False):
     deviation for short runs at high learning rates (the demo).
     """
     clip = train_cfg.get("global_clipnorm")  # not in the original (None): a demo option for high learning rates
-    opt = make_adam(train_cfg, build_schedule(train_cfg, total_steps), FAMILY.optimizer,  # TF1's AdamOptimizer
-                    global_clipnorm=None if clip is None else float(clip))
-    return keras.optimizers.LossScaleOptimizer(opt) if mixed_precision else opt
+    return family_adam(train_cfg, FAMILY.optimizer, mixed_precision, total_steps,  # TF1's AdamOptimizer
+                       global_clipnorm=None if clip is None else float(clip))
 
 
 def build_generator(model_cfg):
