@@ -99,7 +99,7 @@ def comparison_grid(data_path, image_dir, path, n_rows, split="test"):
 
 
 # ----------------------------------------------------------------------------------------------- the job
-def _train_with_retries(runner, cfg, retries=2):
+def _train_with_retries(loop, cfg, retries=2):
     """Train; the demo's high learning rate can blow up on an unlucky batch (seen once in a few runs), so on a
     NaN/Inf loss resume from the last good checkpoint with the peak learning rate halved, within what is left of
     the time budget (at most `retries` times, each one printed). The divergence is still reported, not hidden."""
@@ -107,8 +107,8 @@ def _train_with_retries(runner, cfg, retries=2):
     t0 = time.time()
     for attempt in range(retries + 1):
         try:
-            return runner.train(cfg, resume=attempt > 0)
-        except runner.TrainingDivergedError as e:
+            return loop.train(cfg, resume=attempt > 0)
+        except loop.TrainingDivergedError as e:
             if attempt == retries:
                 raise
             cfg["train"]["lr"] = float(cfg["train"]["lr"]) / 2
@@ -118,10 +118,10 @@ def _train_with_retries(runner, cfg, retries=2):
 
 
 def run(args):
-    from .training import runner
+    from .training import config, loop
 
     t_start = time.time()
-    cfg = runner.load_config(args.config, args.overrides)
+    cfg = config.load_config(args.config, args.overrides)
     demo_cfg = cfg.pop("demo", {})
     out_dir = os.path.abspath(args.out)
     os.makedirs(out_dir, exist_ok=True)
@@ -142,7 +142,7 @@ def run(args):
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run each time
     cfg["data"]["path"], cfg["run"]["dir"] = data_path, run_dir
     t = time.time()
-    summary = _train_with_retries(runner, cfg)
+    summary = _train_with_retries(loop, cfg)
     timings["train"] = time.time() - t
 
     from .evaluate import evaluate

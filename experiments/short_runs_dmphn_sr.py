@@ -4,7 +4,7 @@
     python experiments/short_runs_dmphn_sr.py --only parity      # parity | dmphn | srresnet | srgan
 Data: the real side-by-side sample set (left sharp | right blurred) when present (--sample-dir), else skipped for
 DMPHN; SR trains on scikit-image's bundled photos and is evaluated on sharp halves of sample images (held out).
-Every run goes through the real machinery (`deblurkeras.training.runner.train` with the experiments' YAML configs,
+Every run goes through the real machinery (`deblurkeras.training.loop.train` with the experiments' YAML configs,
 overridden to tiny settings), so the numbers are what `deblurkeras train` would give. All figures are measured
 here; nothing is hard-coded. Prints one JSON object per section and writes them all to --out/summary.json.
 """
@@ -108,12 +108,12 @@ def _write_hdf5(path, train, test):
 
 
 def _run(config, overrides, run_dir):
-    from deblurkeras.training import runner
+    from deblurkeras.training import config as run_config, loop
 
-    cfg = runner.load_config(os.path.join(REPO, "experiments", config), overrides)
+    cfg = run_config.load_config(os.path.join(REPO, "experiments", config), overrides)
     cfg["run"].update(dir=run_dir, progress=False)
     t0 = time.time()
-    summary = runner.train(cfg, log=lambda *a: None)
+    summary = loop.train(cfg, log=lambda *a: None)
     return summary, time.time() - t0
 
 

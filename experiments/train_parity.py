@@ -166,7 +166,7 @@ def setup_case(case, opts):
     for the reference, and the names / optimizers of every compared variable."""
     import keras
     from deblurkeras import families
-    from deblurkeras.training import runner
+    from deblurkeras.training import config
 
     keras.utils.set_random_seed(int(opts["seed"]))
     tiny = bool(opts.get("tiny"))
@@ -176,7 +176,7 @@ def setup_case(case, opts):
     model_name = {"srn-color": "srn-color", "srn-lstm": "srn-lstm", "srresnet": "srresnet-x4",
                   "srgan": "srgan-x4", "dense-gan": "dense-gan",
                   "dmphn": "dmphn-1-2-4" if tiny else "dmphn-1-2-4-8"}[case]
-    cfg = runner.load_config(base={**fam.config, "model": {**fam.config.get("model", {}), "name": model_name}})
+    cfg = config.load_config(base={**fam.config, "model": {**fam.config.get("model", {}), "name": model_name}})
     cfg["train"].update(lr=float(opts["lr"]), total_steps=int(opts["total_steps"]))
     cfg["data"]["crop"] = int(opts["size"])
     small = {}
@@ -196,7 +196,7 @@ def setup_case(case, opts):
     import warnings
     with _patched_builders(small), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "vgg: random weights" - intended here
-        trainer = runner.family_module(cfg).build_trainer(cfg)
+        trainer = config.family_module(cfg).build_trainer(cfg)
     lr = cfg["train"]["lr"]
     if opts.get("dtype") == "float64":
         # Keras' schedules compute in float32 whatever floatx is: the reference gets the very value our optimizer

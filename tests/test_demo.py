@@ -55,23 +55,23 @@ def test_demo_data_from_a_flat_folder_holds_out_every_fifth(tmp_path):
 def test_demo_resumes_at_half_the_rate_after_a_divergence_then_gives_up():
     import pytest as _pytest
     from deblurkeras import demo
-    from deblurkeras.training import runner
+    from deblurkeras.training import loop
 
     calls = []
 
     class FakeRunner:
-        TrainingDivergedError = runner.TrainingDivergedError
+        TrainingDivergedError = loop.TrainingDivergedError
 
         @staticmethod
         def train(cfg, resume=False):
             calls.append((resume, cfg["train"]["lr"], cfg["run"]["time_budget_s"]))
             if len(calls) in (1, 3, 4, 5):
-                raise runner.TrainingDivergedError("loss became nan at step 230")
+                raise loop.TrainingDivergedError("loss became nan at step 230")
             return {"ok": True}
 
     cfg = {"train": {"lr": 1e-3}, "run": {"time_budget_s": 100}}
     assert demo._train_with_retries(FakeRunner, cfg) == {"ok": True}
     assert calls[0][:2] == (False, 1e-3) and calls[1][:2] == (True, 5e-4) and calls[1][2] <= 100
-    with _pytest.raises(runner.TrainingDivergedError):  # diverging on every retry still stops the demo
+    with _pytest.raises(loop.TrainingDivergedError):  # diverging on every retry still stops the demo
         demo._train_with_retries(FakeRunner, {"train": {"lr": 1e-3}, "run": {"time_budget_s": 100}})
     assert [c[0] for c in calls[2:]] == [False, True, True]

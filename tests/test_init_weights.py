@@ -10,7 +10,7 @@ import pytest
 
 from deblurkeras.errors import BadInputError, WeightsMismatchError
 from deblurkeras.families import build_model
-from deblurkeras.training import runner
+from deblurkeras.training import config, loop
 from deblurkeras.weights import load_into
 import tiny_trainers
 
@@ -107,9 +107,9 @@ def test_step0_checkpoint_holds_exactly_the_init_weights_and_resume_works(tmp_pa
     init = tmp_path / "init.weights.h5"
     start = tiny_generator(seed=7)
     start.save_weights(init)
-    cfg = runner.load_config(base=tiny_trainers.user_config(
+    cfg = config.load_config(base=tiny_trainers.user_config(
         tmp_path, "srn-color", {"model": {"init_weights": str(init)}}, total_steps=2, ckpt_every=1, keep_last=5))
-    runner.train(cfg, log=lambda *a: None)
+    loop.train(cfg, log=lambda *a: None)
     ckpt_dir = tmp_path / "run" / "ckpt"
     assert sorted(os.listdir(ckpt_dir)) == ["latest", "step_00000000", "step_00000001", "step_00000002"]
     step0 = tiny_generator(seed=0)
@@ -121,7 +121,7 @@ def test_step0_checkpoint_holds_exactly_the_init_weights_and_resume_works(tmp_pa
     # --resume continues from the latest checkpoint, not from the init file again
     cfg["train"]["total_steps"] = 3
     lines = []
-    assert runner.train(cfg, resume=True, log=lines.append)["step"] == 3
+    assert loop.train(cfg, resume=True, log=lines.append)["step"] == 3
     assert any("resumed from" in ln and "step_00000002" in ln for ln in lines)
     assert not any("initial weights" in ln for ln in lines)
 
@@ -130,10 +130,10 @@ def test_a_bad_init_file_stops_before_training(tmp_path, monkeypatch):
     tiny_trainers.install(monkeypatch.setattr)
     bad = tmp_path / "x.weights.h5"
     tiny_trainers.make_h5(bad)  # an HDF5 file, but not weights
-    cfg = runner.load_config(base=tiny_trainers.user_config(tmp_path, "srn-color",
+    cfg = config.load_config(base=tiny_trainers.user_config(tmp_path, "srn-color",
                                                             {"model": {"init_weights": str(bad)}}))
     with pytest.raises(WeightsMismatchError, match=r"x\.weights\.h5: weights do not match"):
-        runner.train(cfg, log=lambda *a: None)
+        loop.train(cfg, log=lambda *a: None)
     assert not (tmp_path / "run" / "ckpt").exists()
 
 

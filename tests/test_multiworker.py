@@ -22,11 +22,11 @@ _WORKER = _PRELUDE + """
 import os
 os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = "1"
 import keras; keras.config.disable_traceback_filtering()
-cfg = runner.load_config({cfg!r})
+cfg = config.load_config({cfg!r})
 if {slow}:
-    orig = runner.Run.on_step
-    runner.Run.on_step = lambda self, logs: (time.sleep(1.0), orig(self, logs))
-s = runner.train(cfg, resume={resume})
+    orig = loop.Run.on_step
+    loop.Run.on_step = lambda self, logs: (time.sleep(1.0), orig(self, logs))
+s = loop.train(cfg, resume={resume})
 print("SUMMARY", s["step"], flush=True)
 """
 
@@ -86,7 +86,7 @@ def _assert_same(a_path, b_path, atol=1e-5):
 
 
 def test_two_workers_match_one_process_and_recover_from_a_kill(tmp_path, tiny):
-    from deblurkeras.training import runner
+    from deblurkeras.training import config, loop
 
     # global batch 2 = 1 per worker; 3 steps, the single-process reference over the same global batches
     cfg = tiny_cfg(tmp_path, total_steps=3, ckpt_every=3)
@@ -130,5 +130,5 @@ def test_two_workers_match_one_process_and_recover_from_a_kill(tmp_path, tiny):
     outs = _wait(_start_workers(cfg2_path, resume=True))
     assert all(f"step {int(killed_at[-8:])}" in o and "SUMMARY 6" in o for o in outs), outs
     ref2 = {**cfg2, "run": {**cfg2["run"], "strategy": "default", "dir": str(tmp_path / "ref2")}}
-    runner.train(ref2)
+    loop.train(ref2)
     _assert_same(tmp_path / "run2" / "generator.weights.h5", tmp_path / "ref2" / "generator.weights.h5")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from deblurkeras import families
-from deblurkeras.training import runner
+from deblurkeras.training import checkpoints, config
 from deblurkeras.training.optimizers import Keras2Adam, TF1Adam, TorchAdam, make_adam
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -134,7 +134,7 @@ def test_adams_serialize(cls):
 
 
 class _Holder:
-    """The slice of the trainer contract that runner.save_checkpoint / load_checkpoint use."""
+    """The slice of the trainer contract that checkpoints.save_checkpoint / load_checkpoint use."""
 
     def __init__(self, w0, cls=TorchAdam):
         inp = keras.Input(SHAPE[:1])
@@ -165,9 +165,9 @@ def test_adams_resume_exactly_from_a_runner_checkpoint(tmp_path, cls):
     straight.steps(grads)
     first = _Holder(w0, cls)
     first.steps(grads[:37])
-    runner.save_checkpoint(first, str(tmp_path / "ckpt"), {"step": 37})
+    checkpoints.save_checkpoint(first, str(tmp_path / "ckpt"), {"step": 37})
     resumed = _Holder(initial(9), cls)  # different weights: everything must come from the checkpoint
-    assert runner.load_checkpoint(resumed, str(tmp_path / "ckpt"))["step"] == 37
+    assert checkpoints.load_checkpoint(resumed, str(tmp_path / "ckpt"))["step"] == 37
     assert int(resumed.opt.iterations.numpy()) == 37
     resumed.steps(grads[37:])
     np.testing.assert_array_equal(resumed.var.numpy(), straight.var.numpy())
@@ -193,7 +193,7 @@ def test_trainers_use_the_spec_optimizer(name, semantics, monkeypatch):
     import importlib
     fam = families.family_of(name)
     assert fam.optimizer == semantics
-    cfg = runner.load_config(base={**fam.config, "model": {**fam.config.get("model", {}), "name": name}})
+    cfg = config.load_config(base={**fam.config, "model": {**fam.config.get("model", {}), "name": name}})
     cfg["train"]["total_steps"], cfg["data"]["crop"] = 10, 64
     cfg.setdefault("loss", {})["vgg_weights"] = None
     small = {"sr": {"channels": 8, "n_blocks": 1}}.get(fam.name, {})

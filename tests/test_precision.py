@@ -12,7 +12,8 @@ from deblurkeras import precision
 from deblurkeras.families import build_model, model_io
 from deblurkeras.families.srn import trainer as srn
 from deblurkeras.inference import deblur_array, load_model, predict_01
-from deblurkeras.training import runner
+from deblurkeras.errors import BadInputError
+from deblurkeras.training import config, loop
 from tests.test_runner import tiny_cfg
 
 
@@ -41,15 +42,15 @@ def test_cli_verbs_take_precision_default_float32(verb):
 
 
 def test_training_precision_key_and_deprecated_alias():
-    assert runner.load_config(base={"model": {"name": "srn-color"}})["run"]["precision"] == "float32"  # faithful
+    assert config.load_config(base={"model": {"name": "srn-color"}})["run"]["precision"] == "float32"  # faithful
     srn = {"model": {"name": "srn-color"}}
-    assert runner.run_precision(runner.load_config(base=srn, overrides=["run.precision=bfloat16"])["run"]).name == "bfloat16"
-    assert runner.run_precision({"mixed_precision": True}).name == "float16"        # old key: true -> float16
-    assert runner.run_precision({"mixed_precision": False}).name == "float32"
-    assert runner.run_precision({"precision": "bfloat16", "mixed_precision": True}).name == "bfloat16"
-    with pytest.raises(runner.BadInputError, match="run.precision"):
-        runner.run_precision({"precision": "fp8"})
-    assert runner.load_config("srn/demo")["run"]["precision"] == "auto"
+    assert loop.run_precision(config.load_config(base=srn, overrides=["run.precision=bfloat16"])["run"]).name == "bfloat16"
+    assert loop.run_precision({"mixed_precision": True}).name == "float16"        # old key: true -> float16
+    assert loop.run_precision({"mixed_precision": False}).name == "float32"
+    assert loop.run_precision({"precision": "bfloat16", "mixed_precision": True}).name == "bfloat16"
+    with pytest.raises(BadInputError, match="run.precision"):
+        loop.run_precision({"precision": "fp8"})
+    assert config.load_config("srn/demo")["run"]["precision"] == "auto"
     from deblurkeras.training import cli
     p = argparse.ArgumentParser()
     cli.add_arguments(p)
@@ -208,7 +209,7 @@ def test_bf16_train_steps_are_finite_and_resume(tmp_path, tiny, monkeypatch):
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     cfg = tiny_cfg(tmp_path / "a", total_steps=4, ckpt_every=2)
     cfg["run"]["precision"] = "bfloat16"
-    runner.train(cfg)
+    loop.train(cfg)
     trainer, loss_scaled = built[-1]
     assert trainer.generator.dtype_policy.name == "mixed_bfloat16" and not loss_scaled  # no loss scaling in bf16
     assert all(w.dtype == "float32" for w in trainer.generator.weights)               # variables stay float32
@@ -222,10 +223,10 @@ def test_bf16_train_steps_are_finite_and_resume(tmp_path, tiny, monkeypatch):
     # check allows bf16 rounding; test_bf16_resume_is_bit_exact_across_processes checks the real use exactly.
     cfg_b = tiny_cfg(tmp_path / "b", total_steps=4, ckpt_every=2)
     cfg_b["run"]["precision"] = "bfloat16"
-    first = runner.Run(cfg_b)
+    first = loop.Run(cfg_b)
     first.total = 2
     first.train()
-    assert runner.train(cfg_b, resume=True)["step"] == 4
+    assert loop.train(cfg_b, resume=True)["step"] == 4
     a, b = _weights(tmp_path / "a" / "run" / "generator.weights.h5"), _weights(tmp_path / "b" / "run" / "generator.weights.h5")
     assert a.keys() == b.keys() and a
     for k in a:
@@ -234,11 +235,11 @@ def test_bf16_train_steps_are_finite_and_resume(tmp_path, tiny, monkeypatch):
 
 _SCRIPT = (
     "import sys; sys.path.insert(0, {repo!r})\n"
-    "from deblurkeras.training import runner\nfrom deblurkeras.families.srn import trainer as srn\n"
+    "from deblurkeras.training import config, loop\nfrom deblurkeras.families.srn import trainer as srn\n"
     "from tests.test_srn_trainer import tiny_generator\n"
     "srn.build_generator = lambda model_cfg: tiny_generator()\n"
-    "cfg = runner.load_config({cfg!r})\n"
-    "run = runner.Run(cfg)\n"
+    "cfg = config.load_config({cfg!r})\n"
+    "run = loop.Run(cfg)\n"
     "run.total = {stop}\n"
     "print('SUMMARY', run.train(resume={resume})['step'])\n"
 )
@@ -292,7 +293,7 @@ def test_nan_guard_covers_bf16(tmp_path, tiny, monkeypatch):
     monkeypatch.setattr(srn.SRNTrainer, "train_step", nan_from_step_3)
     cfg = tiny_cfg(tmp_path, total_steps=6, ckpt_every=2)
     cfg["run"]["precision"] = "bfloat16"
-    with pytest.raises(runner.TrainingDivergedError, match=r"loss became nan at step 3.*step_00000002"):
-        runner.train(cfg)
+    with pytest.raises(loop.TrainingDivergedError, match=r"loss became nan at step 3.*step_00000002"):
+        loop.train(cfg)
     assert any("bfloat16" in str(d) for d in seen), seen  # the model really computed in bf16
     assert keras.mixed_precision.global_policy().name == "float32"

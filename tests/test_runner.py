@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from deblurkeras.errors import BadInputError
-from deblurkeras.training import runner
+from deblurkeras.training import config, loop
 from deblurkeras.families.srn import trainer as srn
 
 import tiny_trainers  # tests/ (on sys.path by conftest)
@@ -23,7 +23,7 @@ import tiny_trainers  # tests/ (on sys.path by conftest)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PRELUDE = (
     "import sys, time; sys.path[:0] = [{repo!r}, {repo!r} + '/tests']\n"
-    "from deblurkeras.training import runner\nfrom deblurkeras.families.srn import trainer as srn\n"
+    "from deblurkeras.training import config, loop\nfrom deblurkeras.families.srn import trainer as srn\n"
     "from test_srn_trainer import tiny_generator\n"
     "srn.build_generator = lambda model_cfg: tiny_generator()\n"
 )
@@ -35,7 +35,7 @@ def make_h5(path, size=24, **kw):
 
 def tiny_cfg(tmp_path, **train):
     data = make_h5(tmp_path / "d.h5")
-    return runner.load_config(base={
+    return config.load_config(base={
         "model": {"name": "srn-color", "family": "srn"},
         "data": {"path": data, "batch_size": 2, "crop": 16, "val_batch_size": 2, "val_crop": 16, "val_batches": 1},
         "train": {"total_steps": 6, "ckpt_every": 3, "log_every": 1, "lr": 1e-3, **train},
@@ -53,39 +53,39 @@ def tiny(monkeypatch):
 def test_config_file_and_overrides(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("model: {name: srn-lstm}\ntrain: {total_steps: 10}\n")
-    cfg = runner.load_config(p, ["train.lr=3e-4", "train.clip_lstm_norm=3", "data.flips=true",
+    cfg = config.load_config(p, ["train.lr=3e-4", "train.clip_lstm_norm=3", "data.flips=true",
                                  "run.dir=/x/y", "train.clip_lstm_norm=null"])
     assert cfg["model"]["name"] == "srn-lstm" and cfg["train"]["total_steps"] == 10
     assert cfg["train"]["lr"] == 3e-4 and cfg["data"]["flips"] is True and cfg["run"]["dir"] == "/x/y"
     assert cfg["train"]["clip_lstm_norm"] is None
     assert cfg["train"]["power"] == 0.3 and cfg["data"]["crop"] == 256  # faithful defaults fill the rest
     with pytest.raises(BadInputError, match="key=value"):
-        runner.load_config(p, ["train.lr"])
+        config.load_config(p, ["train.lr"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [unclosed\n")
     with pytest.raises(BadInputError, match="bad.yaml"):
-        runner.load_config(bad)
+        config.load_config(bad)
 
 
 def test_shipped_configs_load_with_the_original_setup():
     for name, model in (("srn/gopro_color", "srn-color"), ("gopro_lstm", "srn-lstm")):
-        cfg = runner.load_config(name)  # shipped inside the package, found by name
+        cfg = config.load_config(name)  # shipped inside the package, found by name
         assert cfg["model"]["name"] == model
         assert (cfg["data"]["crop"], cfg["data"]["batch_size"], cfg["train"]["total_steps"]) == (256, 16, 524000)
         assert (cfg["train"]["lr"], cfg["train"]["end_lr"], cfg["train"]["power"]) == (1e-4, 0.0, 0.3)
         assert cfg["train"]["clip_lstm_norm"] is None and cfg["data"]["flips"] is False
-        assert runner.family_module(cfg) is srn
+        assert config.family_module(cfg) is srn
 
 
 def test_unknown_family_is_a_user_error():
     with pytest.raises(BadInputError, match="model.family='nope'"):
-        runner.family_module({"model": {"name": "srn-color", "family": "nope"}})
+        config.family_module({"model": {"name": "srn-color", "family": "nope"}})
 
 
 # ------------------------------------------------------------------------------------------------ a run
 def test_run_writes_checkpoints_logs_and_previews(tmp_path, tiny):
     cfg = tiny_cfg(tmp_path, total_steps=7)
-    summary = runner.train(cfg)
+    summary = loop.train(cfg)
     run_dir = tmp_path / "run"
     assert summary["step"] == 7
     assert (run_dir / "ckpt" / "latest").read_text() == "step_00000007"  # final partial interval saved too
@@ -110,7 +110,7 @@ def test_run_writes_checkpoints_logs_and_previews(tmp_path, tiny):
     assert {"train/loss", "train/loss_s0", "train/psnr", "lr", "val/psnr", "blurred|output|sharp"} <= tags
     # a second start on the same folder must not overwrite it silently
     with pytest.raises(BadInputError, match="--resume"):
-        runner.train(cfg)
+        loop.train(cfg)
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny, monkeypatch):
@@ -132,8 +132,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny, monkeypat
 
     monkeypatch.setattr(srn, "build_trainer", build_and_remember)
     monkeypatch.setattr(srn, "multiscale_losses", nan_after)
-    with pytest.raises(runner.TrainingDivergedError, match=r"loss became nan at step 5.*step_00000003"):
-        runner.train(cfg)
+    with pytest.raises(loop.TrainingDivergedError, match=r"loss became nan at step 5.*step_00000003"):
+        loop.train(cfg)
     run_dir = tmp_path / "run"
     assert (run_dir / "ckpt" / "latest").read_text() == "step_00000003"
     assert sorted(d for d in os.listdir(run_dir / "ckpt") if d.startswith("step_")) == ["step_00000003"]
@@ -142,10 +142,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny, monkeypat
 
 # ------------------------------------------------------------------------------------------------ kill -9
 def _train_script(cfg_path, resume, slow):
-    hook = "orig = runner.Run.on_step\nrunner.Run.on_step = lambda self, logs: (time.sleep(0.3), orig(self, logs))\n"
+    hook = "orig = loop.Run.on_step\nloop.Run.on_step = lambda self, logs: (time.sleep(0.3), orig(self, logs))\n"
     return (_PRELUDE.format(repo=REPO) + (hook if slow else "") +
-            f"cfg = runner.load_config({str(cfg_path)!r})\n"
-            f"s = runner.train(cfg, resume={resume})\n"
+            f"cfg = config.load_config({str(cfg_path)!r})\n"
+            f"s = loop.train(cfg, resume={resume})\n"
             "print('SUMMARY', s['step'])\n")
 
 
@@ -181,8 +181,8 @@ def test_resume_after_kill_9_continues_exactly(tmp_path, tiny):
     assert steps == list(range(1, 13))  # nothing lost, nothing duplicated
 
     # The resumed run equals an uninterrupted one: same weights (same optimizer state, lr and data position).
-    ref_cfg = runner.load_config(base={**cfg, "run": {**cfg["run"], "dir": str(tmp_path / "ref")}})
-    runner.train(ref_cfg)
+    ref_cfg = config.load_config(base={**cfg, "run": {**cfg["run"], "dir": str(tmp_path / "ref")}})
+    loop.train(ref_cfg)
     import h5py as h5
 
     def weights(path):
@@ -208,7 +208,7 @@ sharp = rng.random((4, 16, 16, 3), dtype=np.float32)
 blurred = np.clip(sharp + 0.1 * rng.standard_normal(sharp.shape).astype(np.float32), 0, 1)
 res = {}
 for name in ("default", "mirrored"):
-    strategy = runner.make_strategy(name)
+    strategy = loop.make_strategy(name)
     keras.utils.set_random_seed(0)
     with strategy.scope():
         trainer = srn.build_trainer({"model": {"name": "srn-color"}, "train": {"total_steps": 10, "lr": 1e-3}})
@@ -240,18 +240,18 @@ def test_mixed_precision_run_and_resume(tmp_path, tiny):
 
     cfg = tiny_cfg(tmp_path, total_steps=3, ckpt_every=2)
     cfg["run"]["mixed_precision"] = True
-    runner.train(cfg)
+    loop.train(cfg)
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
     state = json.loads((tmp_path / "run" / "ckpt" / "step_00000003" / "state.json").read_text())
     assert state["optimizer_iterations"] == {"optimizer": 3}
     cfg["train"]["total_steps"] = 4  # a longer schedule continues from the restored LossScaleOptimizer state
-    assert runner.train(cfg, resume=True)["step"] == 4
+    assert loop.train(cfg, resume=True)["step"] == 4
 
 
 def test_time_budget_stops_cleanly_with_a_checkpoint(tmp_path, tiny):
     cfg = tiny_cfg(tmp_path, total_steps=50, ckpt_every=10)
     cfg["run"]["time_budget_s"] = 1e-6  # exceeded after the first step
-    summary = runner.train(cfg)
+    summary = loop.train(cfg)
     assert summary["step"] == 1 and "time budget" in summary["stopped_early"]
     assert (tmp_path / "run" / "ckpt" / "latest").read_text() == "step_00000001"
     assert (tmp_path / "run" / "generator.weights.h5").is_file()
@@ -260,7 +260,7 @@ def test_time_budget_stops_cleanly_with_a_checkpoint(tmp_path, tiny):
 def test_image_grid_maps_signed_data_to_unit_range():
     """Preview grids of a [-1, 1] family (the dense-field GAN) show the data panels in [0, 1], not clipped dark."""
     import numpy as np
-    from deblurkeras.training.runner import image_grid
+    from deblurkeras.training.logs import image_grid
     signed = np.full((1, 2, 2, 3), -0.5, "float32")  # 0.25 in [0, 1]
     out = np.full((1, 2, 2, 3), 0.75, "float32")
     grid = image_grid(signed, out, signed, value_range=(-1, 1)).numpy()

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from deblurkeras.training import checkpoints, config, contract, loop, runner
+from deblurkeras.training import checkpoints, config, contract, loop
 import tiny_trainers
 from tiny_trainers import CASES, cases, user_config
 
@@ -76,11 +76,11 @@ def test_three_steps_then_a_nan_batch_stops_naming_the_last_good_checkpoint(tmp_
     """3 steps and a good checkpoint; step 4 gets a NaN batch: the run stops and names step 3.
     Fails on the old runner for the GANs: they log no `loss`, so NaN steps went on and NaN weights were saved."""
     _need_case(family, model)
-    cfg = runner.load_config(base=user_config(tmp_path, model, overrides, total_steps=8, ckpt_every=3,
+    cfg = config.load_config(base=user_config(tmp_path, model, overrides, total_steps=8, ckpt_every=3,
                                               keep_last=1))
     _poison_from(monkeypatch, 4)
-    run = runner.Run(cfg, log=lambda *a: None)
-    with pytest.raises(runner.TrainingDivergedError, match=r"became nan at step 4.*step_00000003"):
+    run = loop.Run(cfg, log=lambda *a: None)
+    with pytest.raises(loop.TrainingDivergedError, match=r"became nan at step 4.*step_00000003"):
         run.train()
     trainer = run.trainer
     assert isinstance(contract.check(trainer), contract.Trainer)
@@ -112,7 +112,7 @@ def test_a_nan_output_stops_the_run_even_when_every_loss_stays_finite(tmp_path, 
     import tensorflow as tf
 
     _need_case(family, model)
-    cfg = runner.load_config(base=user_config(tmp_path, model, overrides, total_steps=8, ckpt_every=3,
+    cfg = config.load_config(base=user_config(tmp_path, model, overrides, total_steps=8, ckpt_every=3,
                                               keep_last=1))
     _poison_from(monkeypatch, 4)
     real_check = contract.check
@@ -129,8 +129,8 @@ def test_a_nan_output_stops_the_run_even_when_every_loss_stays_finite(tmp_path, 
         return real_check(trainer)
 
     monkeypatch.setattr(contract, "check", finite_losses)
-    run = runner.Run(cfg, log=lambda *a: None)
-    with pytest.raises(runner.TrainingDivergedError, match=r"generator output became NaN/Inf .* at step 4.*step_00000003"):
+    run = loop.Run(cfg, log=lambda *a: None)
+    with pytest.raises(loop.TrainingDivergedError, match=r"generator output became NaN/Inf .* at step 4.*step_00000003"):
         run.train()
     ckpt_dir = tmp_path / "run" / "ckpt"
     assert (ckpt_dir / "latest").read_text() == "step_00000003"
@@ -154,7 +154,7 @@ def test_every_logged_loss_is_guarded_but_not_the_metrics():
 def test_checkpoint_with_nan_weights_is_never_good(tmp_path, tiny, monkeypatch):
     """Issue 12 F12: weights NaN after a step whose logged loss was finite. The old runner wrote that checkpoint and
     named it "last good" one step later; now it is not written and the previous one is named."""
-    cfg = runner.load_config(base=user_config(tmp_path, "srn-color", {}, total_steps=8, ckpt_every=2, keep_last=1))
+    cfg = config.load_config(base=user_config(tmp_path, "srn-color", {}, total_steps=8, ckpt_every=2, keep_last=1))
     orig = loop.Run.on_step
 
     def on_step(self, logs):
@@ -164,8 +164,8 @@ def test_checkpoint_with_nan_weights_is_never_good(tmp_path, tiny, monkeypatch):
             w.assign(w * np.float32("nan"))
 
     monkeypatch.setattr(loop.Run, "on_step", on_step)
-    with pytest.raises(runner.TrainingDivergedError, match=r"weights became NaN.*step 4.*step_00000002"):
-        runner.train(cfg)
+    with pytest.raises(loop.TrainingDivergedError, match=r"weights became NaN.*step 4.*step_00000002"):
+        loop.train(cfg)
     ckpt_dir = tmp_path / "run" / "ckpt"
     assert (ckpt_dir / "latest").read_text() == "step_00000002"
     assert sorted(d for d in os.listdir(ckpt_dir) if d.startswith("step_")) == ["step_00000002"]
@@ -186,7 +186,7 @@ def test_rotation_keeps_the_newest_good_checkpoint(tmp_path):
 def test_keras_standard_data_tuples_and_arrays(tmp_path, tiny, family, model, overrides):
     """Issue 15 item 6: train_on_batch(x, y), fit on arrays, (x, y, None); a real sample_weight is refused."""
     _need_case(family, model)
-    cfg = runner.load_config(base=user_config(tmp_path, model, overrides))
+    cfg = config.load_config(base=user_config(tmp_path, model, overrides))
     trainer = config.family_module(cfg).build_trainer(cfg)
     rng = np.random.default_rng(0)
     lo, hi = trainer.value_range
@@ -203,7 +203,7 @@ def test_keras_standard_data_tuples_and_arrays(tmp_path, tiny, family, model, ov
 @pytest.mark.parametrize("family,model,overrides", cases(), ids=CASE_IDS)
 def test_fit_on_arrays(tmp_path, tiny, family, model, overrides):
     _need_case(family, model)
-    cfg = runner.load_config(base=user_config(tmp_path, model, overrides))
+    cfg = config.load_config(base=user_config(tmp_path, model, overrides))
     trainer = config.family_module(cfg).build_trainer(cfg)
     lo, hi = trainer.value_range
     y = np.random.default_rng(0).uniform(lo, hi, (4, 16, 16, 3)).astype("float32")
@@ -215,13 +215,13 @@ def test_fit_on_arrays(tmp_path, tiny, family, model, overrides):
 # ------------------------------------------------------------------------------------------------ kill -9 + resume
 _PRELUDE = ("import sys, time; sys.path[:0] = [{repo!r}, {repo!r} + '/tests']\n"
             "import tiny_trainers; tiny_trainers.install()\n"
-            "from deblurkeras.training import runner, loop\n")
+            "from deblurkeras.training import config, loop\n")
 
 
 def _script(cfg_path, resume, slow):
     hook = "orig = loop.Run.on_step\nloop.Run.on_step = lambda self, logs: (time.sleep(0.5), orig(self, logs))\n"
     return (_PRELUDE.format(repo=REPO) + (hook if slow else "") +
-            f"s = runner.train(runner.load_config({str(cfg_path)!r}), resume={resume})\nprint('SUMMARY', s['step'])\n")
+            f"s = loop.train(config.load_config({str(cfg_path)!r}), resume={resume})\nprint('SUMMARY', s['step'])\n")
 
 
 def _h5_arrays(path):
@@ -240,7 +240,7 @@ def test_gan_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path, tiny, mod
 
     family = next(f for f, cs in CASES.items() if any(m == model for m, _ in cs))
     overrides = dict(CASES[family])[model]
-    cfg = runner.load_config(base=user_config(tmp_path, model, overrides, total_steps=8, ckpt_every=2))
+    cfg = config.load_config(base=user_config(tmp_path, model, overrides, total_steps=8, ckpt_every=2))
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     run_dir = tmp_path / "run"
@@ -260,8 +260,8 @@ def test_gan_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path, tiny, mod
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert f"resumed from {run_dir / 'ckpt' / killed_at}" in out.stdout and "SUMMARY 8" in out.stdout
 
-    ref_cfg = runner.load_config(base={**cfg, "run": {**cfg["run"], "dir": str(tmp_path / "ref")}})
-    runner.train(ref_cfg)
+    ref_cfg = config.load_config(base={**cfg, "run": {**cfg["run"], "dir": str(tmp_path / "ref")}})
+    loop.train(ref_cfg)
     for part in ("generator", "discriminator"):
         a, b = _h5_arrays(run_dir / f"{part}.weights.h5"), _h5_arrays(tmp_path / "ref" / f"{part}.weights.h5")
         assert a.keys() == b.keys() and a

@@ -2,5 +2,6 @@
 
 Kept import-light on purpose: ``import deblurkeras.training`` pulls in no TensorFlow. Submodules: ``config``
 (defaults, validation, --set), ``contract`` (what a trainer provides), ``checkpoints``, ``logs``, ``loop`` (the run),
-``datasets``, ``schedules``; ``runner`` re-exports the common entry points.
+``datasets``, ``schedules``. A caller loads a config with ``config.load_config`` and runs it with
+``loop.train`` (or ``loop.Run``).
 """

@@ -6,7 +6,7 @@ e.g. `--set train.total_steps=1000`; an unknown key or a wrong type is an error 
 """
 from ..utils import dumps_json
 
-from . import runner
+from . import config, loop
 from .. import precision
 
 
@@ -15,7 +15,7 @@ def add_arguments(p):
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config entry, e.g. --set data.path=gopro.h5 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in run.dir from its latest checkpoint")
-    p.add_argument("--strategy", choices=runner.STRATEGIES, default=None,
+    p.add_argument("--strategy", choices=loop.STRATEGIES, default=None,
                    help="tf.distribute strategy (default: run.strategy of the config); multiworker reads TF_CONFIG")
     p.add_argument("--precision", choices=precision.NAMES, default=None,
                    help="override run.precision: float32 (faithful), bfloat16, float16 (GPUs, loss-scaled) or auto")
@@ -25,13 +25,13 @@ def add_arguments(p):
 
 
 def run(args):
-    cfg = runner.load_config(args.config, args.overrides)
+    cfg = config.load_config(args.config, args.overrides)
     if args.strategy:
         cfg["run"]["strategy"] = args.strategy
     if args.precision or args.mixed_precision:
         cfg["run"]["precision"] = args.precision or "float16"
     if args.run_dir:
         cfg["run"]["dir"] = args.run_dir
-    summary = runner.train(cfg, resume=args.resume)
+    summary = loop.train(cfg, resume=args.resume)
     print(dumps_json(summary, indent=1))
     return 0
