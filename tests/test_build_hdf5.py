@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from deblurkeras.data import build as bh
+from deblurkeras.data import build_decode, build_resume
 from deblurkeras.data.combine import combine
 from deblurkeras.data import read_pairs
 
@@ -86,7 +87,7 @@ def test_native_size_layout_names_and_attributes(tmp_path, capsys):
         assert f.attrs["source"] == str(tmp_path / "in") and f.attrs["size"] == 0
         assert f.attrs["tool_version"] and "progress" not in f.attrs
     assert "wrote" in capsys.readouterr().out
-    assert not os.path.exists(bh.partial_path(tmp_path / "d.h5"))
+    assert not os.path.exists(build_resume.partial_path(tmp_path / "d.h5"))
 
 
 def test_resize_is_lanczos_per_half_and_odd_widths_drop_the_middle_column(tmp_path):
@@ -193,12 +194,12 @@ def test_strict_and_nothing_usable_exit_non_zero_and_write_nothing(tmp_path):
     cmd = [sys.executable, os.path.join(REPO, "data_tools", "build_hdf5.py"), str(tmp_path / "in"), "--out", str(out)]
     r = subprocess.run(cmd + ["--strict", "--quiet"], capture_output=True, text=True)
     assert r.returncode == 2 and "--strict" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert not out.exists() and not os.path.exists(bh.partial_path(out))
+    assert not out.exists() and not os.path.exists(build_resume.partial_path(out))
     (tmp_path / "junk" / "train").mkdir(parents=True)
     (tmp_path / "junk" / "train" / "a.jpg").write_bytes(b"")
     from deblurkeras.cli import main
     assert main(["build-hdf5", str(tmp_path / "junk"), "--out", str(out), "--quiet"]) == 2
-    assert not out.exists() and not os.path.exists(bh.partial_path(out))
+    assert not out.exists() and not os.path.exists(build_resume.partial_path(out))
     assert main(["build-hdf5", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
 
 
@@ -275,7 +276,7 @@ def test_interrupt_kill_and_resume_without_duplicates(tmp_path):
     n = 150
     _side_by_side(tmp_path / "in" / "train", n)
     _side_by_side(tmp_path / "in" / "test", 6, start=100)
-    out, partial = tmp_path / "k.h5", bh.partial_path(tmp_path / "k.h5")
+    out, partial = tmp_path / "k.h5", build_resume.partial_path(tmp_path / "k.h5")
     out.write_bytes(b"previous build")  # an existing PATH must survive interrupted builds untouched
     cmd = [sys.executable, os.path.join(REPO, "data_tools", "build_hdf5.py"), str(tmp_path / "in"),
            "--out", str(out), "--size", "16", "--quiet", "--overwrite"]
@@ -346,7 +347,7 @@ def test_out_pointing_at_an_input_is_refused(tmp_path, capsys):
         assert _cli(tmp_path / "in", "--out", target, "--size", 0, *extra) == 2
         err = capsys.readouterr().err
         assert "would write over the input file" in err and str(target) in err and len(err.strip().splitlines()) == 1
-        assert target.read_bytes() == before and not os.path.exists(bh.partial_path(target))
+        assert target.read_bytes() == before and not os.path.exists(build_resume.partial_path(target))
     link = tmp_path / "link.png"  # the same file under another name is still an input
     os.symlink(target, tmp_path / "in" / "train" / "img009.png")
     os.symlink(target, link)
@@ -361,7 +362,7 @@ def test_out_an_existing_folder_fails_up_front(tmp_path, capsys):
     assert _cli(tmp_path / "in", "--out", tmp_path / "outdir", "--size", 0) == 2
     out, err = capsys.readouterr()
     assert "existing folder" in err and "pairs written" not in out
-    assert os.listdir(tmp_path / "outdir") == [] and not os.path.exists(bh.partial_path(tmp_path / "outdir"))
+    assert os.listdir(tmp_path / "outdir") == [] and not os.path.exists(build_resume.partial_path(tmp_path / "outdir"))
     assert _cli(tmp_path / "in", "--out", tmp_path / "nowhere" / "d.h5", "--size", 0) == 2
     assert "does not exist" in capsys.readouterr().err
 
@@ -381,7 +382,7 @@ def _interrupted_partial(tmp_path, monkeypatch, n=8, after=3, **kw):
     """An uncompressed PATH.partial holding `after` pairs, as a Ctrl-C leaves it."""
     _side_by_side(tmp_path / "in" / "train", n)
     _side_by_side(tmp_path / "in" / "test", 2, start=50)
-    real, calls = bh.process, []
+    real, calls = build_decode.process, []
 
     def stop(*a, **k):
         calls.append(1)
@@ -389,11 +390,11 @@ def _interrupted_partial(tmp_path, monkeypatch, n=8, after=3, **kw):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(bh, "process", stop)
+    monkeypatch.setattr(build_decode, "process", stop)
     with pytest.raises(KeyboardInterrupt):
         _build(tmp_path / "in", tmp_path / "d.h5", size=16, **kw)
-    monkeypatch.setattr(bh, "process", real)
-    partial = bh.partial_path(tmp_path / "d.h5")
+    monkeypatch.setattr(build_decode, "process", real)
+    partial = build_resume.partial_path(tmp_path / "d.h5")
     assert os.path.exists(partial)
     return partial
 
@@ -427,7 +428,7 @@ def test_resume_continues_unchanged_inputs(tmp_path, monkeypatch):
     for k in KEYS:
         np.testing.assert_array_equal(got[0][k], want[0][k])
     with h5py.File(tmp_path / "d.h5", "r") as f:
-        assert bh.INPUTS_KEY not in f  # resume bookkeeping does not stay in the dataset
+        assert build_resume.INPUTS_KEY not in f  # resume bookkeeping does not stay in the dataset
 
 
 def test_resume_with_another_compression_is_refused(tmp_path, monkeypatch, capsys):
@@ -447,7 +448,7 @@ def test_killed_build_leaves_no_worker_or_helper_process(tmp_path):
     psutil = pytest.importorskip("psutil")
     _side_by_side(tmp_path / "in" / "train", 80)
     _side_by_side(tmp_path / "in" / "test", 2, start=100)
-    partial = bh.partial_path(tmp_path / "k.h5")
+    partial = build_resume.partial_path(tmp_path / "k.h5")
     p = subprocess.Popen([sys.executable, os.path.join(REPO, "data_tools", "build_hdf5.py"), str(tmp_path / "in"),
                           "--out", str(tmp_path / "k.h5"), "--size", "16", "--quiet", "--workers", "2",
                           "--delay", "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)

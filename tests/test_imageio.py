@@ -129,14 +129,14 @@ def test_jpeg_output_is_quality_95_without_chroma_subsampling(tmp_path):
 
 def test_16_bit_rule_is_divide_by_257_everywhere(tmp_path):
     """One rule, not a data-dependent one: a dark 16-bit image (max <= 255) stays dark, in every tool."""
-    from deblurkeras.data import build
+    from deblurkeras.data import build_decode
 
     dark = np.arange(24 * 48, dtype=np.uint16).reshape(24, 48) % 256  # max 255: 16-bit values 0..255
     Image.fromarray(dark).save(tmp_path / "dark.png")
     assert Image.open(tmp_path / "dark.png").mode.startswith("I")
     want = np.round(dark / 257.0).astype(np.uint8)
     np.testing.assert_array_equal(load_image(tmp_path / "dark.png")[..., 0], want)
-    res = build.process(("dark.png", (str(tmp_path / "dark.png"),)), "side-by-side", 0, 1, 10**9)
+    res = build_decode.process(("dark.png", (str(tmp_path / "dark.png"),)), "side-by-side", 0, 1, 10**9)
     assert res[0] == "ok", res
     np.testing.assert_array_equal(res[2][..., 0], want[:, :24])  # the builder's sharp half: the same pixels
 
