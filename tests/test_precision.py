@@ -179,7 +179,7 @@ def test_float32_is_bit_identical_to_the_plain_path(srn_files):
 # ------------------------------------------------------------------------------------------------ training
 @pytest.fixture
 def tiny(monkeypatch):
-    from tests.test_srn_trainer import tiny_generator
+    from tests.families.srn.test_srn_trainer import tiny_generator
     monkeypatch.setattr(srn, "build_generator", lambda model_cfg: tiny_generator())
 
 
@@ -236,7 +236,7 @@ def test_bf16_train_steps_are_finite_and_resume(tmp_path, tiny, monkeypatch):
 _SCRIPT = (
     "import sys; sys.path.insert(0, {repo!r})\n"
     "from deblurkeras.training import config, loop\nfrom deblurkeras.families.srn import trainer as srn\n"
-    "from tests.test_srn_trainer import tiny_generator\n"
+    "from tests.families.srn.test_srn_trainer import tiny_generator\n"
     "srn.build_generator = lambda model_cfg: tiny_generator()\n"
     "cfg = config.load_config({cfg!r})\n"
     "run = loop.Run(cfg)\n"

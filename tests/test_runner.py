@@ -1,7 +1,7 @@
 """Run machinery: config + overrides, checkpoints, resume after a real kill -9, NaN stop, logs, MirroredStrategy.
 
 The trainer under test is the real SRNTrainer; the SRN generator is swapped for a tiny 3-output model
-(tests.test_srn_trainer.tiny_generator) so runs take seconds. Subprocesses get the same swap via _PRELUDE.
+(tests/families/srn/test_srn_trainer.tiny_generator) so runs take seconds. Subprocesses get the same swap via _PRELUDE.
 """
 import csv
 import json
@@ -22,7 +22,7 @@ import tiny_trainers  # tests/ (on sys.path by conftest)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PRELUDE = (
-    "import sys, time; sys.path[:0] = [{repo!r}, {repo!r} + '/tests']\n"
+    "import sys, time; sys.path[:0] = [{repo!r}, {repo!r} + '/tests', {repo!r} + '/tests/families/srn']\n"
     "from deblurkeras.training import config, loop\nfrom deblurkeras.families.srn import trainer as srn\n"
     "from test_srn_trainer import tiny_generator\n"
     "srn.build_generator = lambda model_cfg: tiny_generator()\n"

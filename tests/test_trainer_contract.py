@@ -213,7 +213,7 @@ def test_fit_on_arrays(tmp_path, tiny, family, model, overrides):
 
 
 # ------------------------------------------------------------------------------------------------ kill -9 + resume
-_PRELUDE = ("import sys, time; sys.path[:0] = [{repo!r}, {repo!r} + '/tests']\n"
+_PRELUDE = ("import sys, time; sys.path[:0] = [{repo!r}, {repo!r} + '/tests', {repo!r} + '/tests/families/srn']\n"
             "import tiny_trainers; tiny_trainers.install()\n"
             "from deblurkeras.training import config, loop\n")
 

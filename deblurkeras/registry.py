@@ -1,0 +1,134 @@
+"""Model families: each one is a folder `families/<name>/` whose `__init__` holds its FAMILY spec.
+
+Everything that lists models - the CLI choices, the twin table, the importers, the trainers, the contract tests - is
+derived from the specs below. Adding a family = adding its folder and one line in FAMILY_PACKAGES.
+Importing this package is cheap: specs are plain data; Keras / torch code is imported when it is used.
+"""
+import importlib
+
+from .spec import (IMAGENET_MEAN, IMAGENET_STD, SIGNED, UNIT, Choice, FamilySpec, ModelIO, ModelSpec,  # noqa: F401
+                   Typed, resolve)
+
+FAMILY_PACKAGES = ("srn", "dense_gan", "dmphn", "sr")
+
+_FAMILIES = {}
+_MODELS = {}
+
+
+def _load():
+    if _FAMILIES:
+        return
+    for pkg in FAMILY_PACKAGES:
+        fam = importlib.import_module(f"{__name__}.{pkg}").FAMILY
+        _FAMILIES[fam.name] = fam
+        for m in fam.models:
+            if m.name in _MODELS:
+                raise ValueError(f"model {m.name!r} registered twice ({_MODELS[m.name].family}, {fam.name})")
+            _MODELS[m.name] = m
+
+
+def families():
+    """name -> FamilySpec."""
+    _load()
+    return dict(_FAMILIES)
+
+
+def family(name):
+    _load()
+    if name not in _FAMILIES:
+        raise ValueError(f"unknown model family {name!r}; expected one of {sorted(_FAMILIES)}")
+    return _FAMILIES[name]
+
+
+def model_names(image_only=False):
+    _load()
+    return sorted(n for n, m in _MODELS.items() if m.io.image or not image_only)
+
+
+def entry(name):
+    """The ModelSpec of a registered model name."""
+    _load()
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {model_names()}")
+    return _MODELS[name]
+
+
+def model_io(name):
+    return entry(name).io
+
+
+def family_of(name):
+    return family(entry(name).family)
+
+
+def build_model(name, **overrides):
+    """Build a registered model by name; `overrides` replace the registered defaults. The model remembers its
+    registered name and configuration (see `tag_model`)."""
+    spec = entry(name)
+    model = spec.build(**overrides)
+    tag_model(model, name, {**spec.defaults, **overrides})
+    return model
+
+
+# --- a model knows what it is: name + builder config travel inside .keras / .weights.h5 files written by us
+IDENTITY_ATTR = "_deblurkeras_identity"
+
+
+def tag_model(model, name, config):
+    setattr(model, IDENTITY_ATTR, {"model": name, "config": _jsonable(config)})
+    return model
+
+
+def model_identity(model):
+    """{"model": name, "config": {...}} of a model built by build_model, else None."""
+    return getattr(model, IDENTITY_ATTR, None)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def register_keras_layers():
+    """Import every family's custom-layer modules so `keras.saving.load_model` finds their classes."""
+    for fam in families().values():
+        for mod in fam.layer_modules:
+            importlib.import_module(mod)
+
+
+def register_converters():
+    """Import every family's PyTorch-converter modules: each registers its layers' converters through
+    deblurkeras.convert.register_converter (imports torch)."""
+    for fam in families().values():
+        for mod in fam.converters:
+            importlib.import_module(mod)
+
+
+def shipped_configs():
+    """{"family/name": path} of the YAML configs shipped inside the package (importlib.resources)."""
+    from importlib import resources
+
+    out = {}
+    for fam in families().values():
+        folder = resources.files(f"{__name__}.{fam.name}").joinpath("configs")
+        for name in fam.configs:
+            out[f"{fam.name}/{name}"] = str(folder.joinpath(f"{name}.yaml"))
+    return out
+
+
+def config_path(ref):
+    """A config given as a file path, or by its shipped name (`srn/gopro_color`, or `gopro_color` if unique)."""
+    import os
+
+    if os.path.isfile(ref):
+        return ref
+    shipped = shipped_configs()
+    key = ref[:-5] if ref.endswith(".yaml") else ref
+    matches = [k for k in shipped if k == key or k.split("/", 1)[1] == key]
+    if len(matches) == 1:
+        return shipped[matches[0]]
+    hint = "ambiguous, use family/name" if matches else "no such file or shipped config"
+    raise FileNotFoundError(f"config {ref!r}: {hint}; shipped configs: {', '.join(sorted(shipped))}")
