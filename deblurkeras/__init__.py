@@ -4,12 +4,13 @@ Layout. A model family is one folder, `families/<f>/` (srn, dense_gan, dmphn, sr
 models: the spec in its `__init__.py` (a plain-data FamilySpec: model names and builders, I/O conventions, the
 figures each model is held to, config defaults, optimizer semantics, and which modules are its layers, converters,
 importers, trainer and CLI verbs), the Keras model and layers, the pure-PyTorch twin, the converters of its layers,
-the importer of the original's weights, the trainer and the shipped configs. `families/__init__.py` is the registry
-built from the specs. The packages around the families serve any of them and name none: `weights` (the one strict
-loader), `importers` (what importers share, and the `import` verb), `layers` (shared Keras layers), `convert`
-(Keras -> PyTorch export, parity, the converter hook the families fill), `training` (config, contract, loop,
-checkpoints of a run), `data` (HDF5 building and tf.data pipelines), `inference`, `evaluate`, `cli`. Data flows one
-way: images -> data -> training -> weights -> inference / evaluate / convert.
+the importer of the original's weights, the trainer and the shipped configs. `registry` is built from the specs
+(`spec` holds the plain-data types; `families` hands both on). The packages around the families serve any of them,
+name none and import the registry, never a family: `weights` (the one strict loader), `importers` (what importers
+share, and the `import` verb), `layers` (shared Keras layers), `convert` (Keras -> PyTorch export, parity, the
+converter hook the families fill), `training` (config, contract, loop, checkpoints of a run), `data` (HDF5 building
+and tf.data pipelines), `inference`, `evaluate`, `cli`. Data flows one way: images -> data -> training -> weights ->
+inference / evaluate / convert.
 
 Importing the package is cheap: TensorFlow is imported by the submodules that need it, torch never here. Once
 Keras is imported (by anyone), the families' custom layers are registered, so `keras.saving.load_model` finds them.

@@ -12,7 +12,7 @@ import sys
 
 def _register():
     try:
-        from .families import register_keras_layers
+        from .registry import register_keras_layers
         register_keras_layers()
     except Exception:  # noqa: BLE001 - never break the user's `import keras`; model modules register on use anyway
         pass

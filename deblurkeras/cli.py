@@ -19,8 +19,8 @@ import sys
 def _family_verbs():
     """The verbs families bring (FamilySpec.verbs: `upscale`), then `import` and its per-format aliases
     `import-<format>` (import-tf1, import-torch, import-keras2), from the families' importers."""
-    from .families import families
-    from .importers import formats
+    from .registry import families
+    from .registry import formats
 
     out = {verb: entry for fam in families().values() for verb, entry in fam.verbs.items()}
     out["import"] = ("deblurkeras.importers.cli:", "import an original's weights (" + ", ".join(formats()) + ")")

@@ -186,7 +186,7 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
     Pairs that fail are listed in summary.json under "failed" (and the CLI exits 1)."""
     from . import memory
     from . import precision as prec
-    from .families import model_identity, model_io
+    from .registry import model_identity, model_io
     from .inference import OVERLAP, _announce, load_model, run_image
 
     pairs = iter_pairs(data, split, max_pixels)  # checks the data before the (slow) model load
@@ -217,7 +217,7 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
 
 # ----------------------------------------------------------------------------------------------- CLI verb
 def add_arguments(p):
-    from .families import model_names
+    from .registry import model_names
     from .inference import add_memory_arguments
 
     p.add_argument("--model", default=None, choices=model_names(image_only=True),

@@ -44,7 +44,7 @@ def load_model(name, weights):
     """(The registered model `name` with the weights of `weights`): a `.weights.h5`, a `.keras` file (safe_mode) or
     an original checkpoint its family's importer reads. The file must hold that model: our files say which model they
     hold, every other tensor layout is compared tensor by tensor. `name` None: the model the file says."""
-    from . import families
+    from . import registry as families
     from .weights import load
 
     model, name = load(weights, name)
@@ -313,7 +313,7 @@ def output_plan(paths, out_dir, name_of, overwrite=False):
 
 
 def add_arguments(parser):
-    from .families import model_names
+    from .registry import model_names
     parser.add_argument("inputs", nargs="+", metavar="IMAGE|DIR", help="image files and/or folders of images")
     parser.add_argument("--model", default=None, choices=model_names(image_only=True),
                         help="registered model (default: the one the weights file names; needed for plain files)")
@@ -346,7 +346,7 @@ def _output_name(src, ext):
 def run(args):
     from PIL import Image
     from tqdm import tqdm
-    from .families import model_identity, model_io
+    from .registry import model_identity, model_io
 
     check_tile_args(args)
     paths = list_images(args.inputs)

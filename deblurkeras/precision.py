@@ -143,7 +143,7 @@ def apply(model, precision="float32"):
     with scope(p):
         clone = keras.models.clone_model(model, clone_function=rebuild, recursive=True)
     clone.set_weights(model.get_weights())
-    from .families import IDENTITY_ATTR  # what the model is (name, builder config) travels with it
+    from .registry import IDENTITY_ATTR  # what the model is (name, builder config) travels with it
     if hasattr(model, IDENTITY_ATTR):
         setattr(clone, IDENTITY_ATTR, getattr(model, IDENTITY_ATTR))
     return clone

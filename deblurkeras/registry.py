@@ -1,14 +1,18 @@
-"""Model families: each one is a folder `families/<name>/` whose `__init__` holds its FAMILY spec.
+"""The registry of model families, built from their specs: each family is a folder `deblurkeras/families/<name>/`
+whose `__init__` holds its FAMILY spec (deblurkeras.spec.FamilySpec).
 
 Everything that lists models - the CLI choices, the twin table, the importers, the trainers, the contract tests - is
-derived from the specs below. Adding a family = adding its folder and one line in FAMILY_PACKAGES.
-Importing this package is cheap: specs are plain data; Keras / torch code is imported when it is used.
+derived from the specs. Adding a family = adding its folder and one line in FAMILY_PACKAGES. The family packages are
+imported by name (importlib), so the registry sits below them: the shared code asks it, the families never import
+each other. Importing it is cheap: specs are plain data; Keras / torch code is imported when it is used.
+`deblurkeras.families` hands the same names on (the public face: `from deblurkeras.families import build_model`).
 """
 import importlib
 
 from .spec import (IMAGENET_MEAN, IMAGENET_STD, SIGNED, UNIT, Choice, FamilySpec, ModelIO, ModelSpec,  # noqa: F401
                    Typed, resolve)
 
+FAMILIES_PACKAGE = "deblurkeras.families"
 FAMILY_PACKAGES = ("srn", "dense_gan", "dmphn", "sr")
 
 _FAMILIES = {}
@@ -19,7 +23,7 @@ def _load():
     if _FAMILIES:
         return
     for pkg in FAMILY_PACKAGES:
-        fam = importlib.import_module(f"{__name__}.{pkg}").FAMILY
+        fam = importlib.import_module(f"{FAMILIES_PACKAGE}.{pkg}").FAMILY
         _FAMILIES[fam.name] = fam
         for m in fam.models:
             if m.name in _MODELS:
@@ -113,7 +117,7 @@ def shipped_configs():
 
     out = {}
     for fam in families().values():
-        folder = resources.files(f"{__name__}.{fam.name}").joinpath("configs")
+        folder = resources.files(f"{FAMILIES_PACKAGE}.{fam.name}").joinpath("configs")
         for name in fam.configs:
             out[f"{fam.name}/{name}"] = str(folder.joinpath(f"{name}.yaml"))
     return out
@@ -132,3 +136,36 @@ def config_path(ref):
         return shipped[matches[0]]
     hint = "ambiguous, use family/name" if matches else "no such file or shipped config"
     raise FileNotFoundError(f"config {ref!r}: {hint}; shipped configs: {', '.join(sorted(shipped))}")
+
+
+# --- the importers the families name (FamilySpec.importers): each module has FORMAT, accepts(path),
+# import_weights(path, model=None, model_name=None); deblurkeras.weights and the `import` verb ask these
+def importers(fmt=None):
+    """The importer modules of every family (of one format), in registry order, each once."""
+    refs = []
+    for fam in families().values():
+        refs += [ref for ref in fam.importers if ref not in refs]
+    mods = [importlib.import_module(ref) for ref in refs]
+    return [m for m in mods if fmt is None or m.FORMAT == fmt]
+
+
+def formats():
+    """format -> [importer modules]."""
+    out = {}
+    for mod in importers():
+        out.setdefault(mod.FORMAT, []).append(mod)
+    return out
+
+
+def importer_for(path, fmt=None):
+    """The first importer (of format `fmt`) that accepts `path`, else None."""
+    for mod in importers(fmt):
+        if mod.accepts(path):
+            return mod
+    return None
+
+
+def importable_models(fmt=None):
+    """Registered names of the models the importers (of format `fmt`) can fill: those of the importers' families."""
+    mods = {m.__name__ for m in importers(fmt)}
+    return [m.name for fam in families().values() if mods & set(fam.importers) for m in fam.models]

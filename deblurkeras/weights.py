@@ -25,7 +25,7 @@ _KERAS_MEMBER = "deblurkeras.json"
 
 # --------------------------------------------------------------------------------------------- identity
 def _identity_of(model, name=None, config=None):
-    from .families import model_identity
+    from .registry import model_identity
 
     ident = model_identity(model) or {}
     if name:
@@ -141,7 +141,7 @@ def _assign_by_path(model, other, source, strict):
 def _read_keras_file(path):
     import keras
 
-    from .families import register_keras_layers
+    from .registry import register_keras_layers
     register_keras_layers()
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
@@ -156,13 +156,13 @@ def is_ours(path):
 
 
 def _importer_for(path):
-    from .importers import importer_for
+    from .registry import importer_for
     return importer_for(path)
 
 
 def _same_architecture(a, b):
     """Two registered names for one network (srresnet-x4 and srgan-x4's generator): weights move freely."""
-    from .families import entry
+    from .registry import entry
     try:
         ea, eb = entry(a), entry(b)
     except ValueError:
@@ -192,7 +192,7 @@ def resolve_name(path, model_name=None):
 def load(path, model_name=None, strict=True, **build_overrides):
     """(model, name): the registered model with the file's weights. `model_name` may be None when the file says it
     (our files) or the importer can tell (original checkpoints)."""
-    from .families import build_model, entry
+    from .registry import build_model, entry
 
     path = os.fspath(path)
     if model_name is not None:
@@ -223,7 +223,7 @@ def load(path, model_name=None, strict=True, **build_overrides):
 
 def load_into(model, path, model_name=None, strict=True):
     """Fill an existing model (a checkpoint restore, init_weights, an export) from any file `load` reads."""
-    from .families import model_identity
+    from .registry import model_identity
 
     path = os.fspath(path)
     model_name = model_name or (model_identity(model) or {}).get("model")

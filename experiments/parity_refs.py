@@ -225,7 +225,8 @@ def tf1_resize(t, hw):
 def g_net(x, W, B, lstm, n_levels=3, scale=0.5):
     """SRN's g_net written out in raw TF ops, as the official model.py builds it (eager or in a TF1 graph):
     x (N, H, W, C); W(scope) / B(scope) the weights / biases of "g_net/<scope>". Returns the scale outputs,
-    coarsest first. tests/test_tf1_import.py runs it on a real TF1 checkpoint, run_srn trains through it."""
+    coarsest first. tests/families/srn/test_tf1_import.py runs it on a real TF1 checkpoint, run_srn trains
+    through it."""
     import tensorflow as tf
     resize = tf1_resize
 

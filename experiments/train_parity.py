@@ -148,7 +148,7 @@ def _beta_1(opt, dtype):
 def _patched_builders(small):
     """Trainer factories build registered models by name; `small` adds size overrides per model name."""
     import contextlib
-    from deblurkeras import families
+    from deblurkeras import registry as families  # the name the trainers' build_model is looked up under
 
     @contextlib.contextmanager
     def patch():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from deblurkeras import families
+from deblurkeras import families, registry
 from deblurkeras.training import checkpoints, config
 from deblurkeras.training.optimizers import Keras2Adam, TF1Adam, TorchAdam, make_adam
 
@@ -197,8 +197,8 @@ def test_trainers_use_the_spec_optimizer(name, semantics, monkeypatch):
     cfg["train"]["total_steps"], cfg["data"]["crop"] = 10, 64
     cfg.setdefault("loss", {})["vgg_weights"] = None
     small = {"sr": {"channels": 8, "n_blocks": 1}}.get(fam.name, {})
-    real_build = families.build_model
-    monkeypatch.setattr(families, "build_model", lambda n, **o: real_build(n, **{**small, **o}))
+    real_build = registry.build_model
+    monkeypatch.setattr(registry, "build_model", lambda n, **o: real_build(n, **{**small, **o}))
     trainer = importlib.import_module(fam.trainer).build_trainer(cfg)
     opts = list(trainer.optimizers().values()) if hasattr(trainer, "optimizers") else [trainer.optimizer]
     want = {"torch": TorchAdam, "tf1": TF1Adam, "keras2": Keras2Adam}[semantics]

@@ -50,7 +50,7 @@ def tiny_features(arch="vgg16", layer="block3_conv3", weights="imagenet", prepro
 
 
 def install(setattr=setattr):
-    from deblurkeras import families, losses
+    from deblurkeras import losses, registry as families
     from deblurkeras.families.srn import trainer as srn
     from test_srn_trainer import tiny_generator
 

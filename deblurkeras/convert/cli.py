@@ -10,7 +10,7 @@ from . import DEFAULT_TOL, tolerance
 
 
 def add_arguments(p):
-    from ..families import model_names
+    from ..registry import model_names
     p.add_argument("--model", default=None, choices=model_names(),
                    help="registered model name, e.g. srn-color, dense-gan (default: the one --weights names)")
     p.add_argument("--weights", help="Keras weights (.weights.h5 or .keras); without it the freshly initialised "
@@ -46,8 +46,9 @@ def _overrides(items):
 
 def run(args):
     from ..errors import BadInputError
-    from .. import families as registry
+    from .. import registry
     from .pipeline import export_and_check, parse_sizes
+    from .report import print_results
     from .torch_layers import check_naive
     if args.model is None and args.weights:
         from ..weights import resolve_name
@@ -62,12 +63,7 @@ def run(args):
     ok, results, paths, seconds = export_and_check(
         args.model, args.out, weights=args.weights, report_dir=args.report, check=not args.no_check, naive=naive,
         sizes=sizes, tol=args.tol, overrides=_overrides(args.set), seed=args.seed, progress=True)
-    for r in results:
-        outs = ", ".join(f"{o['max_abs']:.3g}" if o["max_abs"] is not None else "shape!" for o in r["outputs"])
-        print(f"{r['size'][0]}x{r['size'][1]}: {'PASS' if r['ok'] else 'FAIL'}  output max abs diff [{outs}]  "
-              f"first divergence: {r['first_divergence'] or 'none'}")
-    for p in paths:
-        print(f"report: {p}")
+    print_results(results, paths)
     if ok:
         print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes) in {seconds:.1f} s")
         return 0

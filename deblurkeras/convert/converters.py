@@ -125,7 +125,7 @@ def torch_dim(axis, rank):
 def _load_builtin():
     """The converters of the families' own layers live in each family (FamilySpec.converters) and register through
     the hook above, like a user's would; imported on the first conversion."""
-    from ..families import register_converters
+    from ..registry import register_converters
     register_converters()
 
 

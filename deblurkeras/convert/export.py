@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import BadInputError, WeightsMismatchError, first_line
-from .. import families as registry
+from .. import registry
 from ..utils import atomic_path, umask_mode
 
 FORMAT = "deblurkeras-torch-twin/1"

@@ -21,7 +21,7 @@ INIT_PY = '"""PyTorch port written by `deblurkeras convert-keras`: `from .model 
 def load_keras(path):
     """A .keras file, loaded with safe_mode=True (our own registered layers are importable)."""
     import keras
-    from ..families import register_keras_layers
+    from ..registry import register_keras_layers
     register_keras_layers()  # our serializable layers, for models that use them
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -127,17 +127,13 @@ def add_arguments(p):
 
 def run(args):
     from .pipeline import parse_sizes
+    from .report import print_results
+
     sizes = parse_sizes(args.sizes) if args.sizes else None
     ok, results, paths, seconds, gen = convert_keras(args.model, args.out, args.report, sizes, args.tol, args.seed,
                                                      args.overwrite)
     print(f"{gen.class_name}: {gen.n_layers} Keras layers converted")
-    for r in results:
-        outs = ", ".join(f"{o['max_abs']:.3g}" if o["max_abs"] is not None else "shape!" for o in r["outputs"])
-        cause = f" ({r['cause']})" if r.get("cause") else ""
-        print(f"{'x'.join(map(str, r['size']))}: {'PASS' if r['ok'] else 'FAIL'}  output max abs diff [{outs}]  "
-              f"first divergence: {r['first_divergence'] or 'none'}{cause}")
-    for p in paths:
-        print(f"report: {p}")
+    print_results(results, paths)
     if ok:
         print(f"wrote {args.out} in {seconds:.1f} s")
         return 0

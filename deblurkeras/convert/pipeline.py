@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from ..errors import BadInputError
-from .. import families as registry
+from .. import registry
 from ..utils import atomic_path, clean_stale_temps
 from . import export, parity
 

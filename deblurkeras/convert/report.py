@@ -8,6 +8,18 @@ import os
 from ..utils import atomic_path, dumps_json
 
 
+def print_results(results, paths):
+    """One line per checked size (PASS/FAIL, output max abs diffs, first divergence and its likely cause), then
+    the report files: what export-torch and convert-keras print."""
+    for r in results:
+        outs = ", ".join(f"{o['max_abs']:.3g}" if o["max_abs"] is not None else "shape!" for o in r["outputs"])
+        cause = f" ({r['cause']})" if r.get("cause") else ""
+        print(f"{'x'.join(map(str, r['size']))}: {'PASS' if r['ok'] else 'FAIL'}  output max abs diff [{outs}]  "
+              f"first divergence: {r['first_divergence'] or 'none'}{cause}")
+    for p in paths:
+        print(f"report: {p}")
+
+
 def _num(v):
     """JSON-safe number: inf/nan as strings."""
     if isinstance(v, float) and (math.isinf(v) or math.isnan(v)):

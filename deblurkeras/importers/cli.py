@@ -10,9 +10,22 @@ import os
 import numpy as np
 
 from ..errors import BadInputError
-from . import formats, importable_models, importer_for
+from ..registry import formats, importable_models, importer_for
 
 OUT_HELP = "output Keras file: NAME.weights.h5 or NAME.keras (written atomically)"
+
+
+def add_out_arguments(parser):
+    """--out and --overwrite, as every import verb takes them."""
+    parser.add_argument("--out", required=True, help=OUT_HELP)
+    from ..outputs import add_argument as add_overwrite_argument
+    add_overwrite_argument(parser)
+
+
+def check_out(out):
+    """Our two formats only (weights.save writes them atomically, with the model's identity inside)."""
+    if not (out.endswith(".weights.h5") or out.endswith(".keras")):
+        raise BadInputError(f"{out}: output must end with .weights.h5 or .keras")
 
 
 class Verb:
@@ -32,17 +45,14 @@ class Verb:
                                 help="which importer reads SOURCE (auto: the first that accepts it)")
         parser.add_argument("--model", choices=["auto", *importable_models(self.fmt)], default="auto",
                             help="what to import (auto: the importer tells from the file)")
-        parser.add_argument("--out", required=True, help=OUT_HELP)
-        from ..outputs import add_argument as add_overwrite_argument
-        add_overwrite_argument(parser)
+        add_out_arguments(parser)
 
     def run(self, args):
         if self.own is not None:
             return self.own.run(args)
         from .. import weights
 
-        if not (args.out.endswith(".weights.h5") or args.out.endswith(".keras")):
-            raise BadInputError(f"{args.out}: output must end in .weights.h5 or .keras")
+        check_out(args.out)
         model, name = import_model(args.source, args.model, self.fmt or getattr(args, "format", "auto"))
         weights.save(model, args.out)
         n = sum(int(np.prod(v.shape)) for v in model.trainable_weights)

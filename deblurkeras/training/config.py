@@ -4,7 +4,7 @@ the YAML file and `--set section.key=value` overrides; then validated.
 Validation refuses nonsense with one line naming the key, the value and what was expected: unknown sections and
 keys (`trian.lr`, `train.lrr`), wrong types (`train.lr=abc`), unknown models, crops the model cannot take.
 A key's type is its default's type (an int key takes 3 or 3.0, a float key takes 1e-3 or 1); `Typed` and
-`Choice` defaults (deblurkeras.families.spec) say more where the default alone cannot.
+`Choice` defaults (deblurkeras.spec) say more where the default alone cannot.
 """
 import copy
 import difflib
@@ -13,7 +13,7 @@ import math
 import yaml
 
 from ..errors import BadInputError, first_line
-from ..families.spec import Choice, Typed
+from ..spec import Choice, Typed
 from ..precision import NAMES as PRECISIONS
 
 REQUIRED = object()  # a base default meaning: the config must give it
@@ -82,7 +82,7 @@ def apply_override(cfg, item):
 
 
 def read_yaml(path):
-    from ..families import config_path
+    from ..registry import config_path
 
     path = config_path(path)
     try:
@@ -110,7 +110,7 @@ def load_config(path=None, overrides=(), base=None):
 # ----------------------------------------------------------------------------------------------- defaults
 def family_spec(cfg):
     """The FamilySpec of a (partial) config: `model.family`, else the family of `model.name`."""
-    from .. import families
+    from .. import registry as families
 
     model = cfg.get("model") or {}
     if not isinstance(model, dict):
@@ -131,7 +131,7 @@ def family_spec(cfg):
 
 def trainable_models():
     """Model names the runner can train: image models of families with a trainer."""
-    from .. import families
+    from .. import registry as families
 
     fams = families.families()
     return [n for n in families.model_names(image_only=True) if fams[families.entry(n).family].trainer]
@@ -256,7 +256,7 @@ def validate(cfg):
 
 
 def _check_values(cfg):
-    from .. import families
+    from .. import registry as families
 
     for key in POSITIVE:
         section, name = key.split(".")

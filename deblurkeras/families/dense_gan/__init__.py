@@ -3,7 +3,7 @@ generator with dilated 3x3 convs, and a PatchGAN discriminator averaged over 16 
 
 Files: model.py (Keras), twin.py (PyTorch), trainer.py, importer.py (Keras-2 .h5 weights), configs/.
 """
-from ..spec import SCHEDULES, SIGNED, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec, Typed
+from ...spec import SCHEDULES, SIGNED, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
 CHANNEL_RATE = 64
 N_BLOCKS = 10
@@ -13,8 +13,8 @@ FAMILY = FamilySpec(
     name="dense_gan",
     models=(
         # counts: the BN moving statistics are the fixed weights (the seed: "300万个可训练参数,和近7000个固定参数" =
-        # 3M trainable, ~7000 fixed; worked out by hand in tests/test_dense_gan.py). Keras 2's BN eps / momentum and
-        # LeakyReLU(0.2) are the pitfalls a naive export misses.
+        # 3M trainable, ~7000 fixed; worked out by hand in tests/families/dense_gan/test_dense_gan.py). Keras 2's BN
+        # eps / momentum and LeakyReLU(0.2) are the pitfalls a naive export misses.
         ModelSpec("dense-gan", "dense_gan", "deblurkeras.families.dense_gan.model:build_generator", {}, SIGNED,
                   twin="deblurkeras.families.dense_gan.twin:DenseGeneratorTorch", params=3_204_739, fixed=6_912,
                   parity_size=(24, 20), pitfalls=frozenset({"bn", "leaky"})),

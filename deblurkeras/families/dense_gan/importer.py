@@ -177,7 +177,7 @@ def load_file(path, model_name="auto", name_map=None):
     The discriminator is built for 256x256 images (the original's) when 256 is a multiple of the patch size,
     else with batch_patches=True for any size; the weights (all in the shared patch model) are the same.
     """
-    from .. import build_model
+    from ...registry import build_model
 
     name, overrides = infer_model(read_keras2_h5(path), os.fspath(path))
     if model_name != "auto" and model_name != name:
@@ -210,21 +210,21 @@ def import_weights(path, model=None, model_name=None):
 
 # ---------------------------------------------------------------------------------------------------- CLI verb
 def add_arguments(parser):
+    from ...importers.cli import add_out_arguments
+
     parser.add_argument("weights", help="HDF5 file written by the original Keras 2 code's save_weights")
     parser.add_argument("--model", default="auto", choices=["auto", "dense-gan", "dense-gan-d"],
                         help="which network the file holds (auto: a file with a Dense layer is the discriminator)")
     parser.add_argument("--name-map", help="JSON file {file layer name: model layer name} overriding the default")
-    parser.add_argument("--out", required=True, help="output file: NAME.weights.h5 or NAME.keras (written atomically)")
-    from ...outputs import add_argument as add_overwrite_argument
-    add_overwrite_argument(parser)
+    add_out_arguments(parser)
 
 
 def run(args):
     from ... import weights
+    from ...importers.cli import check_out
 
     out = args.out
-    if not (out.endswith(".weights.h5") or out.endswith(".keras")):
-        raise BadInputError(f"{out}: output must end with .weights.h5 or .keras")
+    check_out(out)
     name_map = None
     if args.name_map:
         try:

@@ -225,7 +225,7 @@ def _adam(train_cfg, mixed_precision=False):
 def build_trainer(cfg, mixed_precision=False):
     """Runner factory entry: the compiled GANTrainer for a validated config (deblurkeras.training.config fills every
     key with the family's defaults, FAMILY.config, and checks its type and options)."""
-    from .. import build_model
+    from ...registry import build_model
 
     model_cfg, train_cfg, loss_cfg = cfg["model"], cfg["train"], cfg["loss"]
     generator = build_model(model_cfg["name"], channel_rate=model_cfg["channel_rate"], dropout=model_cfg["dropout"])

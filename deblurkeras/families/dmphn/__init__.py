@@ -4,7 +4,7 @@ pairs over 1, 2, 4 (and 8) patches.
 Files: model.py + layers.py (Keras), twin.py (PyTorch), convert.py (its layer's PyTorch converter), trainer.py,
 importer.py (the official .pkl folders), configs/.
 """
-from ..spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, Typed
+from ...spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
 LEVELS = (1, 2, 4, 8)  # patches per level, coarsest first
 # (torch-style layer name, kind, in channels, out channels, stride): the official Encoder / Decoder

@@ -71,7 +71,7 @@ def detect_model(source):
 
 def import_weights(path, model=None, model_name=None):
     """The weights-loader hook (deblurkeras.weights): (model, registered name)."""
-    from .. import build_model, entry
+    from ...registry import build_model, entry
 
     name = model_name or detect_model(os.fspath(path))
     if model is not None:           # any model: the level check says what does not fit

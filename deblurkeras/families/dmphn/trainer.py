@@ -72,7 +72,7 @@ class DMPHNTrainer(SingleModelHooks, keras.Model):
 
 def build_trainer(cfg, mixed_precision=False):
     """Runner factory entry: the compiled DMPHNTrainer (Adam 1e-4, the configured step schedule)."""
-    from .. import build_model
+    from ...registry import build_model
 
     model_cfg, t = cfg["model"], cfg["train"]
     network = build_model(model_cfg.get("name", "dmphn-1-2-4-8"))

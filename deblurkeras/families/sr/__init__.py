@@ -3,7 +3,7 @@
 Files: model.py + layers.py (Keras), twin.py (PyTorch), convert.py (its layers' PyTorch converters), trainer.py,
 data.py (LR/HR pairs), inference.py (`deblurkeras upscale`), importer.py (the tutorial's .pth), configs/.
 """
-from ..spec import IMAGENET_MEAN, IMAGENET_STD, SCHEDULES, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec, Typed
+from ...spec import IMAGENET_MEAN, IMAGENET_STD, SCHEDULES, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
 # SRResNet x4 (64 channels, 16 blocks): 1,549,462 trainable = torch's sum(p.numel() for p in parameters()), + the
 # 33 BN layers' moving mean / variance (33 * 128). The CRD pixel shuffle is the pitfall a naive export misses.

@@ -81,7 +81,7 @@ def detect_model(source):
 
 def import_weights(path, model=None, model_name=None):
     """The weights-loader hook (deblurkeras.weights): (model, registered name)."""
-    from .. import entry, tag_model
+    from ...registry import entry, tag_model
 
     name = model_name or detect_model(os.fspath(path))
     if name not in _PART:

@@ -30,7 +30,7 @@ from ...utils import atomic_path, clean_stale_temps, dumps_json
 
 def sr_models():
     """The registered image models that upscale (ModelIO.scale > 1)."""
-    from ...families import model_io, model_names
+    from ...registry import model_io, model_names
     return tuple(n for n in model_names(image_only=True) if model_io(n).scale > 1)
 Y_WEIGHTS = (65.481, 128.553, 24.966)
 BORDER = 4  # the tutorial's y-channel conversion crops [4:-4, 4:-4] whatever the scale (= the scale for x4)
@@ -75,7 +75,7 @@ def sr_metrics(sr, hr_uint8, border=BORDER):
 
 def load_sr_model(name, weights):
     """The registered SR model with weights from .weights.h5 / .keras (deblurkeras.inference) or a tutorial .pth."""
-    from ...families import model_identity
+    from ...registry import model_identity
     from ...inference import load_model
 
     if name is not None and name not in sr_models():
@@ -136,7 +136,7 @@ def _hr_lr(img, path, scale):
 def output_name(path, scale=None):
     """photo.jpg -> photo_x4.png. `scale` None: the scale every registered SR model shares (before a model loads)."""
     if scale is None:
-        from ...families import model_io
+        from ...registry import model_io
         scale, = {model_io(n).scale for n in sr_models()}
     return f"{os.path.splitext(os.path.basename(path))[0]}_x{scale}.png"
 
@@ -146,7 +146,7 @@ def run(args):
 
     from ... import memory
     from .data import bicubic_up
-    from ...families import model_identity, model_io
+    from ...registry import model_identity, model_io
     from ...errors import one_line, show
     from ...inference import _announce, check_declared_size, check_tile_args, output_plan, run_image
 

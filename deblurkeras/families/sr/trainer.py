@@ -28,7 +28,7 @@ import keras
 import tensorflow as tf
 
 from ... import losses
-from .. import IMAGENET_MEAN, IMAGENET_STD
+from ...spec import IMAGENET_MEAN, IMAGENET_STD
 from . import FAMILY
 from ...precision import to_loss_dtype
 from ...training.contract import SingleModelHooks, Trainer, unpack, watch_outputs
@@ -208,7 +208,7 @@ def model_schedule(t, total, srgan):
 
 def build_trainer(cfg, mixed_precision=False):
     """Runner factory: SRResNetTrainer for `srresnet-x4`, SRGANTrainer for `srgan-x4` (model.name)."""
-    from .. import build_model, model_io
+    from ...registry import build_model, model_io
 
     model_cfg, t = cfg["model"], cfg["train"]
     name = model_cfg.get("name", "srresnet-x4")
@@ -237,7 +237,7 @@ def make_datasets(cfg, start_step):
     """(train, val) LR/HR streams from data.path (HDF5 sharp images, photo folder, or 'skimage')."""
     from .data import ImageSource, make_sr_dataset
     from ...errors import BadInputError
-    from .. import model_io
+    from ...registry import model_io
 
     d, t = cfg["data"], cfg["train"]
     if d.get("shuffle") is False:

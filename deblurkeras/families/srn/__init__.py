@@ -3,7 +3,7 @@
 Files: model.py + layers.py (Keras), twin.py (PyTorch), convert.py (its layers' PyTorch converters), trainer.py,
 importer.py (TF1 checkpoints), configs/.
 """
-from ..spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, Typed
+from ...spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, Typed
 
 # variant -> (channels, ConvLSTM in the bottleneck); shared by the Keras model and the PyTorch twin
 VARIANTS = {"color": (3, False), "gray": (1, False), "lstm": (1, True), "color_lstm": (3, True)}

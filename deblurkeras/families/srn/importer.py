@@ -137,7 +137,7 @@ def accepts(path):
 
 def import_weights(path, model=None, model_name=None):
     """The weights-loader hook (deblurkeras.weights): (model, registered name)."""
-    from .. import build_model, entry
+    from ...registry import build_model, entry
 
     if model is None:
         if model_name is None:
@@ -151,22 +151,22 @@ def import_weights(path, model=None, model_name=None):
 
 # ---------------------------------------------------------------------------------------------------- CLI verb
 def add_arguments(parser):
+    from ...importers.cli import add_out_arguments
+
     parser.add_argument("checkpoint", help="TF1 checkpoint prefix (deblur.model-523000) or its directory")
     parser.add_argument("--variant", default="auto", choices=["auto", "color", "gray", "lstm", "color_lstm"],
                         help="SRN variant; auto detects it from the tensor shapes (default)")
     parser.add_argument("--resize-mode", default="tf1_legacy", choices=["tf1_legacy", "half_pixel"],
                         help="bilinear resize semantics stored in a .keras output (default: tf1_legacy, the original)")
-    parser.add_argument("--out", required=True, help="output file: NAME.weights.h5 or NAME.keras (written atomically)")
-    from ...outputs import add_argument as add_overwrite_argument
-    add_overwrite_argument(parser)
+    add_out_arguments(parser)
 
 
 def run(args):
     from ... import weights
-    from .. import build_model, entry
+    from ...importers.cli import check_out
+    from ...registry import build_model, entry
     out = args.out
-    if not (out.endswith(".weights.h5") or out.endswith(".keras")):
-        raise BadInputError(f"{out}: output must end with .weights.h5 or .keras")
+    check_out(out)
     if args.variant == "auto":
         shapes, _ = read_generator_tensors(open_checkpoint(args.checkpoint))
         variant = detect_variant(shapes, os.fspath(args.checkpoint))

@@ -129,7 +129,7 @@ def make_optimizer(train_cfg, total_steps, mixed_precision=False):
 
 def build_generator(model_cfg):
     """The registered SRN model of `model.name` (a module-level hook: tests swap in a tiny generator)."""
-    from .. import build_model
+    from ...registry import build_model
 
     model = build_model(model_cfg["name"], resize_mode=model_cfg.get("resize_mode", "tf1_legacy"))
     init = model_cfg.get("init", "xavier")
