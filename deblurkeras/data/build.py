@@ -40,7 +40,7 @@ workers), build_resume.py (PATH.partial bookkeeping), build_writer.py (Build: th
 import argparse
 import sys
 
-from ..errors import BadInputError, DeblurKerasError
+from ..errors import BadInputError
 from ..imageio import DEFAULT_MAX_PIXELS
 from .build_listing import LAYOUTS
 from .build_writer import Build
@@ -75,16 +75,8 @@ def run(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="build_hdf5.py", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except DeblurKerasError as e:
-        print(f"build_hdf5: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    from .script import script_main
+    return script_main("build_hdf5", sys.modules[__name__], argv, prog="build_hdf5.py")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ Pairs are matched by file name; unpaired files and pairs whose two images differ
 line each and skipped (the summary counts them). Each output is written atomically. Exit status 2 when no pair
 was written.
 """
-import argparse
 import collections
 import os
 import sys
@@ -67,13 +66,8 @@ def run(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except BadInputError as e:
-        print(f"combine_pairs: error: {e}", file=sys.stderr)
-        return 2
+    from .script import script_main
+    return script_main("combine_pairs", sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

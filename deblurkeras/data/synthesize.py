@@ -15,7 +15,6 @@ Outputs: `synthesize_hdf5` writes the build_hdf5 layout directly (sharp = "full"
     python data_tools/synthesize_blur.py --out synth.h5 --n-train 200 --n-test 20 --size 128
     python data_tools/synthesize_blur.py --out-dir synth/ --sources my_photos/ --n-train 100
 """
-import argparse
 import os
 import sys
 
@@ -187,14 +186,8 @@ def run(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except BadInputError as e:
-        print(f"synthesize_blur: error: {e}", file=sys.stderr)
-        return 2
+    from .script import script_main
+    return script_main("synthesize_blur", sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":
