@@ -29,20 +29,6 @@ TILE_WORK = 1 << 30  # automatic tiles use at most this much working memory, wha
                      # then peaks under 3 GB with any model; larger tiles only save the overlap's recomputation)
 DEFAULT_FRACTION = 0.5
 
-# model -> (bytes of peak RSS per padded input pixel, largest tensor's elements per padded input pixel).
-# Measured by `python -m experiments.calibrate_memory` (random weights; peak RSS is weight-independent) at 256²,
-# 512², 768² (srn-gray, srn-lstm: 128², 192², 256²; x4 SR: 64², 96², 128² LR); srgan-x4 is srresnet-x4's network.
-COEFFS = {
-    "srn-color": (1023.0, 32.0),
-    "srn-gray": (3445.0, 96.0),
-    "srn-lstm": (3732.0, 96.0),
-    "srn-color-lstm": (1062.0, 72.0),
-    "dense-gan": (8201.0, 832.0),
-    "dmphn-1-2-4": (1023.0, 33.0),
-    "dmphn-1-2-4-8": (1067.0, 33.0),
-    "srresnet-x4": (17240.0, 1024.0),
-    "srgan-x4": (17240.0, 1024.0),
-}
 
 
 class TooLargeError(BadInputError):
@@ -95,9 +81,13 @@ def parse_budget(text):
 
 
 def coeffs(name):
-    if name not in COEFFS:
+    """(bytes of peak RSS, largest tensor's elements) per padded input pixel: the model's ModelSpec.memory."""
+    from .registry import entry
+
+    measured = entry(name).memory
+    if measured is None:
         raise KeyError(f"no memory coefficients for model {name!r}; run experiments/calibrate_memory.py")
-    return COEFFS[name]
+    return measured
 
 
 def _padded(h, w, io):

@@ -58,7 +58,10 @@ class ModelSpec:
     `fixed`: of those, the non-trainable ones (BN moving mean / variance), so `trainable` = torch's parameter count;
     `parity_size`: a small (H, W) the model accepts, for the export parity check of the contract test;
     `pitfalls`: the hand-port pitfalls (deblurkeras.convert.torch_layers.PITFALLS, `--naive`) that change its
-        numbers; every other pitfall must leave its parity report unchanged.
+        numbers; every other pitfall must leave its parity report unchanged;
+    `memory`: (bytes of peak RSS, largest tensor's elements) per padded input pixel, what deblurkeras.memory plans
+        tiles with; measured by `python -m experiments.calibrate_memory` (random weights: peak RSS does not depend
+        on them) at three sizes. None for a model that does not run on images.
     """
     name: str
     family: str
@@ -70,6 +73,7 @@ class ModelSpec:
     fixed: int = 0
     parity_size: tuple = None
     pitfalls: frozenset = frozenset()
+    memory: tuple = None
 
     @property
     def trainable(self):

@@ -1,4 +1,5 @@
-"""Measure the memory coefficients of deblurkeras.memory.COEFFS: peak RSS per padded input pixel, largest tensor.
+"""Measure the memory coefficients of each model (ModelSpec.memory, which deblurkeras.memory plans with): peak RSS
+per padded input pixel, largest tensor.
 
     python -m experiments.calibrate_memory [--models srn-color,dense-gan] [--sizes 256,512,768]
 
@@ -6,7 +7,7 @@ One fresh process per model (peak RSS only grows): build it with random weights 
 weights), run `inference.predict_01` untiled at a tiny size (tracing), then at each size in increasing order, and
 read the process's peak RSS (ru_maxrss) after each. bytes/pixel = least-squares slope of (peak RSS - the image
 buffers memory.image_bytes counts separately) against padded input pixels. Largest tensor: the most elements of any
-op output in the traced graph at 128x128, per input pixel. Prints one line per model, ready for COEFFS.
+op output in the traced graph at 128x128, per input pixel. Prints one line per model, ready for its ModelSpec.
 """
 import argparse
 import json
@@ -73,7 +74,7 @@ def main(argv=None):
         r = measure(name, sizes)
         k, c = slope(r["rows"])
         peaks = ", ".join(f"{px}px:{peak / 2**20:.0f}MB" for px, peak, _ in r["rows"])
-        print(f'    "{name}": ({k:.0f}.0, {r["elements_per_pixel"]:.0f}.0),  # intercept {c / 2**20:.0f} MB; '
+        print(f'    {name}: memory=({k:.0f}.0, {r["elements_per_pixel"]:.0f}.0),  # intercept {c / 2**20:.0f} MB; '
               f'peak RSS {peaks}', flush=True)
 
 

@@ -17,7 +17,7 @@ FAMILY = FamilySpec(
         # eps / momentum and LeakyReLU(0.2) are the pitfalls a naive export misses.
         ModelSpec("dense-gan", "dense_gan", "deblurkeras.families.dense_gan.model:build_generator", {}, SIGNED,
                   twin="deblurkeras.families.dense_gan.twin:DenseGeneratorTorch", params=3_204_739, fixed=6_912,
-                  parity_size=(24, 20), pitfalls=frozenset({"bn", "leaky"})),
+                  parity_size=(24, 20), pitfalls=frozenset({"bn", "leaky"}), memory=(8201.0, 832.0)),
         # PatchGAN ("96万个可训练参数,1400个固定参数"); TF SAME on its stride-2 convs too
         ModelSpec("dense-gan-d", "dense_gan", "deblurkeras.families.dense_gan.model:build_discriminator", {},
                   ModelIO(in_scale=2.0, in_offset=-1.0, image=False),

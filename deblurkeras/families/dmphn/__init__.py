@@ -43,17 +43,17 @@ def _io(levels):
                    tiling_caveat=TILING_CAVEAT)
 
 
-def _model(levels, parity_size):
+def _model(levels, parity_size, memory):
     # torch-native: no export pitfall applies (its stride-2 convs pad explicitly, its deconvs crop symmetrically)
     name = "dmphn-" + "-".join(map(str, levels))
     return ModelSpec(name, "dmphn", "deblurkeras.families.dmphn.model:build_dmphn", {"levels": levels},
                      _io(levels), twin="deblurkeras.families.dmphn.twin:DMPHNTorch",
-                     params=len(levels) * PAIR_PARAMS, parity_size=parity_size)
+                     params=len(levels) * PAIR_PARAMS, parity_size=parity_size, memory=memory)
 
 
 FAMILY = FamilySpec(
     name="dmphn",
-    models=(_model(LEVELS[:3], (16, 24)), _model(LEVELS, (32, 24))),
+    models=(_model(LEVELS[:3], (16, 24), (1023.0, 33.0)), _model(LEVELS, (32, 24), (1067.0, 33.0))),
     trainer="deblurkeras.families.dmphn.trainer",
     optimizer="torch",  # torch.optim.Adam(lr=1e-4), eps 1e-8, StepLR(step_size=1000 epochs, gamma=0.1)
     config={

@@ -7,7 +7,9 @@ from ...spec import IMAGENET_MEAN, IMAGENET_STD, SCHEDULES, VGG_PREPROCESS, Choi
 
 # SRResNet x4 (64 channels, 16 blocks): 1,549,462 trainable = torch's sum(p.numel() for p in parameters()), + the
 # 33 BN layers' moving mean / variance (33 * 128). The CRD pixel shuffle is the pitfall a naive export misses.
-_G_COUNTS = dict(params=1_553_686, fixed=4_224, parity_size=(12, 10), pitfalls=frozenset({"shuffle"}))
+# Memory measured at 64², 96², 128² LR (srgan-x4 is srresnet-x4's network).
+_G_FIGURES = dict(params=1_553_686, fixed=4_224, parity_size=(12, 10), pitfalls=frozenset({"shuffle"}),
+                  memory=(17240.0, 1024.0))
 
 # LR input: ImageNet-normalised [0, 1] image; HR output in [-1, 1] (tanh)
 _IO = ModelIO(in_scale=tuple(1 / s for s in IMAGENET_STD),
@@ -20,8 +22,8 @@ _G_TWIN = "deblurkeras.families.sr.twin:SRResNetTorch"
 FAMILY = FamilySpec(
     name="sr",
     models=(
-        ModelSpec("srresnet-x4", "sr", _G, {"scale": 4}, _IO, twin=_G_TWIN, **_G_COUNTS),
-        ModelSpec("srgan-x4", "sr", _G, {"scale": 4}, _IO, twin=_G_TWIN, **_G_COUNTS),
+        ModelSpec("srresnet-x4", "sr", _G, {"scale": 4}, _IO, twin=_G_TWIN, **_G_FIGURES),
+        ModelSpec("srgan-x4", "sr", _G, {"scale": 4}, _IO, twin=_G_TWIN, **_G_FIGURES),
         # 96x96 input: 23,565,505 trainable (torch's count) + the 7 BN layers' moving mean / variance (2 * 1,856)
         ModelSpec("srgan-d", "sr", "deblurkeras.families.sr.model:build_srgan_discriminator", {}, _D_IO,
                   twin="deblurkeras.families.sr.twin:SRGANDiscriminatorTorch", params=23_569_217, fixed=3_712,

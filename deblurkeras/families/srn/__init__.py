@@ -16,18 +16,19 @@ _IO = ModelIO(multiple=16, transpose=True)
 _IO_GRAY = ModelIO(multiple=16, transpose=True, channels=1)
 
 
-def _model(name, variant, io, params, parity_size=(32, 32)):
+def _model(name, variant, io, params, memory, parity_size=(32, 32)):
     return ModelSpec(name, "srn", "deblurkeras.families.srn.model:build_srn", {"variant": variant}, io,
                      twin="deblurkeras.families.srn.twin:SRNTorch", params=params, parity_size=parity_size,
-                     pitfalls=PITFALLS)
+                     pitfalls=PITFALLS, memory=memory)
 
 
 FAMILY = FamilySpec(
     name="srn",
-    models=(_model("srn-color", "color", _IO, 6_881_251, parity_size=(32, 48)),
-            _model("srn-gray", "gray", _IO_GRAY, 6_876_449),
-            _model("srn-lstm", "lstm", _IO_GRAY, 8_056_609),      # the paper's model
-            _model("srn-color-lstm", "color_lstm", _IO, 8_061_411)),
+    # memory measured at 256², 512², 768² (gray, lstm: 128², 192², 256²)
+    models=(_model("srn-color", "color", _IO, 6_881_251, (1023.0, 32.0), parity_size=(32, 48)),
+            _model("srn-gray", "gray", _IO_GRAY, 6_876_449, (3445.0, 96.0)),
+            _model("srn-lstm", "lstm", _IO_GRAY, 8_056_609, (3732.0, 96.0)),      # the paper's model
+            _model("srn-color-lstm", "color_lstm", _IO, 8_061_411, (1062.0, 72.0))),
     trainer="deblurkeras.families.srn.trainer",
     optimizer="tf1",  # tf.train.AdamOptimizer(lr, 0.9, 0.999, 1e-8): training.optimizers.TF1Adam
     # the official train.py: batch 16, 256 crops, 524k steps (4000 epochs of GoPro), polynomial decay power 0.3
