@@ -5,7 +5,7 @@
 Data: an HDF5 file of the build_hdf5 layout (split `--split`, default test) or a folder holding either
 `blur/` + `sharp/` subfolders (paired by file name) or side-by-side images (left half sharp | right half blurred).
 Each blurred image runs through `deblurkeras.inference.deblur_array` (pad to the model's multiple, value range of
-`families.model_io`, gray models per channel, output truncated to uint8 like the original). Metrics: see
+`registry.model_io`, gray models per channel, output truncated to uint8 like the original). Metrics: see
 deblurkeras.metrics (the convention is written into the summary JSON).
 Outputs (atomic): per_image.csv (name, psnr/ssim of output and of the blurred input, seconds) and summary.json
 (means, gains, time per image, convention, model, weights, data); `--save-images` adds the deblurred PNGs.

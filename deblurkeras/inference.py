@@ -202,7 +202,7 @@ def predict_01(model, io, img_uint8, transpose=None, tile=0, overlap=OVERLAP, pa
 
 def deblur_array(model, io, img_uint8, transpose=None, round=False, tile=0, overlap=OVERLAP, pad_to=None,  # noqa: A002
                  progress=None):
-    """uint8 RGB (H, W, 3) -> deblurred uint8 RGB (H*s, W*s, 3). `io` is `families.model_io(name)`."""
+    """uint8 RGB (H, W, 3) -> deblurred uint8 RGB (H*s, W*s, 3). `io` is `registry.model_io(name)`."""
     return to_uint8(predict_01(model, io, img_uint8, transpose, tile, overlap, pad_to, progress), round=round)
 
 
