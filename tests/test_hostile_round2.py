@@ -145,7 +145,7 @@ def test_3_concurrent_writers_of_one_path_never_leave_a_broken_file(tmp_path):
 
 def test_4_a_second_train_on_a_run_folder_in_use_refuses(tmp_path):
     import tiny_trainers
-    from deblurkeras.training import runner
+    from deblurkeras.training import loop
 
     cfg = tiny_trainers.user_config(tmp_path, "srn-color", {}, total_steps=1, ckpt_every=1)
     run_dir = tmp_path / "run"
@@ -154,7 +154,7 @@ def test_4_a_second_train_on_a_run_folder_in_use_refuses(tmp_path):
     assert held.acquire()  # "the first run"
     try:
         with pytest.raises(BadInputError, match="another training run"):
-            runner.train(cfg)
+            loop.train(cfg)
         assert not (run_dir / "log.csv").exists() and not (run_dir / "config.yaml").exists()
     finally:
         held.release()
@@ -321,7 +321,7 @@ def test_10_15_stored_identity_and_corrupt_or_nan_weights(tmp_path, srn):
 def test_11_14_config_values_that_used_to_crash_or_diverge(tmp_path):
     import yaml
     import tiny_trainers
-    from deblurkeras.training import runner
+    from deblurkeras.training import loop
     from deblurkeras.training.config import load_config
 
     cfg = tiny_trainers.user_config(tmp_path, "srn-color", {})
@@ -340,7 +340,7 @@ def test_11_14_config_values_that_used_to_crash_or_diverge(tmp_path):
         assert why in str(e.value), (item, str(e.value))
     cfg["train"]["total_steps"] = 10 ** 26
     with pytest.raises(BadInputError, match="total_steps"):
-        runner.train(cfg)
+        loop.train(cfg)
     assert not (tmp_path / "run").exists()  # refused before the run folder is made
 
 
