@@ -7,10 +7,10 @@ Python exceptions still propagate (they are objects, not writes). Not done when 
 TF_CPP_MIN_LOG_LEVEL set below 2 before `import deblurkeras`, or `deblurkeras --verbose`.
 """
 import contextlib
-import importlib.abc
-import importlib.util
 import os
 import sys
+
+from ._keras_hook import OneShot, installed
 
 
 @contextlib.contextmanager
@@ -41,42 +41,25 @@ def quiet_tensorflow():
             pass
 
 
-class _Loader(importlib.abc.Loader):
-    def __init__(self, inner):
-        self.inner = inner
-
-    def create_module(self, spec):
-        return self.inner.create_module(spec)
-
-    def exec_module(self, module):
-        with fd2_to_devnull():
-            self.inner.exec_module(module)
-            try:
-                module.config.list_physical_devices()  # the cuInit probe, inside the silence too
-            except Exception:  # noqa: BLE001 - a broken TF install shows itself at first use
-                pass
-
-
-class _QuietTensorFlow(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
-            return None
-        sys.meta_path.remove(self)  # one shot
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _Loader(spec.loader)
-        return spec
+def _silenced(exec_module, module):
+    with fd2_to_devnull():
+        exec_module(module)
+        try:
+            module.config.list_physical_devices()  # the cuInit probe, inside the silence too
+        except Exception:  # noqa: BLE001 - a broken TF install shows itself at first use
+            pass
 
 
 def install(user_level):
     """Silence TensorFlow's first import unless the user set TF_CPP_MIN_LOG_LEVEL below 2 (`user_level`: its value
     before the package set its default)."""
     wants_log = user_level is not None and user_level.strip() in ("0", "1")
-    if wants_log or "tensorflow" in sys.modules or any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
+    if wants_log or "tensorflow" in sys.modules or installed("tensorflow"):
         return
-    sys.meta_path.insert(0, _QuietTensorFlow())
+    sys.meta_path.insert(0, OneShot("tensorflow", _silenced))
 
 
 def uninstall():
     """`deblurkeras --verbose`: TensorFlow's log shown after all."""
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietTensorFlow)]
+    for hook in installed("tensorflow"):
+        sys.meta_path.remove(hook)

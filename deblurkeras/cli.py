@@ -108,7 +108,7 @@ def main(argv=None):
     from .errors import DeblurKerasError, one_line
     try:
         check_not_overwriting_inputs(verb, args)
-        outputs.check(verb, args)  # inputs exist, outputs new (or --overwrite): before TensorFlow loads
+        outputs.check(verb, args, module)  # inputs exist, outputs new (or --overwrite): before TensorFlow loads
         if not verbose and verb not in NO_TENSORFLOW:
             quiet_tensorflow()
         return int(module.run(args) or 0)

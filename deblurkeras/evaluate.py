@@ -234,6 +234,11 @@ def add_arguments(p):
     add_memory_arguments(p)
 
 
+def planned_outputs(args):
+    """The reports `eval` writes (checked by deblurkeras/outputs.py before TensorFlow loads)."""
+    return [os.path.join(args.out, "per_image.csv"), os.path.join(args.out, "summary.json")]
+
+
 def run(args):
     from .inference import check_tile_args
 

@@ -343,6 +343,13 @@ def _output_name(src, ext):
     return os.path.splitext(base)[0] + "." + ext.lstrip(".") if ext else base
 
 
+def planned_outputs(args):
+    """The files `deblur` will write (deblurkeras/outputs.py checks them before TensorFlow loads); bad tile options
+    are refused here too, as cheaply."""
+    check_tile_args(args)
+    return [os.path.join(args.out, _output_name(p, args.ext)) for p in list_images(args.inputs)]
+
+
 def run(args):
     from PIL import Image
     from tqdm import tqdm

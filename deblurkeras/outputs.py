@@ -38,25 +38,14 @@ def check_inputs(args):
                 raise BadInputError(f"{p}: no such file or folder ({flag}; nothing was run)")
 
 
-def planned_outputs(verb, args):
-    """The files `verb` is about to write (those it can name before loading a model)."""
+def planned_outputs(verb, args, module=None):
+    """The files `verb` is about to write, those it can name before a model loads. A verb module that writes into
+    a folder says which by its own `planned_outputs(args)` (deblur, upscale, eval); the others write `--out`."""
     out = getattr(args, "out", None)
     if verb in OWN_RULE or out is None:
         return []
-    if verb == "deblur":
-        from .imageio import list_images
-        from .inference import _output_name
-
-        return [os.path.join(out, _output_name(p, args.ext)) for p in list_images(args.inputs)]
-    if verb == "upscale":
-        from .imageio import list_images
-        from .families.sr.inference import output_name
-
-        files = [os.path.join(out, output_name(p)) for p in list_images(args.inputs)]
-        return files + ([os.path.join(out, "metrics.json")] if args.evaluate else [])
-    if verb == "eval":
-        return [os.path.join(out, "per_image.csv"), os.path.join(out, "summary.json")]
-    return [out]  # import-*, export-torch: a file; convert-keras: a folder it replaces whole
+    own = getattr(module, "planned_outputs", None)
+    return list(own(args)) if own is not None else [out]  # import-*, export-torch: a file; convert-keras: a folder
 
 
 def _same_file(a, b):
@@ -75,14 +64,11 @@ def refuse_existing(paths, overwrite, inputs=()):
         raise BadInputError(f"{existing[0]}: exists{more}; pass --overwrite to replace it (nothing was written)")
 
 
-def check(verb, args):
-    """The cheap checks of a parsed command line, in the CLI before TensorFlow loads."""
+def check(verb, args, module=None):
+    """The cheap checks of a parsed command line, in the CLI before TensorFlow loads (`module`: the verb's)."""
     check_inputs(args)
-    if hasattr(args, "tile") and hasattr(args, "overlap"):
-        from .inference import check_tile_args
-        check_tile_args(args)
-    inputs = [p for name in READ_ARGS for p in _paths(getattr(args, name, None))]
-    if verb in ("deblur", "upscale"):
+    inputs = [p for name in READ_ARGS if name != "inputs" for p in _paths(getattr(args, name, None))]
+    if getattr(args, "inputs", None):
         from .imageio import list_images
-        inputs += list_images(args.inputs)
-    refuse_existing(planned_outputs(verb, args), getattr(args, "overwrite", False), inputs)
+        inputs += list_images(args.inputs)  # folders given as inputs: the images in them
+    refuse_existing(planned_outputs(verb, args, module), getattr(args, "overwrite", False), inputs)

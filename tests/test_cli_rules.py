@@ -129,28 +129,25 @@ def test_exported_safetensors_get_the_umask_mode_like_other_outputs(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
 
 
-def test_a_time_budget_bar_counts_seconds_not_the_step_cap(tmp_path):
+def _bar_of(cfg):
     from deblurkeras.training import loop
-    from tiny_trainers import user_config
-    from deblurkeras.training import config
 
-    cfg = config.load_config(base=user_config(tmp_path, "srn-color", {}, total_steps=100000))
-    cfg["run"].update(progress=True, time_budget_s=120)
     run = loop.Run(cfg, log=lambda *a: None)
     run.chief = True
     bar = run._progress()
-    try:
-        assert bar.total == 120 and bar.unit == "s"
-    finally:
-        bar.close()
+    bar.close()
+    return bar.total, bar.unit
+
+
+def test_a_time_budget_bar_counts_seconds_not_the_step_cap(tmp_path):
+    from deblurkeras.training import config
+    from tiny_trainers import user_config
+
+    cfg = config.load_config(base=user_config(tmp_path, "srn-color", {}, total_steps=100000))
+    cfg["run"].update(progress=True, time_budget_s=120)
+    assert _bar_of(cfg) == (120, "s")
     cfg["run"]["time_budget_s"] = None
-    bar = loop.Run(cfg, log=lambda *a: None)
-    bar.chief = True
-    bar = bar._progress()
-    try:
-        assert bar.total == 100000 and bar.unit == "step"
-    finally:
-        bar.close()
+    assert _bar_of(cfg) == (100000, "step")
 
 
 def test_the_demo_hands_auto_itself_to_the_run(tmp_path, monkeypatch):

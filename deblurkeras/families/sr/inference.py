@@ -141,6 +141,15 @@ def output_name(path, scale=None):
     return f"{os.path.splitext(os.path.basename(path))[0]}_x{scale}.png"
 
 
+def planned_outputs(args):
+    """The files `upscale` will write (checked by deblurkeras/outputs.py before TensorFlow loads)."""
+    from ...inference import check_tile_args
+
+    check_tile_args(args)
+    files = [os.path.join(args.out, output_name(p)) for p in list_images(args.inputs)]
+    return files + ([os.path.join(args.out, "metrics.json")] if args.evaluate else [])
+
+
 def run(args):
     from tqdm import tqdm
 
