@@ -38,6 +38,8 @@ VERBS = {
     "deblur": ("deblurkeras.inference", "deblur images or folders with a trained model"),
     **_family_verbs(),
     "export-torch": ("deblurkeras.convert.cli", "export to PyTorch (safetensors) with a per-layer parity report"),
+    "export-onnx": ("deblurkeras.convert.onnx_export", "export to ONNX (dynamic H x W) with a per-layer parity report "
+                    "against ONNX Runtime"),
     "convert-keras": ("deblurkeras.convert.keras_to_torch", "any Keras functional model -> readable PyTorch model.py + "
                       "weights + parity report"),
     "compare": ("deblurkeras.convert.compare_cli", "per-layer diff of a Keras model against any PyTorch module, "

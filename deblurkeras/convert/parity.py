@@ -69,19 +69,30 @@ def run_parity(model, twin, x_nhwc, tol=DEFAULT_TOL, peak=1.0, capture=None):
     """
     disable_tf32()
     x_nhwc = np.ascontiguousarray(x_nhwc, dtype=np.float32)
-    cap_model, keys, counts = capture or keras_capture_model(model)
-    k_all = [np.asarray(a) for a in cap_model(x_nhwc, training=False)]
-    k_acts, k_outs = dict(zip(keys, k_all[:len(keys)])), k_all[len(keys):]
+    k_acts, k_outs, counts = keras_activations(model, x_nhwc, capture)
     twin.eval()
     with torch.no_grad(), twin.capturing() as taps:
         t_outs = twin(torch.from_numpy(x_nhwc.transpose(0, 3, 1, 2).copy()))
     t_outs = [_to_nhwc(o) for o in (t_outs if isinstance(t_outs, (list, tuple)) else [t_outs])]
+    return compare_captured(list(x_nhwc.shape[1:3]), k_acts, k_outs, counts,
+                            {k: _to_nhwc(v) for k, v in taps.items()}, t_outs, tol, peak)
 
+
+def keras_activations(model, x_nhwc, capture=None):
+    """({(layer, node): activation}, [outputs], {layer: n_nodes}) of one Keras forward pass."""
+    cap_model, keys, counts = capture or keras_capture_model(model)
+    k_all = [np.asarray(a) for a in cap_model(x_nhwc, training=False)]
+    return dict(zip(keys, k_all[:len(keys)])), k_all[len(keys):], counts
+
+
+def compare_captured(size, k_acts, k_outs, counts, taps, t_outs, tol=DEFAULT_TOL, peak=1.0):
+    """The parity result of captured activations: Keras `k_acts` / `k_outs` (the reference) against the other
+    side's `taps` {(layer, node): NHWC array} in its execution order and `t_outs` (NHWC arrays)."""
     rows = []
-    for depth, (key, t_act) in enumerate(taps.items()):
+    for depth, (key, b) in enumerate(taps.items()):
         if key not in k_acts:
             continue  # a twin-only tap (none expected); Keras-only layers are listed as unpaired
-        a, b = k_acts[key], _to_nhwc(t_act)
+        a = k_acts[key]
         stats = compare(a, b)
         ok = stats["max_abs"] is not None and stats["max_abs"] <= tol
         rows.append({"depth": depth, "name": row_name(key[0], key[1], counts[key[0]]), "layer": key[0],
@@ -98,7 +109,7 @@ def run_parity(model, twin, x_nhwc, tol=DEFAULT_TOL, peak=1.0, capture=None):
     last_diff = None
     if k_outs and t_outs and k_outs[-1].shape == t_outs[-1].shape:
         last_diff = np.abs(k_outs[-1] - t_outs[-1])[0].mean(axis=-1)  # heatmap of the main output
-    return {"size": list(x_nhwc.shape[1:3]), "tol": tol, "ok": ok, "rows": rows, "outputs": outputs,
+    return {"size": list(size), "tol": tol, "ok": ok, "rows": rows, "outputs": outputs,
             "first_divergence": first["name"] if first else None,
             "first_divergence_layer": first["layer"] if first else None,
             "unpaired_keras_layers": unpaired, "max_abs_output": max((o["max_abs"] or math.inf) for o in outputs)

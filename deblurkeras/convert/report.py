@@ -89,6 +89,15 @@ def _table_rows(result):
 HEADER = ["depth", "layer@call", "keras shape (NHWC)", "torch shape (NHWC)", "max abs", "mean abs", "max rel", ""]
 
 
+def _target(meta):
+    """What Keras is compared with: meta["target"] (e.g. "ONNX Runtime"), PyTorch by default."""
+    return meta.get("target") or "PyTorch"
+
+
+def _header(meta):
+    return [h.replace("torch", _target(meta)) if "torch" in h else h for h in HEADER]
+
+
 def _summary(meta, result):
     first = result["first_divergence"] or "none"
     outs = ", ".join(f"#{o['index']} max abs {_fmt(o['max_abs'])} PSNR {_fmt(o['psnr_db'], '.1f')} dB"
@@ -100,10 +109,10 @@ def _summary(meta, result):
 
 
 def markdown(meta, results):
-    lines = [f"# Keras -> PyTorch parity: {meta.get('model')}", ""]
+    lines = [f"# Keras -> {_target(meta)} parity: {meta.get('model')}", ""]
     for res in results:
         lines += [f"## {'x'.join(map(str, res['size']))}", "", _summary(meta, res), "",
-                  "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+                  "| " + " | ".join(_header(meta)) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(cells) + " |" for cells in _table_rows(res)]
         if res["unpaired_keras_layers"]:
             lines += ["", "Keras layers without a torch counterpart row: " + ", ".join(res["unpaired_keras_layers"])]
@@ -117,7 +126,7 @@ def html_page(meta, results):
              f"<title>parity {e(str(meta.get('model')))}</title><style>body{{font-family:sans-serif;margin:1em}}"
              "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
              "tr.bad{background:#fdd}</style></head><body>",
-             f"<h1>Keras &rarr; PyTorch parity: {e(str(meta.get('model')))}</h1>",
+             f"<h1>Keras &rarr; {e(_target(meta))} parity: {e(str(meta.get('model')))}</h1>",
              f"<p>config <code>{e(meta.get('config', ''))}</code>; versions <code>{e(meta.get('versions', ''))}</code>"
              "</p>"]
     for res in results:
@@ -126,7 +135,7 @@ def html_page(meta, results):
                   f"<img alt='diff vs depth' src='data:image/png;base64,{depth_png}'>"]
         if heat_png:
             parts.append(f"<img alt='output difference heatmap' src='data:image/png;base64,{heat_png}'>")
-        parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADER) + "</tr>")
+        parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in _header(meta)) + "</tr>")
         for r, cells in zip(res["rows"], _table_rows(res)):
             cls = "" if r["ok"] else " class='bad'"
             parts.append(f"<tr{cls}>" + "".join(f"<td>{e(c.strip('*'))}</td>" for c in cells) + "</tr>")
@@ -138,7 +147,7 @@ def html_page(meta, results):
 def write_reports(directory, meta, results, stem="parity"):
     """Write <stem>.json, <stem>.md, <stem>.html into `directory` (atomically); returns the three paths."""
     os.makedirs(directory, exist_ok=True)
-    doc = {"model": meta.get("model"), "config": meta.get("config"), "naive": meta.get("naive"),
+    doc = {"model": meta.get("model"), "target": _target(meta), "config": meta.get("config"), "naive": meta.get("naive"),
            "versions": meta.get("versions"), "source": meta.get("source"),
            "ok": all(r["ok"] for r in results), "results": _clean(results)}
     paths = []

@@ -34,6 +34,9 @@ def check_naive(naive):
 
 def same_pads(size, kernel, stride, dilation=1):
     """TF SAME padding along one dim: (before, after); the odd pixel goes after (bottom/right)."""
+    if stride == 1:  # size-free: plain ints, so a traced graph (ONNX export) gets constant pads
+        total = (kernel - 1) * dilation
+        return total // 2, total - total // 2
     out = -(-size // stride)
     total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
     return total // 2, total - total // 2
@@ -110,7 +113,9 @@ def resize_bilinear(x, size, mode="tf1_legacy", naive=()):
     equivalent: replicate-pad one row/col bottom/right, interpolate to (h+1, w+1) with align_corners=True, slice.
     half_pixel == torch align_corners=False. naive 'resize' always uses the half-pixel form.
     """
-    oh, ow = int(size[0]), int(size[1])
+    oh, ow = size
+    if not isinstance(oh, torch.Tensor):  # traced sizes (ONNX export) stay tensors: a dynamic Resize
+        oh, ow = int(oh), int(ow)
     if (oh, ow) == tuple(x.shape[2:]):
         return x  # both TF modes are the identity at the same size
     if mode == "half_pixel" or "resize" in naive:
@@ -123,6 +128,8 @@ def resize_bilinear(x, size, mode="tf1_legacy", naive=()):
 
 def scaled_size(h, w, scale):
     """SRN's level size int(round(n*scale)), round half to even like Python and tf.round."""
+    if isinstance(h, torch.Tensor):  # traced sizes (ONNX export); torch.round also rounds half to even
+        return torch.round(h * scale).long(), torch.round(w * scale).long()
     return int(round(h * scale)), int(round(w * scale))
 
 

@@ -73,7 +73,7 @@ class DMPHNTorch(TwinModule):
         for level in range(2, self.n + 1):
             dim, patches[level] = _split_dim(level), []
             for k, parent in enumerate(patches[level - 1]):
-                a, b = torch.split(parent, parent.shape[dim] // 2, dim=dim)
+                a, b = torch.chunk(parent, 2, dim=dim)  # = split at the half (sizes are even); traces size-free
                 self.tap(f"split_lv{level}_{k + 1}", a)
                 patches[level] += [a, b]
         residuals, passed = None, None

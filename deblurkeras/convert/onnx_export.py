@@ -1,0 +1,398 @@
+"""Keras -> ONNX through the verified PyTorch twin, with the per-layer proof against ONNX Runtime.
+
+Route: Keras weights -> the PyTorch twin (already proven layer by layer against Keras; TF SAME padding and TF1
+resizes are explicit ops there) -> `torch.onnx.export(dynamo=False)`. The legacy TorchScript exporter keeps the
+shape arithmetic of SRN's levels (round(h * 0.5)) as graph ops, so one file serves every size; the dynamo exporter
+specialises it to the sample size (measured: an SRN file from it fails at a second size with a Concat mismatch).
+
+Two graphs are exported from the same module and weights:
+  * the file handed out: input `input` (N, C, H, W), output `output` (the model's image output), H / W dynamic,
+    a size check on the input (`size_check_*` Reshape: sizes that are not multiples of the model's `multiples`
+    are refused by the runtime instead of giving a wrong output), metadata (model, config, multiples, versions);
+  * a checking copy, never written next to it: every twin tap (Keras layer, call) is also a graph output, so ONNX
+    Runtime's activations are compared with Keras' layer by layer (deblurkeras.convert.parity rows).
+Parity failing at any size -> nothing written (exit 1 in the CLI), the report still goes to --report DIR.
+"""
+import io
+import json
+import os
+import time
+import warnings
+
+import numpy as np
+
+from ..errors import BadInputError, DeblurKerasError
+
+FORMAT = "deblurkeras-onnx/1"
+OPSET = 17
+INPUT, OUTPUT = "input", "output"
+EXTRAS = {"onnx": "onnx", "onnxruntime": "onnx", "openvino": "openvino"}
+TARGET = "ONNX Runtime"
+
+
+class MissingEngineError(DeblurKerasError):
+    """An optional runtime (onnx, onnxruntime, openvino) is not installed."""
+
+
+def require(module):
+    """Import an optional package, or a one-line error naming the extra that installs it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        extra = EXTRAS.get(module.split(".")[0], "onnx")
+        raise MissingEngineError(f"{module} is not installed: pip install 'deblurkeras[{extra}]'") from None
+
+
+# ---- torch -> ONNX bytes ------------------------------------------------------------------------------------
+def _graph_module(module, output_index=None, tap_keys=None):
+    import torch
+
+    class Exported(torch.nn.Module):
+        """What torch.onnx traces: the image output only, or (checking copy) every output then every tap."""
+
+        def __init__(self):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *xs):
+            if tap_keys is None:
+                return _outputs(self.module(*xs), output_index)
+            with self.module.capturing() as taps:
+                ys = _outputs(self.module(*xs), None)
+            return (*ys, *[taps[k] for k in tap_keys])
+
+    return Exported().eval()
+
+
+def _outputs(y, index):
+    ys = list(y) if isinstance(y, (list, tuple)) else [y]
+    return ys[index] if index is not None else tuple(ys)
+
+
+def tap_keys(module, sample):
+    """The (layer, node) keys the module captures, in execution order (one eager run)."""
+    import torch
+    with torch.no_grad(), module.capturing() as taps:
+        module(*sample)
+    return list(taps)
+
+
+def export_bytes(module, sample, output_names, input_names=(INPUT,), dynamic=True, output_index=None, keys=None):
+    """The ONNX bytes of `module` traced on `sample` (tuple of NCHW tensors); H / W (and N) dynamic if asked."""
+    import torch
+    graph = _graph_module(module, output_index, keys)
+    axes = {}
+    if dynamic:
+        for name, x in zip(input_names, sample):
+            axes[name] = {0: "batch", 2: "height", 3: "width"} if x.dim() == 4 else {0: "batch"}
+        with torch.no_grad():
+            outs = graph(*sample)
+        for i, (name, y) in enumerate(zip(output_names, outs if isinstance(outs, tuple) else (outs,))):
+            axes[name] = {0: "batch", 2: f"h{i}", 3: f"w{i}"} if y.dim() == 4 else {0: "batch"}
+    buf = io.BytesIO()
+    with warnings.catch_warnings():  # TracerWarnings on the shape branches: the parity check at other sizes
+        warnings.simplefilter("ignore")  # is what proves the trace generalises
+        with torch.no_grad():
+            torch.onnx.export(graph, tuple(sample), buf, dynamo=False, opset_version=OPSET, do_constant_folding=True,
+                              input_names=list(input_names), output_names=list(output_names),
+                              dynamic_axes=axes or None)
+    return buf.getvalue()
+
+
+def add_size_guard(proto, multiples, input_name=INPUT):
+    """Make the graph refuse an input whose H / W are not multiples of `multiples`: Reshape to
+    (N, C, H/mh, mh, W/mw, mw) and back, named `size_check_H_multiple_of_mh_W_multiple_of_mw` (the runtime's error
+    names the node). A no-op for (1, 1)."""
+    onnx = require("onnx")
+    from onnx import helper, TensorProto
+    mh, mw = multiples
+    if (mh, mw) == (1, 1):
+        return proto
+    g = proto.graph
+    checked = f"{input_name}_size_checked"
+    for node in g.node:
+        node.input[:] = [checked if i == input_name else i for i in node.input]
+    const = lambda name, vals: helper.make_node(  # noqa: E731
+        "Constant", [], [name], name=name, value=helper.make_tensor(name, TensorProto.INT64, [len(vals)], vals))
+    tag = f"size_check_H_multiple_of_{mh}_W_multiple_of_{mw}"
+    nodes = [const("sc_0", [0]), const("sc_2", [2]), const("sc_3", [3]), const("sc_4", [4]),
+             const("sc_mh", [mh]), const("sc_mw", [mw]),
+             helper.make_node("Shape", [input_name], ["sc_shape"], name="sc_shape"),
+             helper.make_node("Slice", ["sc_shape", "sc_0", "sc_2"], ["sc_nc"], name="sc_nc"),
+             helper.make_node("Slice", ["sc_shape", "sc_2", "sc_3"], ["sc_h"], name="sc_h"),
+             helper.make_node("Slice", ["sc_shape", "sc_3", "sc_4"], ["sc_w"], name="sc_w"),
+             helper.make_node("Div", ["sc_h", "sc_mh"], ["sc_hq"], name="sc_hq"),
+             helper.make_node("Div", ["sc_w", "sc_mw"], ["sc_wq"], name="sc_wq"),
+             helper.make_node("Concat", ["sc_nc", "sc_hq", "sc_mh", "sc_wq", "sc_mw"], ["sc_target"], axis=0,
+                              name="sc_target"),
+             helper.make_node("Reshape", [input_name, "sc_target"], ["sc_blocks"], name=tag),
+             helper.make_node("Reshape", ["sc_blocks", "sc_shape"], [checked], name=f"{tag}_back")]
+    old = list(g.node)
+    del g.node[:]
+    g.node.extend(nodes + old)
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def set_metadata(proto, meta):
+    del proto.metadata_props[:]
+    for k, v in sorted(meta.items()):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = str(k), v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+    proto.producer_name = "deblurkeras"
+    return proto
+
+
+def finish(data, meta=None, multiples=(1, 1)):
+    """Exported bytes -> bytes with the size guard and (for the file handed out) the metadata."""
+    onnx = require("onnx")
+    proto = onnx.load_from_string(data)
+    add_size_guard(proto, multiples)
+    if meta is not None:
+        set_metadata(proto, meta)
+    return proto.SerializeToString()
+
+
+def read_metadata(path):
+    """{key: value} of an ONNX file's metadata_props (values as written: strings)."""
+    onnx = require("onnx")
+    try:
+        proto = onnx.load(os.fspath(path), load_external_data=False)
+    except Exception as err:  # protobuf raises DecodeError and friends
+        raise BadInputError(f"{path}: not a readable ONNX file ({str(err).splitlines()[0] if str(err) else err})")
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def ort_session(model, threads=None):
+    """An ONNX Runtime CPU session over a path or bytes (default optimisations, as a user gets them)."""
+    ort = require("onnxruntime")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+# ---- the proof ------------------------------------------------------------------------------------------------
+def _nhwc(a):
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)) if a.ndim == 4 else a
+
+
+def run_onnx_parity(model_name, model, checking, handed, keys, x_nhwc, tol, capture, output_index, twin=None,
+                    naive=()):
+    """One size: Keras (reference) against the checking copy's taps and outputs and the handed-out file's output."""
+    from .. import families as registry
+    from . import parity
+    peak = float(registry.model_io(model_name).out_scale)
+    k_acts, k_outs, counts = parity.keras_activations(model, x_nhwc, capture)
+    x = np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))
+    got = checking.run(None, {INPUT: x})
+    n_out = len(got) - len(keys)
+    taps = {k: _nhwc(a) for k, a in zip(keys, got[n_out:])}
+    result = parity.compare_captured(x_nhwc.shape[1:3], k_acts, k_outs, counts, taps, [_nhwc(a) for a in got[:n_out]],
+                                     tol, peak)
+    ref = k_outs[output_index] if k_outs else None
+    file_out = _nhwc(handed.run([OUTPUT], {INPUT: x})[0])
+    stats = parity.compare(ref, file_out)
+    ok = stats["max_abs"] is not None and stats["max_abs"] <= tol
+    result["outputs"].append({"index": "file", "keras_shape": list(ref.shape), "torch_shape": list(file_out.shape),
+                              **stats, "psnr_db": parity.psnr(ref, file_out, peak) if ref.shape == file_out.shape
+                              else None, "ok": ok})
+    result["file_max_abs"] = stats["max_abs"]
+    result["ok"] = result["ok"] and ok
+    result["max_abs_output"] = max(o["max_abs"] if o["max_abs"] is not None else float("inf")
+                                   for o in result["outputs"])
+    if result["first_divergence"] and twin is not None:
+        first = next(r for r in result["rows"] if r["name"] == result["first_divergence"])
+        key = (first["layer"], first["node"])
+        result["cause"] = likely_cause(model_name, twin, x, key, taps[key], k_acts[key], tol, naive)
+    return result
+
+
+def likely_cause(model_name, twin, x_nchw, key, onnx_act, keras_act, tol, naive=()):
+    """Why the ONNX graph leaves Keras at layer `key`: the hand-port pitfall whose twin reproduces the ONNX
+    activation there (each pitfall's twin is run on the same input), else whether the twin itself agrees."""
+    import torch
+    from .compare import CAUSES
+    from .export import build_twin
+    from .torch_layers import PITFALLS
+
+    def act(module):
+        with torch.no_grad(), module.capturing() as taps:
+            module(torch.from_numpy(x_nchw))
+        return _nhwc(taps[key].numpy()) if key in taps else None
+
+    state = twin.state_dict()
+    for pitfall in PITFALLS:
+        try:
+            variant = build_twin(model_name, naive={pitfall})
+        except ValueError:
+            continue
+        variant.load_state_dict(state)
+        a = act(variant)
+        if a is not None and a.shape == onnx_act.shape and np.abs(a - onnx_act).max() <= tol \
+                and np.abs(a - keras_act).max() > tol:
+            return f"{CAUSES.get(pitfall, pitfall)} (the {pitfall!r} hand-port pitfall reproduces the exported layer)"
+    exact = build_twin(model_name)
+    exact.load_state_dict(state)
+    a = act(exact)
+    if a is not None and a.shape == keras_act.shape and np.abs(a - keras_act).max() <= tol:
+        return "the exported graph differs from the exact twin at this layer (exporter or runtime)"
+    return None
+
+
+def check_size_guard(handed, multiples, size, channels):
+    """The handed-out graph must refuse a size that is not a multiple: returns the runtime's message (or raises)."""
+    mh, mw = multiples
+    if (mh, mw) == (1, 1):
+        return None
+    bad = np.zeros((1, channels, size[0] + (1 if mh > 1 else 0), size[1] + (1 if mw > 1 else 0)), np.float32)
+    try:
+        handed.run([OUTPUT], {INPUT: bad})
+    except Exception as err:  # onnxruntime's Fail / InvalidArgument
+        return str(err).splitlines()[0]
+    raise DeblurKerasError(f"the exported graph accepted {bad.shape[2]}x{bad.shape[3]}, not a multiple of "
+                           f"{mh}x{mw}: the size check is missing")
+
+
+def onnx_meta(model_name, config, weights, naive=()):
+    from .. import families as registry
+    from .export import versions
+    io_ = registry.model_io(model_name)
+    vers = versions()
+    vers["onnx_opset"] = OPSET
+    try:
+        import onnxruntime
+        vers["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
+    return {"format": FORMAT, "model": model_name, "config": json.dumps(config, sort_keys=True),
+            "multiples": json.dumps(list(io_.multiples)), "scale": str(io_.scale), "channels": str(io_.channels),
+            "layout": "NCHW float32; values in the model's range (ModelIO of the registry)",
+            "naive": ",".join(sorted(naive)), "versions": json.dumps(vers, sort_keys=True),
+            "source": os.fspath(weights) if weights else "freshly initialised"}
+
+
+def export_onnx(model_name, out, weights=None, report_dir=None, naive=None, sizes=None, tol=None, overrides=None,
+                seed=0, progress=False):
+    """Write `out` (ONNX) only if Keras and ONNX Runtime agree at every size; returns
+    (ok, results, report paths, seconds)."""
+    import torch
+    from .. import families as registry
+    from ..utils import atomic_path
+    from . import export, parity
+    from .pipeline import parity_input
+    from .torch_layers import check_naive
+    require("onnx"), require("onnxruntime")
+    tol = parity.DEFAULT_TOL if tol is None else tol
+    start = time.perf_counter()
+    io_ = registry.model_io(model_name)
+    if not io_.image:
+        raise BadInputError(f"{model_name} does not produce images: export-onnx exports the image models")
+    config = export.model_config(model_name, overrides)
+    naive = check_naive(naive)
+    try:
+        twin = export.build_twin(model_name, overrides, naive=naive)
+    except (TypeError, ValueError) as err:
+        raise BadInputError(f"{model_name}: bad configuration {config} ({err})") from None
+    out_dir = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(out_dir):
+        raise BadInputError(f"{out}: directory {out_dir} does not exist")
+    sizes = [tuple(s) for s in (sizes or getattr(twin, "PARITY_SIZES", None) or ((64, 64), (48, 80)))]
+    if len(sizes) < 2:
+        raise BadInputError("export-onnx checks at least two sizes (the file has dynamic H / W)")
+    for size in sizes:
+        twin.check_size(*size)
+    if weights and not os.path.isfile(weights):
+        raise BadInputError(f"{weights}: no such weights file")
+    model = registry.build_model(model_name, **config)
+    if weights:
+        export.load_keras_weights(model, weights)
+    else:
+        warnings.warn(f"{model_name}: no --weights given, exporting the freshly initialised model", stacklevel=2)
+    twin.load_state_dict(export.keras_to_torch_state(model, twin, source=os.fspath(weights) if weights else model.name))
+    twin.eval()
+    parity.disable_tf32()
+    sample = (torch.from_numpy(parity_input(model_name, sizes[0], seed).transpose(0, 3, 1, 2).copy()),)
+    keys = tap_keys(twin, sample)
+    n_out = len(_outputs(twin(*sample), None))
+    meta = onnx_meta(model_name, config, weights, naive)
+    handed = finish(export_bytes(twin, sample, [OUTPUT], output_index=io_.output_index), meta, io_.multiples)
+    checking = finish(export_bytes(twin, sample, [f"out_{i}" for i in range(n_out)] +
+                                   [f"tap_{i}" for i in range(len(keys))], keys=keys), None, io_.multiples)
+    s_handed, s_checking = ort_session(handed), ort_session(checking)
+    capture = parity.keras_capture_model(model)
+    it = sizes
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(sizes, desc="onnx parity", unit="size")
+    results = [run_onnx_parity(model_name, model, s_checking, s_handed, keys, parity_input(model_name, s, seed), tol,
+                               capture, io_.output_index, twin, naive) for s in it]
+    guard = check_size_guard(s_handed, io_.multiples, sizes[0], io_.channels)
+    for r in results:
+        r["size_check"] = guard
+    ok = all(r["ok"] for r in results)
+    paths = []
+    if report_dir:
+        from . import report
+        paths = report.write_reports(report_dir, {**meta, "target": TARGET}, results)
+    if ok:
+        with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            f.write(handed)
+    return ok, results, paths, time.perf_counter() - start
+
+
+# ---- CLI: deblurkeras export-onnx ---------------------------------------------------------------------------
+def add_arguments(p):
+    from .parity import DEFAULT_TOL
+    p.add_argument("--model", default=None, help="registered image model (default: the one --weights names)")
+    p.add_argument("--weights", help="Keras weights (.weights.h5 or .keras); without it the freshly initialised "
+                                     "model is exported (with a warning)")
+    p.add_argument("--out", required=True, help="output .onnx file (written only when parity holds)")
+    p.add_argument("--report", metavar="DIR", help="write parity.json / parity.md / parity.html here")
+    p.add_argument("--naive", default="", help="export a hand-port twin with these pitfalls (to see the report "
+                                               "catch them): padding,resize,bn,leaky,shuffle,deconv")
+    p.add_argument("--sizes", help="HxW list for the check, at least two, e.g. 64x64,48x80 (default: per model)")
+    p.add_argument("--tol", type=float, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="builder argument override (JSON, else a string)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
+
+
+def print_results(results):
+    for r in results:
+        outs = ", ".join(f"{o['max_abs']:.3g}" if o["max_abs"] is not None else "shape!" for o in r["outputs"])
+        cause = f" ({r['cause']})" if r.get("cause") else ""
+        print(f"{r['size'][0]}x{r['size'][1]}: {'PASS' if r['ok'] else 'FAIL'}  output max abs diff [{outs}]  "
+              f"first divergence: {r['first_divergence'] or 'none'}{cause}")
+
+
+def run(args):
+    from .. import families as registry
+    from .cli import _overrides
+    from .pipeline import parse_sizes
+    if args.model is None and args.weights:
+        from ..weights import resolve_name
+        args.model = resolve_name(args.weights)
+    if args.model not in registry.model_names(image_only=True):
+        raise BadInputError(f"unknown image model {args.model!r}; expected one of "
+                            f"{registry.model_names(image_only=True)}")
+    try:
+        from .torch_layers import check_naive
+        naive = check_naive(args.naive)
+    except ValueError as err:
+        raise BadInputError(str(err)) from None
+    sizes = parse_sizes(args.sizes) if args.sizes else None
+    ok, results, paths, seconds = export_onnx(args.model, args.out, args.weights, args.report, naive, sizes, args.tol,
+                                              _overrides(args.set), args.seed, progress=True)
+    print_results(results)
+    if results and results[0].get("size_check"):
+        print(f"size check: {results[0]['size_check'][:160]}")
+    for p in paths:
+        print(f"report: {p}")
+    if ok:
+        print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes, dynamic H x W) in {seconds:.1f} s")
+        return 0
+    print(f"parity FAILED (tol {args.tol:g}); {args.out} not written")
+    return 1
