@@ -21,6 +21,7 @@ from .errors import BadInputError, DeblurKerasError, one_line, show
 from .imageio import DEFAULT_MAX_PIXELS
 from .metrics import CONVENTION, psnr, ssim
 from .precision import add_argument as add_precision_argument
+from .engines import add_argument as add_engine_argument
 from .utils import atomic_path, clean_stale_temps, dumps_json
 
 FIELDS = ("name", "psnr_out", "ssim_out", "psnr_in", "ssim_in", "seconds")
@@ -178,20 +179,21 @@ def write_reports(rows, summary, out_dir):
 
 def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_images=False, model=None,
              precision="float32", max_memory=None, tile=None, overlap=None, max_pixels=DEFAULT_MAX_PIXELS,
-             **deblur_kwargs):
+             engine="keras", **deblur_kwargs):
     """Evaluate a registered model (weights file, or an already loaded `model`) and write the reports.
     `precision`: float32 | bfloat16 | auto, the dtype policy the model is built in (deblurkeras.precision).
 
     Images too large for `max_memory` (bytes; default half the available memory) run in tiles, as `deblur` does.
     Pairs that fail are listed in summary.json under "failed" (and the CLI exits 1)."""
-    from . import memory
+    from . import engines, memory
     from . import precision as prec
     from .registry import model_identity, model_io
     from .inference import OVERLAP, _announce, load_model, run_image
 
     pairs = iter_pairs(data, split, max_pixels)  # checks the data before the (slow) model load
     if model is None:
-        model = prec.build(lambda: load_model(model_name, weights), precision, _announce)
+        model, model_name = engines.load(engine, weights, model_name, precision,
+                                         lambda: load_model(model_name, weights), _announce)
     model_name = model_name or model_identity(model)["model"]
     io = model_io(model_name)
     if not io.image:
@@ -209,7 +211,7 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
                           limit=limit, total=count_pairs(data, split), failed=failed, run=run)
     summary = {**summarize(rows), "model": model_name, "weights": None if weights is None else os.fspath(weights),
                "data": os.fspath(data), "split": split if not os.path.isdir(data) or _pair_folder(data, split) != data else None,
-               "dtype_policy": prec.model_policy(model),
+               "dtype_policy": getattr(model, "dtype_policy_name", None) or prec.model_policy(model),
                "convention": CONVENTION, "failed": failed}
     write_reports(rows, summary, out_dir)
     return rows, summary
@@ -231,6 +233,7 @@ def add_arguments(p):
     from . import outputs
     outputs.add_argument(p)
     add_precision_argument(p)
+    add_engine_argument(p)
     add_memory_arguments(p)
 
 
@@ -245,7 +248,8 @@ def run(args):
     check_tile_args(args)
     _, summary = evaluate(args.model, args.weights, args.data, args.out, split=args.split, limit=args.limit,
                           save_images=args.save_images, precision=args.precision, max_memory=args.max_memory,
-                          tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels)
+                          tile=args.tile, overlap=args.overlap, max_pixels=args.max_pixels,
+                          engine=args.engine)
     print(f"{summary['n_images']} images: PSNR {summary['psnr_out']:.2f} dB (blurred input "
           f"{summary['psnr_in']:.2f}, gain {summary['psnr_gain']:+.2f}), SSIM {summary['ssim_out']:.4f} "
           f"(blurred input {summary['ssim_in']:.4f}); {summary['seconds_per_image_median']:.3f} s/image (median)")

@@ -32,8 +32,7 @@ import weakref
 
 import numpy as np
 
-from . import precision
-from . import memory, outputs
+from . import engines, memory, outputs, precision
 from .errors import BadInputError, DeblurKerasError, WeightsMismatchError, first_line, one_line, show
 from .imageio import DEFAULT_MAX_PIXELS, declared_size, list_images, load_image, save_image, to_uint8
 from .utils import clean_stale_temps
@@ -103,7 +102,10 @@ def _run_padded(model, io, x, pad_to=None):
     if (ph, pw) != (h, w):
         x = np.pad(x, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
     batch = x.transpose(2, 0, 1)[..., None] if io.channels == 1 else x[None]  # gray: channels -> batch
-    y = _forward_fn(model, io)(batch).numpy()
+    if hasattr(model, "predict_nhwc"):  # an ONNX engine (deblurkeras.engines)
+        y = model.predict_nhwc(batch)
+    else:
+        y = _forward_fn(model, io)(batch).numpy()
     y = y[..., 0].transpose(1, 2, 0) if io.channels == 1 else y[0]
     s = io.scale
     return y[: h * s, : w * s]
@@ -330,6 +332,7 @@ def add_arguments(parser):
     parser.add_argument("--pad-to", type=_size, default=None, metavar="HxW",
                         help="pad to this size instead of the next multiple (720x1280 = the official script)")
     precision.add_argument(parser)
+    engines.add_argument(parser)
     add_memory_arguments(parser)
     outputs.add_argument(parser)
 
@@ -353,7 +356,7 @@ def planned_outputs(args):
 def run(args):
     from PIL import Image
     from tqdm import tqdm
-    from .registry import model_identity, model_io
+    from .registry import model_io
 
     check_tile_args(args)
     paths = list_images(args.inputs)
@@ -362,8 +365,8 @@ def run(args):
     if args.ext and "." + args.ext.lstrip(".").lower() not in Image.registered_extensions():
         raise BadInputError(f"--ext {args.ext}: unknown image format")
     budget = memory.parse_budget(args.max_memory)
-    model = precision.build(lambda: load_model(args.model, args.weights), args.precision, _announce)
-    name = args.model or model_identity(model)["model"]
+    model, name = engines.load(args.engine, args.weights, args.model, args.precision,
+                               lambda: load_model(args.model, args.weights), _announce)
     io = model_io(name)
     if not io.image:
         raise BadInputError(f"{args.weights}: holds {name}, which does not produce images")

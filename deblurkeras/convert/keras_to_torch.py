@@ -65,9 +65,12 @@ def write_dir(directory, gen, meta):
     umask_mode(os.path.join(directory, "model.safetensors"))
 
 
-def convert_keras(model, out, report_dir=None, sizes=None, tol=DEFAULT_TOL, seed=0, force=False, source=None):
+def convert_keras(model, out, report_dir=None, sizes=None, tol=DEFAULT_TOL, seed=0, force=False, source=None,
+                  onnx=False):
     """Convert `model` (a Keras model or a .keras path) into directory `out`; returns
-    (ok, results, report paths, seconds, generated). Nothing is left in `out` unless parity holds."""
+    (ok, results, report paths, seconds, generated). Nothing is left in `out` unless parity holds.
+    `onnx`: also write out/model.onnx from the generated module, proven against ONNX Runtime layer by layer
+    (deblurkeras.convert.onnx_export; its results follow the torch ones, with "target": "ONNX Runtime")."""
     from . import codegen, compare, report
     from .generated import load_dir
     from .graph import read_graph
@@ -96,9 +99,13 @@ def convert_keras(model, out, report_dir=None, sizes=None, tol=DEFAULT_TOL, seed
         rmeta = {**meta, "naive": ""}
         if report_dir:
             paths = report.write_reports(report_dir, rmeta, results)
+        onnx_results, onnx_paths = _onnx(model, module, graph, sizes, tol, seed, capture, rmeta, tmp, report_dir) \
+            if onnx else ([], [])
+        ok = ok and all(r["ok"] for r in onnx_results)
+        if ok and not report_dir:
+            paths = [os.path.join(out, os.path.basename(p)) for p in report.write_reports(tmp, rmeta, results)]
+        paths, results = paths + onnx_paths, results + onnx_results
         if ok:
-            if not report_dir:
-                paths = [os.path.join(out, os.path.basename(p)) for p in report.write_reports(tmp, rmeta, results)]
             if os.path.exists(out):  # --overwrite: the old directory goes only once the new one is complete
                 shutil.rmtree(out)
             os.replace(tmp, out)
@@ -106,6 +113,26 @@ def convert_keras(model, out, report_dir=None, sizes=None, tol=DEFAULT_TOL, seed
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
     return ok, results, paths, time.perf_counter() - start, gen
+
+
+def _onnx(model, module, graph, sizes, tol, seed, capture, rmeta, tmp, report_dir):
+    """convert-keras --onnx: tmp/model.onnx (only when parity holds) + parity_onnx reports; (results, paths)."""
+    from . import onnx_export, report
+    handed, onnx_results = onnx_export.converted_to_onnx(model, module, graph, sizes, tol, seed, capture)
+    for r in onnx_results:
+        r["target"] = onnx_export.TARGET
+    ok = all(r["ok"] for r in onnx_results)
+    ometa = {**rmeta, "target": onnx_export.TARGET, "format": "deblurkeras-converted-onnx/1"}
+    paths = report.write_reports(report_dir or tmp, ometa, onnx_results, stem="parity_onnx") if report_dir or ok \
+        else []
+    if ok:
+        proto = onnx_export.require("onnx").load_from_string(handed)
+        onnx_export.set_metadata(proto, {k: v for k, v in ometa.items() if k != "target"})
+        with open(os.path.join(tmp, "model.onnx"), "wb") as f:
+            f.write(proto.SerializeToString())
+    if not report_dir:  # reports inside the directory are named where it will be
+        paths = [os.path.join(tmp[:-len(".partial")], os.path.basename(p)) for p in paths]
+    return onnx_results, paths
 
 
 # ---- CLI ----------------------------------------------------------------------------------------------------
@@ -123,6 +150,9 @@ def add_arguments(p):
     # --overwrite is every verb's word (deblurkeras/outputs.py); --force stays for the scripts that use it
     p.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
                    help="replace an existing --out directory (once the new one is complete)")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx (from the generated module, H / W "
+                   "dynamic where the Keras input is) with a per-layer parity report against ONNX Runtime "
+                   "(parity_onnx.*; needs `pip install 'deblurkeras[onnx]'`)")
 
 
 def run(args):
@@ -131,7 +161,7 @@ def run(args):
 
     sizes = parse_sizes(args.sizes) if args.sizes else None
     ok, results, paths, seconds, gen = convert_keras(args.model, args.out, args.report, sizes, args.tol, args.seed,
-                                                     args.overwrite)
+                                                     args.overwrite, onnx=args.onnx)
     print(f"{gen.class_name}: {gen.n_layers} Keras layers converted")
     print_results(results, paths)
     if ok:

@@ -14,8 +14,9 @@ def print_results(results, paths):
     for r in results:
         outs = ", ".join(f"{o['max_abs']:.3g}" if o["max_abs"] is not None else "shape!" for o in r["outputs"])
         cause = f" ({r['cause']})" if r.get("cause") else ""
-        print(f"{'x'.join(map(str, r['size']))}: {'PASS' if r['ok'] else 'FAIL'}  output max abs diff [{outs}]  "
-              f"first divergence: {r['first_divergence'] or 'none'}{cause}")
+        target = f"{r['target']} " if r.get("target") else ""  # convert-keras --onnx: the ONNX Runtime rows
+        print(f"{target}{'x'.join(map(str, r['size']))}: {'PASS' if r['ok'] else 'FAIL'}  "
+              f"output max abs diff [{outs}]  first divergence: {r['first_divergence'] or 'none'}{cause}")
     for p in paths:
         print(f"report: {p}")
 

@@ -68,9 +68,14 @@ class TapModule(nn.Module):
 
 # ---- padding ------------------------------------------------------------------------------------------------
 def same_pads(size, kernel, stride, dilation=1):
-    """TF SAME padding along one dim: (before, after); the odd pixel goes after (bottom/right)."""
+    """TF SAME padding along one dim: (before, after); the odd pixel goes after (bottom/right).
+    Stride 1 needs no size (constant pads in a traced ONNX graph); traced sizes (0-d tensors) stay ops."""
+    if stride == 1:
+        total = (kernel - 1) * dilation
+        return total // 2, total - total // 2
     out = -(-size // stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    total = (out - 1) * stride + (kernel - 1) * dilation + 1 - size
+    total = total.clamp(min=0) if isinstance(total, torch.Tensor) else max(total, 0)
     return total // 2, total - total // 2
 
 
@@ -409,7 +414,9 @@ def resize(x, size, mode):
     """Resize NCHW to size=(h, w). Modes: half_pixel (TF2 tf.image.resize bilinear = torch align_corners=False),
     tf1_legacy (TF1 resize_bilinear: src = dst * in / out), align_corners, nearest (TF2 = torch nearest-exact),
     nearest_legacy (Keras UpSampling2D: torch nearest)."""
-    oh, ow = int(size[0]), int(size[1])
+    oh, ow = size[0], size[1]
+    if not isinstance(oh, torch.Tensor):  # traced sizes (ONNX export) stay tensors: a dynamic Resize
+        oh, ow = int(oh), int(ow)
     if mode in ("half_pixel", "tf1_legacy") and (oh, ow) == tuple(x.shape[2:]):
         return x
     if mode == "half_pixel":
@@ -441,7 +448,8 @@ class Resize(nn.Module):
         elif self.size is not None:
             size = self.size
         else:
-            size = [int(round(n * f)) for n, f in zip(x.shape[2:], self.factor)]
+            size = [torch.round(n * f).long() if isinstance(n, torch.Tensor) else int(round(n * f))
+                    for n, f in zip(x.shape[2:], self.factor)]
         return resize(x, size, self.mode)
 
 

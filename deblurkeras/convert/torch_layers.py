@@ -38,7 +38,8 @@ def same_pads(size, kernel, stride, dilation=1):
         total = (kernel - 1) * dilation
         return total // 2, total - total // 2
     out = -(-size // stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    total = (out - 1) * stride + (kernel - 1) * dilation + 1 - size
+    total = total.clamp(min=0) if isinstance(total, torch.Tensor) else max(total, 0)  # traced sizes stay ops
     return total // 2, total - total // 2
 
 

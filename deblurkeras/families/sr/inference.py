@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from ... import outputs, precision
+from ... import engines, outputs, precision
 from ...errors import BadInputError, DeblurKerasError
 from ...imageio import list_images, load_image, save_image, to_uint8
 from ...utils import atomic_path, clean_stale_temps, dumps_json
@@ -113,6 +113,7 @@ def add_arguments(parser):
     parser.add_argument("--round", action="store_true", help="round to uint8 instead of truncating")
     precision.add_argument(parser)
     outputs.add_argument(parser)
+    engines.add_argument(parser)
     add_memory_arguments(parser)  # --tile / --overlap / --max-memory, in LR pixels
 
 
@@ -155,7 +156,7 @@ def run(args):
 
     from ... import memory
     from .data import bicubic_up
-    from ...registry import model_identity, model_io
+    from ...registry import model_io
     from ...errors import one_line, show
     from ...inference import _announce, check_declared_size, check_tile_args, output_plan, run_image
 
@@ -164,8 +165,8 @@ def run(args):
     if not paths:
         raise BadInputError(f"{', '.join(args.inputs)}: no images found")
     budget = memory.parse_budget(args.max_memory)
-    model = precision.build(lambda: load_sr_model(args.model, args.weights), args.precision, _announce)
-    args.model = model_identity(model)["model"]
+    model, args.model = engines.load(args.engine, args.weights, args.model, args.precision,
+                                     lambda: load_sr_model(args.model, args.weights), _announce, allowed=sr_models())
     io = model_io(args.model)
     scale = io.scale
     os.makedirs(args.out, exist_ok=True)
