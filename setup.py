@@ -28,6 +28,10 @@ setup(
         # The Makefile installs torch==2.13.0 (a local CPU wheel) first; this range is then already satisfied.
         "torch": ["torch>=2.1", "safetensors"],
         "test": ["pytest", "psutil"],
+        # export-onnx / convert-keras --onnx (torch's TorchScript exporter needs no onnxscript) and
+        # --engine onnxruntime; --engine openvino reads the file's metadata with onnx
+        "onnx": ["onnx", "onnxruntime"],
+        "openvino": ["openvino", "onnx"],
         # to view the runs' tb/ logs (they are written with core TensorFlow, no tensorboard needed to train)
         "tensorboard": ["tensorboard"],
     },

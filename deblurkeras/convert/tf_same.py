@@ -73,7 +73,7 @@ def same_pads(size, kernel, stride, dilation=1):
     if stride == 1:
         total = (kernel - 1) * dilation
         return total // 2, total - total // 2
-    out = -(-size // stride)
+    out = (size + stride - 1) // stride  # ceil; no negative floor division (ONNX Div truncates)
     total = (out - 1) * stride + (kernel - 1) * dilation + 1 - size
     total = total.clamp(min=0) if isinstance(total, torch.Tensor) else max(total, 0)
     return total // 2, total - total // 2
@@ -175,7 +175,9 @@ class Conv(nn.Module):
 
     def forward(self, x):
         pads = spatial_pads(x, self.kernel, self.stride, self.dilation, self.padding)
-        if all(p == 0 for p in pads):
+        if any(isinstance(p, torch.Tensor) for p in pads):  # traced pads (ONNX export): the branch-free form
+            y = self.conv(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        elif all(p == 0 for p in pads):
             y = self.conv(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         elif all(pads[2 * i] == pads[2 * i + 1] for i in range(len(pads) // 2)):  # symmetric: the conv pads
             sym = tuple(reversed(pads[0::2]))

@@ -37,7 +37,7 @@ def same_pads(size, kernel, stride, dilation=1):
     if stride == 1:  # size-free: plain ints, so a traced graph (ONNX export) gets constant pads
         total = (kernel - 1) * dilation
         return total // 2, total - total // 2
-    out = -(-size // stride)
+    out = (size + stride - 1) // stride  # ceil; no negative floor division (ONNX Div truncates)
     total = (out - 1) * stride + (kernel - 1) * dilation + 1 - size
     total = total.clamp(min=0) if isinstance(total, torch.Tensor) else max(total, 0)  # traced sizes stay ops
     return total // 2, total - total // 2
@@ -58,7 +58,8 @@ class SameConv2d(nn.Conv2d):
                 ph, pw = (kh // 2 * dh,) * 2, (kw // 2 * dw,) * 2
             else:
                 ph, pw = same_pads(x.shape[2], kh, sh, dh), same_pads(x.shape[3], kw, sw, dw)
-            if ph[0] == ph[1] and pw[0] == pw[1]:  # symmetric: let the conv pad (no extra copy)
+            traced = any(isinstance(p, torch.Tensor) for p in ph + pw)  # ONNX export: the branch-free form
+            if not traced and ph[0] == ph[1] and pw[0] == pw[1]:  # symmetric: let the conv pad (no extra copy)
                 y = F.conv2d(x, self.weight, self.bias, self.stride, (ph[0], pw[0]), self.dilation)
             else:
                 y = F.conv2d(F.pad(x, (pw[0], pw[1], ph[0], ph[1])), self.weight, self.bias, self.stride, 0,
