@@ -275,9 +275,10 @@ def onnx_meta(model_name, config, weights, naive=()):
 
 
 def export_onnx(model_name, out, weights=None, report_dir=None, naive=None, sizes=None, tol=None, overrides=None,
-                seed=0, progress=False):
+                seed=0, progress=False, keras_model=None):
     """Write `out` (ONNX) only if Keras and ONNX Runtime agree at every size; returns
-    (ok, results, report paths, seconds)."""
+    (ok, results, report paths, seconds). `keras_model`: an already built model of `model_name` to use instead of
+    building one (its weights are the ones exported; `weights` is then only recorded as the source)."""
     import torch
     from .. import families as registry
     from ..utils import atomic_path
@@ -306,10 +307,12 @@ def export_onnx(model_name, out, weights=None, report_dir=None, naive=None, size
         twin.check_size(*size)
     if weights and not os.path.isfile(weights):
         raise BadInputError(f"{weights}: no such weights file")
-    model = registry.build_model(model_name, **config)
-    if weights:
-        export.load_keras_weights(model, weights)
-    else:
+    model = keras_model
+    if model is None:
+        model = registry.build_model(model_name, **config)
+        if weights:
+            export.load_keras_weights(model, weights)
+    if not weights and keras_model is None:
         warnings.warn(f"{model_name}: no --weights given, exporting the freshly initialised model", stacklevel=2)
     twin.load_state_dict(export.keras_to_torch_state(model, twin, source=os.fspath(weights) if weights else model.name))
     twin.eval()

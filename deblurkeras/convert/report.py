@@ -148,7 +148,8 @@ def html_page(meta, results):
 def write_reports(directory, meta, results, stem="parity"):
     """Write <stem>.json, <stem>.md, <stem>.html into `directory` (atomically); returns the three paths."""
     os.makedirs(directory, exist_ok=True)
-    doc = {"model": meta.get("model"), "target": _target(meta), "config": meta.get("config"), "naive": meta.get("naive"),
+    doc = {"model": meta.get("model"), "target": _target(meta), "config": meta.get("config"),
+           "naive": meta.get("naive"),
            "versions": meta.get("versions"), "source": meta.get("source"),
            "ok": all(r["ok"] for r in results), "results": _clean(results)}
     paths = []
