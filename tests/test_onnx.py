@@ -19,7 +19,7 @@ pytest.importorskip("onnx", reason="the onnx extra: pip install 'deblurkeras[onn
 from deblurkeras import families as registry  # noqa: E402
 from deblurkeras.cli import main  # noqa: E402
 from deblurkeras.convert.onnx_export import INPUT, OUTPUT, export_onnx, read_metadata  # noqa: E402
-from deblurkeras.convert.parity import randomize_batchnorm  # noqa: E402
+from deblurkeras.convert.parity import output_to_image_range, randomize_batchnorm  # noqa: E402
 from deblurkeras.convert.pipeline import parity_input  # noqa: E402
 from deblurkeras.engines import OnnxEngine  # noqa: E402
 from deblurkeras.errors import BadInputError  # noqa: E402
@@ -51,6 +51,7 @@ def exported(tmp_path_factory):
             d = tmp_path_factory.mktemp(name)
             keras.utils.set_random_seed(0)
             model = randomize_batchnorm(registry.build_model(name))
+            output_to_image_range(model, parity_input(name, sizes_of(name)[0], 9), registry.model_io(name).output_index)
             weights = str(d / f"{name}.weights.h5")
             model.save_weights(weights)
             out = str(d / f"{name}.onnx")

@@ -132,3 +132,18 @@ def randomize_batchnorm(model, seed=0):
         if value is not None and len(shape) == 1:
             w.assign(value().astype("float32"))
     return model
+
+
+def output_to_image_range(model, x, index=-1, limit=1.0):
+    """Scale the kernel and bias of the layer producing output `index` so that its largest |value| on `x` is about
+    `limit`, in place (for checks and benchmarks). Untrained SRN returns values near +-35 where a trained one returns
+    an image in [0, 1]; a tolerance "max abs 1e-4 in the [0, 1] range" is only meant at that scale."""
+    y = model(x, training=False)
+    y = y[index] if isinstance(y, (list, tuple)) else y
+    peak = float(np.abs(np.asarray(y)).max())
+    layer = model.outputs[index]._keras_history.operation
+    if peak <= 2 * limit or not getattr(layer, "weights", None):
+        return model
+    for w in layer.weights:
+        w.assign(w.numpy() * (limit / peak))
+    return model
