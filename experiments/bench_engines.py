@@ -71,7 +71,8 @@ def bench_model(name, size, args, engines, tmp):
     from deblurkeras.inference import _forward_fn
 
     io = registry.model_io(name)
-    h, w = (size[0] // io.scale, size[1] // io.scale)
+    mh, mw = io.multiples  # padded up to the model's multiples, as deblur does (720x1280 already is)
+    h, w = -(-size[0] // io.scale // mh) * mh, -(-size[1] // io.scale // mw) * mw
     keras.utils.set_random_seed(0)
     model = randomize_batchnorm(registry.build_model(name))
     output_to_image_range(model, parity_input(name, (64, 64), seed=2), io.output_index)  # trained-like output scale

@@ -136,6 +136,24 @@ def test_naive_padding_caught_at_the_right_layer(exported, tmp_path):
     assert "DIVERGES" in open(paths[1], encoding="utf-8").read()
 
 
+def test_cli_export_onnx_exit_codes(exported, tmp_path, capsys):
+    """0 and a file when parity holds; 1 and no file when it does not; 2 (one line) on a user error."""
+    _, weights, _, _, _ = exported("dense-gan")
+    out, sizes = tmp_path / "g.onnx", "21x34,30x19"
+    assert main(["export-onnx", "--model", "dense-gan", "--weights", weights, "--out", str(out), "--sizes", sizes,
+                 "--report", str(tmp_path / "rep")]) == 0
+    assert out.is_file() and (tmp_path / "rep" / "parity.html").is_file()
+    assert "dynamic H x W" in capsys.readouterr().out
+    bad = tmp_path / "naive.onnx"
+    assert main(["export-onnx", "--model", "dense-gan", "--weights", weights, "--out", str(bad), "--sizes", sizes,
+                 "--naive", "leaky"]) == 1
+    assert not bad.exists() and "not written" in capsys.readouterr().out
+    assert main(["export-onnx", "--model", "dense-gan", "--weights", weights, "--out", str(bad),
+                 "--sizes", "21x34"]) == 2
+    assert main(["export-onnx", "--model", "dense-gan-d", "--out", str(bad)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2 and not bad.exists()
+
+
 def _image(path, h, w, seed=0):
     from PIL import Image
     Image.fromarray((np.random.RandomState(seed).rand(h, w, 3) * 255).astype(np.uint8)).save(path)
@@ -162,6 +180,22 @@ def test_cli_engines_agree_with_keras_tiled(exported, tmp_path):
     assert outs["keras"].shape == (45, 70, 3)
     for engine, img in outs.items():
         assert np.abs(img - outs["keras"]).max() <= 1, engine  # float diffs <= 1e-4 can flip a truncation
+
+
+def test_cli_eval_onnxruntime(exported, tmp_path):
+    """eval --engine onnxruntime scores like Keras on a folder of side-by-side pairs, and says which engine ran."""
+    _, weights, path, _, _ = exported("dense-gan")
+    (tmp_path / "pairs").mkdir()
+    for i in range(2):
+        _image(tmp_path / "pairs" / f"p{i}.png", 24, 60, seed=10 + i)
+    summaries = {}
+    for engine, w in (("keras", weights), ("onnxruntime", path)):
+        assert main(["eval", "--model", "dense-gan", "--weights", w, "--engine", engine, "--data",
+                     str(tmp_path / "pairs"), "--out", str(tmp_path / engine)]) == 0
+        summaries[engine] = json.load(open(tmp_path / engine / "summary.json", encoding="utf-8"))
+    assert summaries["onnxruntime"]["n_images"] == 2
+    assert abs(summaries["onnxruntime"]["psnr_out"] - summaries["keras"]["psnr_out"]) < 0.01
+    assert summaries["onnxruntime"]["dtype_policy"] == "onnxruntime float32"
 
 
 def test_cli_upscale_onnxruntime(exported, tmp_path):
