@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from .errors import BadInputError
+from .errors import BadInputError, DeblurKerasError
 
 ENGINES = ("keras", "onnxruntime", "openvino")
 
@@ -92,7 +92,12 @@ class OnnxEngine:
     def predict_nhwc(self, batch):
         """(N, H, W, C) float32 in the model's range -> (N, H*s, W*s, C) float32 (the image output)."""
         self.check_size(*batch.shape[1:3])
-        y = self._run(np.ascontiguousarray(np.asarray(batch, np.float32).transpose(0, 3, 1, 2)))
+        try:
+            y = self._run(np.ascontiguousarray(np.asarray(batch, np.float32).transpose(0, 3, 1, 2)))
+        except Exception as err:  # noqa: BLE001 - onnxruntime Fail / InvalidArgument (plain Exception), OpenVINO
+            from .errors import first_line
+            raise DeblurKerasError(f"{self.path}: {self.engine} failed at {batch.shape[2]}x{batch.shape[1]} "
+                                   f"({first_line(err)[:200]}); try a smaller --max-memory or --tile") from None
         return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
 
 

@@ -61,3 +61,9 @@ def export_torch(*args, **kwargs):
     """See deblurkeras.convert.pipeline.export_and_check."""
     from .pipeline import export_and_check
     return export_and_check(*args, **kwargs)
+
+
+def export_onnx(*args, **kwargs):
+    """See deblurkeras.convert.onnx_export.export_onnx (needs the onnx extra)."""
+    from .onnx_export import export_onnx as _export
+    return _export(*args, **kwargs)

@@ -348,7 +348,7 @@ def export_onnx(model_name, out, weights=None, report_dir=None, naive=None, size
 
 # ---- CLI: deblurkeras export-onnx ---------------------------------------------------------------------------
 def add_arguments(p):
-    from .parity import DEFAULT_TOL
+    from . import DEFAULT_TOL, tolerance
     p.add_argument("--model", default=None, help="registered image model (default: the one --weights names)")
     p.add_argument("--weights", help="Keras weights (.weights.h5 or .keras); without it the freshly initialised "
                                      "model is exported (with a warning)")
@@ -357,10 +357,13 @@ def add_arguments(p):
     p.add_argument("--naive", default="", help="export a hand-port twin with these pitfalls (to see the report "
                                                "catch them): padding,resize,bn,leaky,shuffle,deconv")
     p.add_argument("--sizes", help="HxW list for the check, at least two, e.g. 64x64,48x80 (default: per model)")
-    p.add_argument("--tol", type=float, default=DEFAULT_TOL, help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
+    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL,
+                   help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="builder argument override (JSON, else a string)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
+    from .. import outputs
+    outputs.add_argument(p)
 
 
 def print_results(results):
