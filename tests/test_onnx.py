@@ -287,3 +287,23 @@ def test_import_deblurkeras_does_not_import_the_runtimes():
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_convert_keras_onnx_classifier_with_report(tmp_path):
+    """Non-image outputs (a logits vector) go through the ONNX proof and its report too (no heatmap to draw)."""
+    from keras import layers
+    from deblurkeras.convert.keras_to_torch import convert_keras
+    x = keras.Input((20, 24, 3), name="rgb")
+    a = layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="c")(x)
+    a = layers.GlobalAveragePooling2D(name="gap")(a)
+    y = layers.Dense(5, name="logits")(a)
+    keras.utils.set_random_seed(4)
+    model = keras.Model(x, y)
+    ok, results, paths, _, _ = convert_keras(model, tmp_path / "cls", report_dir=str(tmp_path / "rep"), onnx=True)
+    onnx_rows = [r for r in results if r.get("target") == "ONNX Runtime"]
+    assert ok and len(onnx_rows) == 1 and onnx_rows[0]["max_abs_output"] <= TOL
+    assert (tmp_path / "rep" / "parity_onnx.html").is_file() and (tmp_path / "cls" / "model.onnx").is_file()
+    x_np = np.random.RandomState(0).rand(2, 20, 24, 3).astype(np.float32)  # batch 2: the batch axis is dynamic
+    sess = ort.InferenceSession(str(tmp_path / "cls" / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"rgb": x_np.transpose(0, 3, 1, 2).copy()})[0]
+    assert float(np.abs(got - np.asarray(model(x_np))).max()) <= TOL

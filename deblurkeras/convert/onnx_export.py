@@ -79,24 +79,23 @@ def tap_keys(module, sample):
 
 
 def export_bytes(module, sample, output_names, input_names=(INPUT,), dynamic=True, output_index=None, keys=None):
-    """The ONNX bytes of `module` traced on `sample` (tuple of NCHW tensors); H / W (and N) dynamic if asked."""
+    """The ONNX bytes of `module` traced on `sample` (tuple of NCHW tensors); the batch axis is always dynamic,
+    H / W too if `dynamic`."""
     import torch
     graph = _graph_module(module, output_index, keys)
-    axes = {}
-    if dynamic:
-        for name, x in zip(input_names, sample):
-            axes[name] = {0: "batch", 2: "height", 3: "width"} if x.dim() == 4 else {0: "batch"}
-        with torch.no_grad():
-            outs = graph(*sample)
-        for i, (name, y) in enumerate(zip(output_names, outs if isinstance(outs, tuple) else (outs,))):
-            axes[name] = {0: "batch", 2: f"h{i}", 3: f"w{i}"} if y.dim() == 4 else {0: "batch"}
+    spatial = lambda t, h, w: {0: "batch", 2: h, 3: w} if dynamic and t.dim() == 4 else {0: "batch"}  # noqa: E731
+    axes = {name: spatial(x, "height", "width") for name, x in zip(input_names, sample)}
+    with torch.no_grad():
+        outs = graph(*sample)
+    for i, (name, y) in enumerate(zip(output_names, outs if isinstance(outs, tuple) else (outs,))):
+        axes[name] = spatial(y, f"h{i}", f"w{i}")
     buf = io.BytesIO()
     with warnings.catch_warnings():  # TracerWarnings on the shape branches: the parity check at other sizes
         warnings.simplefilter("ignore")  # is what proves the trace generalises
         with torch.no_grad():
             torch.onnx.export(graph, tuple(sample), buf, dynamo=False, opset_version=OPSET, do_constant_folding=True,
                               input_names=list(input_names), output_names=list(output_names),
-                              dynamic_axes=axes or None)
+                              dynamic_axes=axes)
     return buf.getvalue()
 
 

@@ -107,7 +107,7 @@ def compare_captured(size, k_acts, k_outs, counts, taps, t_outs, tol=DEFAULT_TOL
     first = next((r for r in rows if not r["ok"]), None)
     ok = len(k_outs) == len(t_outs) and all(o["ok"] for o in outputs) and first is None
     last_diff = None
-    if k_outs and t_outs and k_outs[-1].shape == t_outs[-1].shape:
+    if k_outs and t_outs and k_outs[-1].shape == t_outs[-1].shape and k_outs[-1].ndim == 4:
         last_diff = np.abs(k_outs[-1] - t_outs[-1])[0].mean(axis=-1)  # heatmap of the main output
     return {"size": list(size), "tol": tol, "ok": ok, "rows": rows, "outputs": outputs,
             "first_divergence": first["name"] if first else None,
