@@ -31,13 +31,13 @@ class OnnxEngine:
 
     def __init__(self, path, engine="onnxruntime", precision="float32", announce=None, threads=None):
         from .convert.onnx_export import FORMAT, read_metadata, require
-        from . import families
+        from . import registry
         self.path, self.engine = os.fspath(path), engine
         if not os.path.isfile(self.path):
             raise BadInputError(f"{self.path}: no such file")
         require("onnxruntime" if engine == "onnxruntime" else "openvino")
         meta = read_metadata(self.path)
-        if meta.get("format") != FORMAT or meta.get("model") not in families.model_names(image_only=True):
+        if meta.get("format") != FORMAT or meta.get("model") not in registry.model_names(image_only=True):
             raise BadInputError(f"{self.path}: not a file written by `deblurkeras export-onnx` "
                                 f"(metadata format {meta.get('format')!r})")
         self.meta, self.model_name = meta, meta["model"]
@@ -105,7 +105,7 @@ def load(engine, weights, model_name, precision, keras_loader, announce=None, al
     """(model or engine, registered name) for the inference verbs. `keras_loader()` loads the Keras model; the other
     engines read the .onnx file `weights`. `allowed`: the model names the verb accepts (upscale: the SR models)."""
     from . import precision as prec
-    from .families import model_identity
+    from .registry import model_identity
     if engine in (None, "keras"):
         if os.fspath(weights).endswith(".onnx"):
             raise BadInputError(f"{weights}: an ONNX file; run it with --engine onnxruntime or --engine openvino")

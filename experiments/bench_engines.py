@@ -62,7 +62,7 @@ def bench_model(name, size, args, engines, tmp):
     import keras
     import numpy as np
     import torch
-    from deblurkeras import families as registry, precision
+    from deblurkeras import precision, registry
     from deblurkeras.convert import export
     from deblurkeras.convert.onnx_export import export_onnx
     from deblurkeras.convert.parity import output_to_image_range, randomize_batchnorm

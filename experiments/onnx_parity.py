@@ -26,7 +26,7 @@ def main():
     warnings.simplefilter("ignore")
     import keras
     import numpy as np
-    from deblurkeras import families as registry
+    from deblurkeras import registry
     from deblurkeras.convert.onnx_export import export_onnx
     from deblurkeras.convert.parity import output_to_image_range, randomize_batchnorm
     from deblurkeras.convert.pipeline import parity_input

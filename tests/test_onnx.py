@@ -16,7 +16,7 @@ keras = pytest.importorskip("keras")
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra: pip install 'deblurkeras[onnx]'")
 pytest.importorskip("onnx", reason="the onnx extra: pip install 'deblurkeras[onnx]'")
 
-from deblurkeras import families as registry  # noqa: E402
+from deblurkeras import registry  # noqa: E402
 from deblurkeras.cli import main  # noqa: E402
 from deblurkeras.convert.onnx_export import INPUT, OUTPUT, export_onnx, read_metadata  # noqa: E402
 from deblurkeras.convert.parity import output_to_image_range, randomize_batchnorm  # noqa: E402

@@ -181,7 +181,7 @@ def _nhwc(a):
 def run_onnx_parity(model_name, model, checking, handed, keys, x_nhwc, tol, capture, output_index, twin=None,
                     naive=()):
     """One size: Keras (reference) against the checking copy's taps and outputs and the handed-out file's output."""
-    from .. import families as registry
+    from .. import registry
     from . import parity
     peak = float(registry.model_io(model_name).out_scale)
     k_acts, k_outs, counts = parity.keras_activations(model, x_nhwc, capture)
@@ -256,7 +256,7 @@ def check_size_guard(handed, multiples, size, channels):
 
 
 def onnx_meta(model_name, config, weights, naive=()):
-    from .. import families as registry
+    from .. import registry
     from .export import versions
     io_ = registry.model_io(model_name)
     vers = versions()
@@ -279,7 +279,7 @@ def export_onnx(model_name, out, weights=None, report_dir=None, naive=None, size
     (ok, results, report paths, seconds). `keras_model`: an already built model of `model_name` to use instead of
     building one (its weights are the ones exported; `weights` is then only recorded as the source)."""
     import torch
-    from .. import families as registry
+    from .. import registry
     from ..utils import atomic_path
     from . import export, parity
     from .pipeline import parity_input
@@ -365,18 +365,11 @@ def add_arguments(p):
     outputs.add_argument(p)
 
 
-def print_results(results):
-    for r in results:
-        outs = ", ".join(f"{o['max_abs']:.3g}" if o["max_abs"] is not None else "shape!" for o in r["outputs"])
-        cause = f" ({r['cause']})" if r.get("cause") else ""
-        print(f"{r['size'][0]}x{r['size'][1]}: {'PASS' if r['ok'] else 'FAIL'}  output max abs diff [{outs}]  "
-              f"first divergence: {r['first_divergence'] or 'none'}{cause}")
-
-
 def run(args):
-    from .. import families as registry
+    from .. import registry
     from .cli import _overrides
     from .pipeline import parse_sizes
+    from .report import print_results
     if args.model is None and args.weights:
         from ..weights import resolve_name
         args.model = resolve_name(args.weights)
@@ -391,11 +384,9 @@ def run(args):
     sizes = parse_sizes(args.sizes) if args.sizes else None
     ok, results, paths, seconds = export_onnx(args.model, args.out, args.weights, args.report, naive, sizes, args.tol,
                                               _overrides(args.set), args.seed, progress=True)
-    print_results(results)
     if results and results[0].get("size_check"):
-        print(f"size check: {results[0]['size_check'][:160]}")
-    for p in paths:
-        print(f"report: {p}")
+        print(f"size check (a size that is not a multiple): {results[0]['size_check'][:160]}")
+    print_results(results, paths)
     if ok:
         print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes, dynamic H x W) in {seconds:.1f} s")
         return 0
