@@ -7,6 +7,8 @@ Names and layouts are those of `init` (torch state_dict keys for the PyTorch ori
 
 The PyTorch modules are those of experiments/torch_reference.py (written to the official definitions).
 - DMPHN (HongguangZhang/DMPHN-cvpr19-master, DMPHN_1_2_4_8.py): Encoder/Decoder modules, the patch hierarchy, inputs - 0.5, nn.MSELoss on the final output, one torch.optim.Adam(lr) per encoder/decoder.
+- Stack-DMPHN (same repository, SDNet4.py): the stacked forward (released lv2 quirk included), loss
+  mse(sN) + ... + mse(s1), zero_grad on every module, backward, one torch.optim.Adam(lr) step per encoder/decoder.
 - SRResNet / SRGAN (sgrvinod/a-PyTorch-Tutorial-to-Super-Resolution, train_srresnet.py / train_srgan.py):
   SRGAN per batch: G step (content MSE of truncated VGG19 i=5 j=4 on ImageNet-normalised
   images + 1e-3 * BCE-with-logits(D(SR), 1)), then D step (D(HR) first, then D(SR.detach())).
@@ -136,6 +138,44 @@ def run_dmphn(init, batches, opts):
     losses, grad = [], None
     for blurred, sharp in batches:
         loss = mse(dmphn_forward(m, _nchw(blurred) - 0.5), _nchw(sharp) - 0.5)
+        for mod in m.values():
+            mod.zero_grad()
+        loss.backward()
+        if grad is None:
+            grad = {k: p.grad.numpy().copy() for k, p in m.named_parameters()}
+        for o in optims:
+            o.step()
+        losses.append([loss.item()])
+    return {"losses": np.array(losses), "grad": grad, "w": _state([("", m)])}
+
+
+def stack_dmphn_modules(stacks):
+    """{encoder_s1_lv1: Encoder, ...}: the official modules, named like the SDNet files (and our twin's keys)."""
+    _, nn = _torch()
+    import torch_reference as official
+    enc, dec = official.sdnet_modules(stacks, init=False)
+    return nn.ModuleDict({f"{p}_s{s}_lv{lv}": mods[s, lv] for (s, lv) in enc
+                          for p, mods in (("encoder", enc), ("decoder", dec))})
+
+
+@_torch_run
+def run_stack_dmphn(init, batches, opts):
+    """init: Stack-DMPHN twin state (encoder_s1_lv1.layer1.weight ...); batches: [(blurred, sharp)] NHWC in [0, 1]."""
+    torch, nn = _torch()
+    import torch_reference as official
+    n = int(opts["stacks"])
+    m = _load(stack_dmphn_modules(n), init).train()
+    enc = {(s, lv): m[f"encoder_s{s}_lv{lv}"] for s in range(1, n + 1) for lv in (1, 2, 3)}
+    dec = {(s, lv): m[f"decoder_s{s}_lv{lv}"] for s in range(1, n + 1) for lv in (1, 2, 3)}
+    optims = [torch.optim.Adam(m[name].parameters(), lr=float(opts["lr"])) for name in m]
+    mse = nn.MSELoss()
+    losses, grad = [], None
+    for blurred, sharp in batches:
+        gt = _nchw(sharp) - 0.5
+        outs = official.sdnet_forward(enc, dec, _nchw(blurred) - 0.5)
+        loss = mse(outs[-1], gt)                     # SDNet4.py: mse(s4) + mse(s3) + mse(s2) + mse(s1)
+        for out in reversed(outs[:-1]):
+            loss = loss + mse(out, gt)
         for mod in m.values():
             mod.zero_grad()
         loss.backward()

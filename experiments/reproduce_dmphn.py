@@ -1,15 +1,19 @@
-"""Reproduce the authors' own DMPHN test outputs from their released weights.
+"""Reproduce the authors' own DMPHN and Stack-DMPHN test outputs from their released weights.
 
-    python experiments/reproduce_dmphn.py CHECKOUT_DIR [--variants 1-2-4 1-2-4-8] [--limit N] [--json OUT]
+    python experiments/reproduce_dmphn.py CHECKOUT_DIR [--variants 1-2-4 1-2-4-8 SDNet4] [--limit N] [--json OUT]
     python experiments/reproduce_dmphn.py CHECKOUT_DIR --json OUT --show     # the table of a finished/partial run
 
 CHECKOUT_DIR is a checkout of HongguangZhang/DMPHN-cvpr19-master. It ships, per variant V (1_2_4, 1_2_4_8):
   checkpoints/DMPHN_V/{encoder,decoder}_lv*.pkl    the trained weights (plain state_dicts),
   test_samples/*.png                               20 blurred GoPro test frames (1280x720),
-  test_results/DMPHN_V_test_res/*.png              what the authors' DMPHN_V_test.py wrote for them.
-Each variant's weights go through our importer (`import_dmphn`, torch.load weights_only=True) into the Keras model,
-every sample is deblurred the way the official test script does it, and the result is compared with the authors'
-PNG: mean |delta| in grey levels, % identical values, max |delta|, PSNR between the two.
+  test_results/DMPHN_V_test_res/*.png              what the authors' DMPHN_V_test.py wrote for them;
+and per stacked variant SDNetN (N = 2, 3, 4): checkpoints/SDNetN/{encoder,decoder}_s*_lv*.pkl and
+test_results/SDNetN_test_res/*.png (SDNetN_test.py). SDNetN reads stacks s1..sN, as SDNetN_test.py does (the
+SDNet3 folder's unused s4 set is named, not read).
+Each variant's weights go through our importer (`import_dmphn` / `import_stack_dmphn`, torch.load
+weights_only=True) into the Keras model, every sample is deblurred the way the official test script does it, and the
+result is compared with the authors' PNG: mean |delta| in grey levels, % identical values, max |delta|, PSNR between
+the two.
 
 The official test script's conventions, followed here:
   - input: ToTensor() - 0.5, i.e. uint8 / 255 in float32, minus 0.5 (the family's ModelIO offset);
@@ -31,7 +35,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-VARIANTS = ("1-2-4", "1-2-4-8")
+VARIANTS = ("1-2-4", "1-2-4-8", "SDNet2", "SDNet3", "SDNet4")
 LFS_MAGIC = b"version https://git-lfs"
 
 
@@ -41,9 +45,18 @@ def _check_not_lfs(path):
             raise SystemExit(f"{path}: a Git LFS pointer, not the file (run `git lfs pull` in the checkout)")
 
 
+def stacks(variant):
+    """N of a stacked variant SDNetN, else 0."""
+    return int(variant[len("SDNet"):]) if variant.startswith("SDNet") else 0
+
+
+def model_name(variant):
+    return f"stack-dmphn-{stacks(variant)}" if stacks(variant) else "dmphn-" + variant
+
+
 def variant_paths(checkout, variant):
     """(checkpoint dir, authors' result dir) of a variant, or None when the checkout does not ship it."""
-    tag = "DMPHN_" + variant.replace("-", "_")
+    tag = variant if stacks(variant) else "DMPHN_" + variant.replace("-", "_")
     ckpt, res = os.path.join(checkout, "checkpoints", tag), os.path.join(checkout, "test_results", tag + "_test_res")
     return (ckpt, res) if os.path.isdir(ckpt) and os.path.isdir(res) else None
 
@@ -70,11 +83,16 @@ def _to_uint8(x01, round=False):  # noqa: A002 - as deblurkeras.imageio.to_uint8
 
 def keras_engine(ckpt, variant):
     """Our path: the importer (weights_only=True) -> Keras model -> predict_01 with the family's ModelIO."""
-    from deblurkeras.families.dmphn.importer import import_dmphn
+    from deblurkeras.families.dmphn.importer import import_dmphn, import_stack_dmphn
     from deblurkeras.families import model_io
     from deblurkeras.inference import predict_01
 
-    model, io = import_dmphn(ckpt), model_io("dmphn-" + variant)
+    if stacks(variant):
+        model, note = import_stack_dmphn(ckpt, stacks=stacks(variant))
+        print(f"  {variant}: {note}")
+    else:
+        model = import_dmphn(ckpt)
+    io = model_io(model_name(variant))
     return lambda img: predict_01(model, io, img, transpose=False)
 
 
@@ -85,29 +103,38 @@ def torch_reference_engine(ckpt, variant, device="cpu"):
 
     import torch_reference as ref  # beside this script
 
-    levels = len(variant.split("-"))
-    enc = {k: ref.Encoder() for k in range(1, levels + 1)}
-    dec = {k: ref.Decoder() for k in range(1, levels + 1)}
+    n = stacks(variant)
+    if n:   # SDNetN_test.py: files encoder_s<k>_lv<l>.pkl, the last stack's output
+        enc, dec = ref.sdnet_modules(n, init=False)
+        file_of = lambda part, key: f"{part}_s{key[0]}_lv{key[1]}.pkl"  # noqa: E731
+        forward = lambda x: ref.sdnet_forward(enc, dec, x)[-1]          # noqa: E731
+    else:
+        levels = len(variant.split("-"))
+        enc = {k: ref.Encoder() for k in range(1, levels + 1)}
+        dec = {k: ref.Decoder() for k in range(1, levels + 1)}
+        file_of = lambda part, key: f"{part}_lv{key}.pkl"                # noqa: E731
+        forward = lambda x: ref.dmphn_forward(enc, dec, x)               # noqa: E731
     for part, mods in (("encoder", enc), ("decoder", dec)):
         for k, m in mods.items():
-            sd = torch.load(os.path.join(ckpt, f"{part}_lv{k}.pkl"), map_location="cpu", weights_only=True)
+            sd = torch.load(os.path.join(ckpt, file_of(part, k)), map_location="cpu", weights_only=True)
             m.load_state_dict(sd, strict=True)
             m.to(device).eval()
 
     def run(img):
         x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float().div(255.0).sub(0.5)
         with torch.no_grad():
-            y = ref.dmphn_forward(enc, dec, x.to(device)) + 0.5
+            y = forward(x.to(device)) + 0.5
         return y[0].permute(1, 2, 0).cpu().numpy()
     return run
 
 
-def reproduce(checkout, variant, limit=None, on_row=None, engine="keras", device="cpu"):
+def reproduce(checkout, variant, limit=None, on_row=None, engine="keras", device="cpu", start=0):
     ckpt, res_dir = variant_paths(checkout, variant)
-    for p in glob.glob(os.path.join(ckpt, "*.pkl")):
+    for p in sorted(glob.glob(os.path.join(ckpt, "*.pkl"))):
         _check_not_lfs(p)
     forward = keras_engine(ckpt, variant) if engine == "keras" else torch_reference_engine(ckpt, variant, device)
-    samples = sorted(glob.glob(os.path.join(checkout, "test_samples", "*.png")))[:limit]
+    samples = sorted(glob.glob(os.path.join(checkout, "test_samples", "*.png")))[start:]
+    samples = samples[:limit] if limit is not None else samples
     rows = []
     for path in samples:
         theirs_path = os.path.join(res_dir, os.path.basename(path))
@@ -161,6 +188,7 @@ def main(argv=None):
     ap.add_argument("checkout", help="a checkout of HongguangZhang/DMPHN-cvpr19-master")
     ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     ap.add_argument("--limit", type=int, default=None, help="only the first N samples")
+    ap.add_argument("--start", type=int, default=0, help="skip the first N samples (split a long run)")
     ap.add_argument("--json", default=None, help="write per-image rows and the summary here")
     ap.add_argument("--show", action="store_true", help="only print the table of an existing --json file")
     ap.add_argument("--engine", choices=("keras", "torch-reference"), default="keras",
@@ -186,13 +214,13 @@ def main(argv=None):
 
     for v in args.variants:
         if variant_paths(args.checkout, v) is None:
-            print(f"DMPHN {v}: not shipped in this checkout, skipped")
+            print(f"{v if stacks(v) else 'DMPHN ' + v}: not shipped in this checkout, skipped")
             continue
 
         def on_row(rows, v=v):
             report[v] = {"summary": summarize(rows), "images": rows}
             save()
-        reproduce(args.checkout, v, args.limit, on_row, args.engine, args.device)
+        reproduce(args.checkout, v, args.limit, on_row, args.engine, args.device, args.start)
     print_table(report)
     return 0 if report else 1
 

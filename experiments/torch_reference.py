@@ -2,7 +2,8 @@
 
 - DMPHN: `models.Encoder` / `models.Decoder` of HongguangZhang/DMPHN-cvpr19-master (attribute names layer1 ...
   layer24, residual blocks as nn.Sequential(conv, ReLU, conv) so keys read `layer2.0.weight`, `layer2.2.weight`)
-  and the patch-hierarchy forward of DMPHN_1_2_4(_8)_test.py, written out level by level like the original.
+  and the patch-hierarchy forward of DMPHN_1_2_4(_8)_test.py, written out level by level like the original;
+  Stack-DMPHN: the stacked forward of SDNet2/3/4_test.py (and of the training step of SDNet2/3/4.py), stack by stack.
 - SRResNet / Generator / Discriminator of sgrvinod/a-PyTorch-Tutorial-to-Super-Resolution `models.py`, with the
   same attribute nesting (`conv_block1.conv_block.0`, `residual_blocks.<i>.conv_block1.conv_block.1`,
   `subpixel_convolutional_blocks.<i>.conv`, `net.` for the Generator, `conv_blocks.<i>...`, `fc1`, `fc2`).
@@ -91,6 +92,60 @@ def dmphn_forward(enc, dec, x):
     r2 = dec[2](f2)
     f1 = enc[1](x + r2) + f2
     return dec[1](f1)
+
+
+def sdnet_forward(enc, dec, x, lv2_residual="first"):
+    """The official SDNet<N>_test.py forward; enc/dec: dicts (stack 1..N, level 1..3) -> module.
+
+    x: (N, 3, H, W) image - 0.5. Returns [residual['s1']['lv1'], ..., residual['sN']['lv1']] (image - 0.5 each).
+    lv2_residual: what stack s > 1 adds to decoder[s]['lv2']'s output: "first" = residual['s1']['lv1'] (as released),
+    "previous" = residual[ps]['lv1'], "none" = nothing (SDNet<N>.py's in-training test pass).
+    """
+    H, W = x.size(2), x.size(3)
+    n = max(s for s, _ in enc)
+    feature, residual = {}, {}
+    for s in range(1, n + 1):
+        f = feature[s] = {}
+        r = residual[s] = {}
+        src = x if s == 1 else residual[s - 1]["lv1"]   # images['lv1'] for s1, residual[ps]['lv1'] after
+        p = feature.get(s - 1)
+        f["lv3_1"] = enc[s, 3](src[:, :, 0:int(H / 2), 0:int(W / 2)])
+        f["lv3_2"] = enc[s, 3](src[:, :, 0:int(H / 2), int(W / 2):W])
+        f["lv3_3"] = enc[s, 3](src[:, :, int(H / 2):H, 0:int(W / 2)])
+        f["lv3_4"] = enc[s, 3](src[:, :, int(H / 2):H, int(W / 2):W])
+        f["lv3_top"] = torch.cat((f["lv3_1"], f["lv3_2"]), 3)
+        f["lv3_bot"] = torch.cat((f["lv3_3"], f["lv3_4"]), 3)
+        if p is not None:
+            f["lv3_top"] = f["lv3_top"] + p["lv3_top"]
+            f["lv3_bot"] = f["lv3_bot"] + p["lv3_bot"]
+        r["lv3_top"] = dec[s, 3](f["lv3_top"])
+        r["lv3_bot"] = dec[s, 3](f["lv3_bot"])
+        f["lv2_1"] = enc[s, 2](src[:, :, 0:int(H / 2), :] + r["lv3_top"]) + f["lv3_top"]
+        f["lv2_2"] = enc[s, 2](src[:, :, int(H / 2):H, :] + r["lv3_bot"]) + f["lv3_bot"]
+        if p is not None:
+            f["lv2_1"] = f["lv2_1"] + p["lv2_1"]
+            f["lv2_2"] = f["lv2_2"] + p["lv2_2"]
+        f["lv2"] = torch.cat((f["lv2_1"], f["lv2_2"]), 2)
+        r["lv2"] = dec[s, 2](f["lv2"])
+        if s > 1 and lv2_residual == "first":
+            r["lv2"] = r["lv2"] + residual[1]["lv1"]
+        elif s > 1 and lv2_residual == "previous":
+            r["lv2"] = r["lv2"] + residual[s - 1]["lv1"]
+        f["lv1"] = enc[s, 1](src + r["lv2"]) + f["lv2"]
+        if p is not None:
+            f["lv1"] = f["lv1"] + p["lv1"]
+        r["lv1"] = dec[s, 1](f["lv1"])
+    return [residual[s]["lv1"] for s in range(1, n + 1)]
+
+
+def sdnet_modules(stacks, init=True):
+    """({(s, lv): Encoder}, {(s, lv): Decoder}) for stacks 1..`stacks`, levels 1..3 (the official weight_init)."""
+    enc = {(s, lv): Encoder() for s in range(1, stacks + 1) for lv in (1, 2, 3)}
+    dec = {(s, lv): Decoder() for s in range(1, stacks + 1) for lv in (1, 2, 3)}
+    if init:
+        for m in (*enc.values(), *dec.values()):
+            dmphn_official_init(m)
+    return enc, dec
 
 
 def dmphn_official_init(module):

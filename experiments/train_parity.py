@@ -36,9 +36,9 @@ sys.path[:0] = [REPO, HERE]  # deblurkeras, and the reference modules beside thi
 import numpy as np  # noqa: E402
 
 SAMPLES = os.path.join(os.path.dirname(REPO), "shared", "data", "side_by_side_small", "train")
-CASES = ("srn-color", "srn-lstm", "dmphn", "srresnet", "srgan", "dense-gan")
-LOSS_TOL = {"dmphn": 2e-5, "srresnet": 2e-5, "srgan": 2e-5}
-TORCH_CASES = ("dmphn", "srresnet", "srgan")
+CASES = ("srn-color", "srn-lstm", "dmphn", "stack-dmphn", "srresnet", "srgan", "dense-gan")
+LOSS_TOL = {"dmphn": 2e-5, "stack-dmphn": 2e-5, "srresnet": 2e-5, "srgan": 2e-5}
+TORCH_CASES = ("dmphn", "stack-dmphn", "srresnet", "srgan")
 WEIGHTS_TOL = 1e-4  # float64 runs: max relative difference of the weights after K steps (issue 11)
 
 
@@ -170,12 +170,14 @@ def setup_case(case, opts):
 
     keras.utils.set_random_seed(int(opts["seed"]))
     tiny = bool(opts.get("tiny"))
-    fam_name = {"srn-color": "srn", "srn-lstm": "srn", "dmphn": "dmphn", "srresnet": "sr", "srgan": "sr",
-                "dense-gan": "dense_gan"}[case]
+    fam_name = {"srn-color": "srn", "srn-lstm": "srn", "dmphn": "dmphn", "stack-dmphn": "dmphn", "srresnet": "sr",
+                "srgan": "sr", "dense-gan": "dense_gan"}[case]
     fam = families.family(fam_name)
     model_name = {"srn-color": "srn-color", "srn-lstm": "srn-lstm", "srresnet": "srresnet-x4",
                   "srgan": "srgan-x4", "dense-gan": "dense-gan",
-                  "dmphn": "dmphn-1-2-4" if tiny else "dmphn-1-2-4-8"}[case]
+                  "dmphn": "dmphn-1-2-4" if tiny else "dmphn-1-2-4-8",
+                  # 3 stacks: the smallest where the released lv2 quirk (stack 1's output, not stack k-1's) shows
+                  "stack-dmphn": "stack-dmphn-3" if tiny else "stack-dmphn-4"}[case]
     cfg = config.load_config(base={**fam.config, "model": {**fam.config.get("model", {}), "name": model_name}})
     cfg["train"].update(lr=float(opts["lr"]), total_steps=int(opts["total_steps"]))
     cfg["data"]["crop"] = int(opts["size"])
@@ -221,6 +223,12 @@ def _describe(case, trainer, opts, small):
         twin = build_twin(f"dmphn-{'-'.join(str(2 ** i) for i in range(levels))}")
         return {"trainer": trainer, "params": torch_params(g, twin, "", trainer.optimizer), "skip": set(),
                 "init": torch_init(g, twin, ""), "loss_keys": ["loss"], "ref_opts": {**opts, "levels": levels}}
+    if case == "stack-dmphn":
+        g = trainer.generator
+        stacks = len(g.outputs)
+        twin = build_twin(f"stack-dmphn-{stacks}")
+        return {"trainer": trainer, "params": torch_params(g, twin, "", trainer.optimizer), "skip": set(),
+                "init": torch_init(g, twin, ""), "loss_keys": ["loss"], "ref_opts": {**opts, "stacks": stacks}}
     if case == "srresnet":
         g = trainer.generator
         kw = small.get("srresnet-x4", {})
@@ -278,6 +286,8 @@ def run_reference(case, init, batches, ref_opts):
         return refs.run_srn(init, batches, ref_opts)
     if case == "dmphn":
         return refs.run_dmphn(init, batches, ref_opts)
+    if case == "stack-dmphn":
+        return refs.run_stack_dmphn(init, batches, ref_opts)
     if case == "srresnet":
         return refs.run_srresnet(init, batches, ref_opts)  # (LR, HR) pairs
     if case == "srgan":

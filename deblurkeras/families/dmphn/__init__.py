@@ -1,5 +1,5 @@
 """DMPHN (Zhang et al., CVPR 2019; HongguangZhang/DMPHN-cvpr19-master, PyTorch): a hierarchy of encoder-decoder
-pairs over 1, 2, 4 (and 8) patches.
+pairs over 1, 2, 4 (and 8) patches, and Stack-DMPHN (the official SDNet2/3/4): 2, 3 or 4 DMPHN 1-2-4 in a row.
 
 Files: model.py + layers.py (Keras), twin.py (PyTorch), convert.py (its layer's PyTorch converter), trainer.py,
 importer.py (the official .pkl folders), configs/.
@@ -43,6 +43,22 @@ def _io(levels):
                    tiling_caveat=TILING_CAVEAT)
 
 
+# Stack-DMPHN (SDNet<N>.py / SDNet<N>_test.py): N stacks of a DMPHN 1-2-4, each with its own 3 pairs.
+STACKS = (2, 3, 4)
+STACK_LEVELS = LEVELS[:3]
+# What stack k > 1 adds to its lv2 decoder output (`residual[s]['lv2'] = decoder[s]['lv2'](...) + ...`):
+#   "first"    stack 1's output, as SDNet{2,3,4}.py trains and SDNet{2,3,4}_test.py tests (the released weights);
+#   "previous" stack k-1's output (the evident intent; the same as "first" for 2 stacks);
+#   "none"     nothing, as the in-training test pass of SDNet{2,3,4}.py (every 200 epochs) computes it.
+LV2_RESIDUAL = ("first", "previous", "none")
+STACK_TILING_CAVEAT = ("Stack-DMPHN in tiles: each tile gets its own patch hierarchy in every stack, so the output "
+                       "differs from the whole-image one whatever the overlap; --tile 0 (and the memory for it) gives "
+                       "the original's output")
+# memory: measured 256²..768² (issue 22); the same session measured dmphn-1-2-4-8 at 600 B/px (its figure below
+# is older)
+STACK_MEMORY = {2: (554.0, 33.0), 3: (586.0, 33.0), 4: (548.0, 33.0)}
+
+
 def _model(levels, parity_size, memory):
     # torch-native: no export pitfall applies (its stride-2 convs pad explicitly, its deconvs crop symmetrically)
     name = "dmphn-" + "-".join(map(str, levels))
@@ -51,12 +67,25 @@ def _model(levels, parity_size, memory):
                      params=len(levels) * PAIR_PARAMS, parity_size=parity_size, memory=memory)
 
 
+def _stack_model(stacks):
+    io = ModelIO(in_offset=-SHIFT, out_offset=-SHIFT, multiple=size_multiples(len(STACK_LEVELS)),
+                 tiling_caveat=STACK_TILING_CAVEAT)  # output_index -1: the last stack's output is the image
+    # torch-native like DMPHN: no export pitfall applies
+    return ModelSpec(f"stack-dmphn-{stacks}", "dmphn", "deblurkeras.families.dmphn.model:build_stack_dmphn",
+                     {"stacks": stacks, "lv2_residual": LV2_RESIDUAL[0]}, io,
+                     twin="deblurkeras.families.dmphn.twin:StackDMPHNTorch",
+                     params=stacks * len(STACK_LEVELS) * PAIR_PARAMS, parity_size=(16, 24),
+                     memory=STACK_MEMORY[stacks])
+
+
 FAMILY = FamilySpec(
     name="dmphn",
-    models=(_model(LEVELS[:3], (16, 24), (1023.0, 33.0)), _model(LEVELS, (32, 24), (1067.0, 33.0))),
+    models=(_model(LEVELS[:3], (16, 24), (1023.0, 33.0)), _model(LEVELS, (32, 24), (1067.0, 33.0)),
+            *(_stack_model(n) for n in STACKS)),
     trainer="deblurkeras.families.dmphn.trainer",
     optimizer="torch",  # torch.optim.Adam(lr=1e-4), eps 1e-8, StepLR(step_size=1000 epochs, gamma=0.1)
     config={
+        "model": {"lv2_residual": Choice(LV2_RESIDUAL[0], *LV2_RESIDUAL)},   # Stack-DMPHN only (build_stack_dmphn)
         # GoProDataset: random 256 crops, DataLoader(shuffle=True)
         "data": {"batch_size": 6, "crop": Typed(256, int, None), "val_crop": Typed(256, int, None), "shuffle": True},
         "train": {"total_steps": 1404000, "lr": 1e-4, "schedule": Choice("piecewise", *SCHEDULES),
@@ -64,7 +93,7 @@ FAMILY = FamilySpec(
                   "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
     },
     importers=("deblurkeras.families.dmphn.importer",),
-    configs=("gopro_1_2_4_8",),
+    configs=("gopro_1_2_4_8", "gopro_stack_dmphn_4"),
     layer_modules=("deblurkeras.families.dmphn.layers", "deblurkeras.families.dmphn.model"),
     converters=("deblurkeras.families.dmphn.convert",),
 )

@@ -1,9 +1,15 @@
-"""Import the official DMPHN checkpoints (HongguangZhang/DMPHN-cvpr19-master, PyTorch) into Keras.
+"""Import the official DMPHN and Stack-DMPHN checkpoints (HongguangZhang/DMPHN-cvpr19-master, PyTorch) into Keras.
 
-Accepted layout (exactly what the official code writes): a directory with the per-level files
-`encoder_lv1.pkl ... decoder_lv<n>.pkl` (3 pairs = DMPHN 1-2-4, 4 pairs = 1-2-4-8), each
-`torch.save(encoder.state_dict(), ...)`. The nested Keras sub-model `encoder_lv<k>` is the file `encoder_lv<k>.pkl`;
-tensors map by name as deblurkeras.importers.torch_state says, every file checked before anything is assigned.
+Accepted layouts (exactly what the official code writes):
+- DMPHN: a directory with the per-level files `encoder_lv1.pkl ... decoder_lv<n>.pkl` (3 pairs = DMPHN 1-2-4,
+  4 pairs = 1-2-4-8), each `torch.save(encoder.state_dict(), ...)`.
+- Stack-DMPHN: an official `checkpoints/SDNet<N>/` directory of `{encoder,decoder}_s<k>_lv<l>.pkl` (l = 1..3). Which
+  stacks are read: `--model stack-dmphn-N` says it; with `auto`, a folder named SDNet<N> gives N (what the
+  official SDNet<N>_test.py loads from it), any other folder every complete stack s1..sK. The released SDNet3 folder
+  also holds an s4 set its test script never loads: every import says in one line (stderr) which stacks it read and
+  which files it left unused.
+The nested Keras sub-model `encoder_lv<k>` (`encoder_s<k>_lv<l>`) is the file of that name; tensors map by name as
+deblurkeras.importers.torch_state says, every file checked before anything is assigned.
 
 CLI: `deblurkeras import DMPHN_1_2_4_8/ --out dmphn.weights.h5` (alias `import-torch`).
 """
@@ -13,8 +19,11 @@ import re
 from ...errors import BadInputError
 
 FORMAT = "torch"
-FORMAT_HELP = "the official DMPHN .pkl folders"
+FORMAT_HELP = "the official DMPHN / SDNet .pkl folders"
 DMPHN_FILE = re.compile(r"^(encoder|decoder)_lv(\d+)\.pkl$")
+STACK_FILE = re.compile(r"^(encoder|decoder)_s(\d+)_lv(\d+)\.pkl$")
+STACK_MODEL = re.compile(r"^encoder_s(\d+)_lv1$")       # a Keras Stack-DMPHN's stack-k sub-model
+SDNET_DIR = re.compile(r"^SDNet(\d+)$")
 
 
 def dmphn_files(directory):
@@ -57,15 +66,90 @@ def import_dmphn(directory, model=None):
     return model
 
 
+# --------------------------------------------------------------------------------------------------- Stack-DMPHN
+def stack_files(directory):
+    """{'encoder_s1_lv1': path, ...} of every official SDNet file in `directory` (possibly none)."""
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise BadInputError(f"{directory}: not a directory with SDNet encoder_s*_lv*.pkl / decoder_s*_lv*.pkl files")
+    return {n[:-len(".pkl")]: os.path.join(directory, n) for n in sorted(os.listdir(directory)) if STACK_FILE.match(n)}
+
+
+def _stack_parts(stacks):
+    return [f"{p}_s{s}_lv{lv}" for s in range(1, stacks + 1) for p in ("encoder", "decoder") for lv in (1, 2, 3)]
+
+
+def auto_stacks(directory):
+    """How many stacks `auto` reads: N for a folder named SDNet<N> (as SDNet<N>_test.py), else every complete
+    stack s1..sK."""
+    m = SDNET_DIR.match(os.path.basename(os.path.normpath(os.fspath(directory))))
+    if m:
+        return int(m.group(1))
+    files, k = stack_files(directory), 0
+    while all(p in files for p in _stack_parts(k + 1)[-6:]):
+        k += 1
+    return k
+
+
+def model_stacks(model):
+    """Stacks of a Keras Stack-DMPHN (0 for any other model)."""
+    return sum(1 for layer in model.layers if STACK_MODEL.match(layer.name))
+
+
+def import_stack_dmphn(directory, model=None, stacks=None):
+    """(model, note): Stack-DMPHN (built, or `model` filled) from an official SDNet folder, strictly: every file of
+    stacks 1..N present and checked tensor by tensor before anything is assigned. `note`: one line saying which
+    stacks were read and which SDNet files were left unused."""
+    from ...importers.torch_state import as_state_dict, load_torch_file, plan, weighted_layers
+    from . import STACKS
+    from .model import build_stack_dmphn
+
+    directory = os.fspath(directory)
+    files = stack_files(directory)
+    if not files:
+        raise BadInputError(f"{directory}: no SDNet encoder_s*_lv*.pkl / decoder_s*_lv*.pkl files")
+    have = model_stacks(model) if model is not None else None
+    if model is not None and not have:
+        raise BadInputError(f"{directory}: an SDNet (Stack-DMPHN) folder cannot fill {model.name}")
+    n = stacks or have or auto_stacks(directory)
+    if have and n != have:
+        raise BadInputError(f"{directory}: asked for {n} stacks, the model {model.name} has {have}")
+    if n not in STACKS:
+        raise BadInputError(f"{directory}: {n} stacks; Stack-DMPHN has {', '.join(map(str, STACKS))} "
+                            f"(found {sorted(files)})")
+    want = _stack_parts(n)
+    missing = [p + ".pkl" for p in want if p not in files]
+    if missing:
+        raise BadInputError(f"{directory}: stack-dmphn-{n} needs {len(want)} files, missing {', '.join(missing)}")
+    model = build_stack_dmphn(n) if model is None else model
+    plans = []
+    for part in want:
+        path = files[part]
+        plans += plan(weighted_layers(model.get_layer(part)), as_state_dict(load_torch_file(path), path), path)
+    for var, value in plans:       # only once every file has been checked
+        var.assign(value)
+    unused = [p + ".pkl" for p in files if p not in want]
+    note = (f"{directory}: read stacks s1-s{n} ({len(want)} files); unused: "
+            f"{', '.join(unused) if unused else 'none'}")
+    return model, note
+
+
+def _say(note):
+    import sys
+    print(note, file=sys.stderr)
+
+
 # --------------------------------------------------------------------------------------------------- loader hook
 def accepts(path):
-    """A DMPHN folder of encoder_lv*/decoder_lv* .pkl files."""
+    """A DMPHN folder of encoder_lv*/decoder_lv* .pkl files, or an SDNet folder of encoder_s*_lv*/decoder_s*_lv*."""
     path = os.fspath(path)
-    return os.path.isdir(path) and any(DMPHN_FILE.match(f) for f in os.listdir(path))
+    return os.path.isdir(path) and any(DMPHN_FILE.match(f) or STACK_FILE.match(f) for f in os.listdir(path))
 
 
 def detect_model(source):
-    """The registered name the folder's levels make."""
+    """The registered name the folder's levels (stacks) make."""
+    if stack_files(source):
+        return f"stack-dmphn-{auto_stacks(source)}"
     return f"dmphn-1-2-4{'-8' if len(dmphn_files(source)) == 8 else ''}"
 
 
@@ -74,8 +158,13 @@ def import_weights(path, model=None, model_name=None):
     from ...registry import build_model, entry
 
     name = model_name or detect_model(os.fspath(path))
-    if model is not None:           # any model: the level check says what does not fit
-        return import_dmphn(path, model), name
-    if entry(name).family != "dmphn":
-        raise BadInputError(f"{os.fspath(path)}: a DMPHN checkpoint folder cannot fill {name}")
-    return import_dmphn(path, build_model(name)), name
+    stacked = bool(stack_files(path)) or (model is not None and model_stacks(model) > 0)
+    if model is None:
+        if entry(name).family != "dmphn":
+            raise BadInputError(f"{os.fspath(path)}: a DMPHN checkpoint folder cannot fill {name}")
+        model = build_model(name)
+    if stacked:                     # any model: the stack check says what does not fit
+        model, note = import_stack_dmphn(path, model)
+        _say(note)
+        return model, name
+    return import_dmphn(path, model), name

@@ -1,4 +1,5 @@
-"""DMPHN (Zhang et al., CVPR 2019), faithful to the official PyTorch code `HongguangZhang/DMPHN-cvpr19-master`.
+"""DMPHN (Zhang et al., CVPR 2019), faithful to the official PyTorch code `HongguangZhang/DMPHN-cvpr19-master`;
+and Stack-DMPHN (the official SDNet2/3/4), `build_stack_dmphn` at the end of this module.
 
 Value range: the model works on images shifted by -0.5 (the official `ToTensor() - 0.5`); its output is the
 deblurred image in the same shifted range (add 0.5). The shift lives OUTSIDE the model, in the registry io
@@ -26,6 +27,7 @@ import math
 import keras
 
 from . import DECODER as _DECODER, ENCODER as _ENCODER, LEVELS, split_axis  # shared with the twin
+from . import LV2_RESIDUAL, STACKS
 from .layers import Halves
 
 
@@ -123,3 +125,67 @@ def build_dmphn(levels=LEVELS, name=None):
                   for k in range(len(feats) // 2)]
         residuals = [decoders[level](f) for f in passed]
     return keras.Model(image, out, name=name or "dmphn_" + "_".join(map(str, levels)))
+
+
+# ------------------------------------------------------------------------------------------------ Stack-DMPHN
+def _stack(s, x, prev, lv2_skip):
+    """Stack `s` of SDNet<N>_test.py on `x` (the blurred image for s = 1, stack s-1's output after): a DMPHN 1-2-4
+    whose features at every level also get stack s-1's (`prev`), and whose lv2 residual gets `lv2_skip`.
+    Returns (output, features {"lv3": [top, bottom], "lv2": [top, bottom], "lv1": whole})."""
+    enc = {lv: build_encoder(f"encoder_s{s}_lv{lv}") for lv in (1, 2, 3)}
+    dec = {lv: build_decoder(f"decoder_s{s}_lv{lv}") for lv in (1, 2, 3)}
+    t = f"s{s}_"
+    halves = Halves(1, name=f"{t}split_lv2")(x)                         # [:, :, 0:int(H/2)], [int(H/2):H]
+    quads = []
+    for k, half in enumerate(halves):                                   # lv3_1..4: rows first, then columns
+        quads += Halves(2, name=f"{t}split_lv3_{k + 1}")(half)
+    f3 = [enc[3](q) for q in quads]
+    rows = []
+    for r, tag in enumerate(("top", "bot")):                            # feature[s]['lv3_top'] / ['lv3_bot']
+        f = keras.layers.Concatenate(axis=2, name=f"{t}cat_lv3_{tag}")(f3[2 * r:2 * r + 2])
+        if prev is not None:
+            f = keras.layers.Add(name=f"{t}feature_lv3_{tag}")([f, prev["lv3"][r]])
+        rows.append(f)
+    r3 = [dec[3](f) for f in rows]
+    f2 = []
+    for k in range(2):                                                  # enc(half + r3) + f3 (+ stack s-1's)
+        y = enc[2](keras.layers.Add(name=f"{t}input_lv2_{k + 1}")([halves[k], r3[k]]))
+        terms = [y, rows[k]] + ([prev["lv2"][k]] if prev is not None else [])
+        f2.append(keras.layers.Add(name=f"{t}feature_lv2_{k + 1}")(terms))
+    f2_all = keras.layers.Concatenate(axis=1, name=f"{t}cat_lv2")(f2)
+    r2 = dec[2](f2_all)
+    if lv2_skip is not None:
+        r2 = keras.layers.Add(name=f"{t}residual_lv2")([r2, lv2_skip])
+    y = enc[1](keras.layers.Add(name=f"{t}input_lv1")([x, r2]))
+    terms = [y, f2_all] + ([prev["lv1"]] if prev is not None else [])
+    f1 = keras.layers.Add(name=f"{t}feature_lv1")(terms)
+    return dec[1](f1), {"lv3": rows, "lv2": f2, "lv1": f1}
+
+
+def build_stack_dmphn(stacks=4, lv2_residual="first", name=None):
+    """Stack-DMPHN, the official SDNet<stacks>: (N, H, W, 3) image - 0.5 -> [stack 1's, ..., the last stack's
+    deblurred image - 0.5]; the last is the model's image (ModelIO output_index -1), the others are what the
+    original's loss also sees (SDNet<N>.py: the sum of every stack's MSE).
+
+    Every stack is a DMPHN 1-2-4 with its own 3 encoder/decoder pairs (`encoder_s<k>_lv<l>` = the official file
+    `encoder_s<k>_lv<l>.pkl`). Stack k > 1 runs on stack k-1's output and adds stack k-1's features at every level
+    (lv3 top/bottom, lv2 halves, lv1). `lv2_residual` is what stack k > 1 adds to its lv2 decoder output:
+      "first" (default): stack 1's output. This is the released code's quirk, `residual[s]['lv2'] =
+          decoder[s]['lv2'](feature[s]['lv2']) + residual['s1']['lv1']` in both SDNet<N>.py (training) and
+          SDNet<N>_test.py, for every s > 1 - not stack k-1's. The released weights were trained with it.
+      "previous": stack k-1's output (what the quirk presumably meant; identical to "first" for 2 stacks);
+      "none": nothing (the in-training test pass of SDNet<N>.py computes it so).
+    H and W must be multiples of 8, as DMPHN 1-2-4.
+    """
+    stacks = int(stacks)
+    if stacks not in STACKS:
+        raise ValueError(f"Stack-DMPHN stacks must be one of {STACKS}, got {stacks}")
+    if lv2_residual not in LV2_RESIDUAL:
+        raise ValueError(f"lv2_residual must be one of {LV2_RESIDUAL}, got {lv2_residual!r}")
+    image = keras.Input((None, None, 3), name="blurred")
+    outs, prev = [], None
+    for s in range(1, stacks + 1):
+        skip = None if s == 1 or lv2_residual == "none" else outs[0 if lv2_residual == "first" else -1]
+        out, prev = _stack(s, image if s == 1 else outs[-1], prev, skip)
+        outs.append(out)
+    return keras.Model(image, outs, name=name or f"stack_dmphn_{stacks}")

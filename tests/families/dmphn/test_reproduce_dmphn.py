@@ -58,3 +58,34 @@ def test_reproduce_dmphn_refuses_lfs_pointers(tmp_path):
     (tmp_path / "dmphn" / "test_samples" / "000001.png").write_bytes(b"version https://git-lfs.github.com/spec/v1\n")
     with pytest.raises(SystemExit, match="LFS pointer"):
         reproduce_dmphn.main([str(tmp_path / "dmphn")])
+
+
+@pytest.mark.slow
+def test_reproduce_sdnet_matches_outputs_written_with_rounding(tmp_path, capsys):
+    """SDNet2 as released: checkpoints/SDNet2/{encoder,decoder}_s*_lv*.pkl, outputs written by a save_image that
+    rounds (the torchvision the authors' SDNet2 PNGs were written with)."""
+    import reproduce_dmphn
+
+    root = tmp_path / "dmphn"
+    torch.manual_seed(0)
+    enc, dec = ref.sdnet_modules(2)
+    ckpt, res = root / "checkpoints" / "SDNet2", root / "test_results" / "SDNet2_test_res"
+    for d in (ckpt, res, root / "test_samples"):
+        os.makedirs(d)
+    for part, mods in (("encoder", enc), ("decoder", dec)):
+        for (s, lv), m in mods.items():
+            torch.save(m.eval().state_dict(), ckpt / f"{part}_s{s}_lv{lv}.pkl")
+    img = np.random.default_rng(0).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    Image.fromarray(img).save(root / "test_samples" / "000001.png")
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0 - 0.5
+    with torch.no_grad():
+        out = ref.sdnet_forward(enc, dec, x)[-1][0] + 0.5
+    theirs = out.mul(255).add_(0.5).clamp(0, 255).byte().permute(1, 2, 0).numpy()   # today's save_image: rounds
+    Image.fromarray(theirs).save(res / "000001.png")
+    report = tmp_path / "report.json"
+    assert reproduce_dmphn.main([str(root), "--variants", "SDNet2", "SDNet4", "--json", str(report)]) == 0
+    printed = capsys.readouterr().out
+    assert "read stacks s1-s2 (12 files)" in printed and "SDNet4: not shipped" in printed
+    s = json.loads(report.read_text())["SDNet2"]["summary"]
+    assert s["round"]["identical_pct"] > 99.5 and s["round"]["max_abs"] <= 1
+    assert s["truncate"]["identical_pct"] < s["round"]["identical_pct"]
