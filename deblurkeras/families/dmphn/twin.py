@@ -116,7 +116,7 @@ class StackDMPHNTorch(TwinModule):
                 self.add_module(f"encoder_s{s}_lv{lv}", _Part(_ENCODER))
                 self.add_module(f"decoder_s{s}_lv{lv}", _Part(_DECODER))
 
-    keras_prefix = staticmethod(DMPHNTorch.keras_prefix)
+    keras_prefix = DMPHNTorch.keras_prefix
 
     def check_size(self, h, w):
         mh, mw = size_multiples(len(STACK_LEVELS))
