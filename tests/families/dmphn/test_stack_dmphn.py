@@ -133,7 +133,6 @@ def test_two_stacks_first_and_previous_are_the_same_network():
 def test_strict_import_names_missing_extra_and_misshaped_tensors(tmp_path):
     import torch
     from deblurkeras.families.dmphn import importer as torch_import
-    from deblurkeras.importers.cli import import_model
 
     path = tmp_path / "mine"
     enc, _ = _sdnet_dir(path, 2)
@@ -159,7 +158,6 @@ def test_strict_import_names_missing_extra_and_misshaped_tensors(tmp_path):
 @pytest.mark.torch
 def test_auto_reads_the_complete_stacks_of_any_other_folder_and_init_weights_accepts_it(tmp_path, capsys):
     from deblurkeras.families.dmphn import importer as torch_import
-    from deblurkeras.importers.cli import import_model
     from deblurkeras.weights import load_into
 
     path = tmp_path / "finetune_me"
