@@ -273,7 +273,7 @@ class Run:
 
         if self.budget:  # the wall clock ends the run (the demo): count its seconds, so the time left is true
             return tqdm(total=round(self.budget), desc="train", unit="s", dynamic_ncols=True, mininterval=1.0,
-                        bar_format="{l_bar}{bar}| {n:.0f}/{total} s of the time budget [{postfix}]")
+                        bar_format="{l_bar}{bar}| {n:.0f}/{total} s of the time budget{postfix}")
         return tqdm(total=self.total, initial=self.step, desc="train", unit="step", dynamic_ncols=True, mininterval=1.0)
 
     # --- the NaN guard
