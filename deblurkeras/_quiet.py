@@ -2,9 +2,10 @@
 
 Loading TensorFlow prints lines that no log level reaches: absl writes "oneDNN custom operations are on", "Could
 not find cuda drivers" and (at the first device probe) "failed call to cuInit" to file descriptor 2 before TF's own
-log level applies. So TensorFlow is imported, and its devices probed once, with descriptor 2 pointed at /dev/null.
-Python exceptions still propagate (they are objects, not writes). Not done when the user asked for TF's log:
-TF_CPP_MIN_LOG_LEVEL set below 2 before `import deblurkeras`, or `deblurkeras --verbose`.
+log level applies. So the first import of TensorFlow, and its first device probe, run with descriptor 2 pointed at
+/dev/null (a one-shot import hook: nothing is imported early). Python exceptions still propagate (they are objects,
+not writes). Not done when the user asked for TF's log: `deblurkeras --verbose`, or for `import deblurkeras`
+TF_CPP_MIN_LOG_LEVEL set below 2 before the import.
 """
 import contextlib
 import os
@@ -26,19 +27,6 @@ def fd2_to_devnull():
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
-
-
-def quiet_tensorflow():
-    """Import TensorFlow and probe its devices with C++ stderr silenced (the CLI calls this before a verb runs)."""
-    if "tensorflow" in sys.modules:
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL") or "2"
-    with fd2_to_devnull():
-        try:
-            import tensorflow as tf
-            tf.config.list_physical_devices()  # the cuInit probe happens here
-        except Exception:  # noqa: BLE001 - an import problem surfaces, with its message, when the verb imports TF
-            pass
 
 
 def _silenced(exec_module, module):
@@ -63,3 +51,9 @@ def uninstall():
     """`deblurkeras --verbose`: TensorFlow's log shown after all."""
     for hook in installed("tensorflow"):
         sys.meta_path.remove(hook)
+
+
+def quiet_cli():
+    """`deblurkeras VERB` without --verbose: TensorFlow's first import is silenced whatever the environment says."""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL") or "2"
+    install(None)

@@ -6,8 +6,9 @@ are printed on one line and give a non-zero exit status.
 
 TensorFlow's C++ log stays quiet unless `deblurkeras --verbose VERB ...`: TF_CPP_MIN_LOG_LEVEL=2 hides its info and
 warnings, and the lines printed while TensorFlow loads its CUDA stubs and probes for a GPU ("Could not find cuda
-drivers", "failed call to cuInit") - written by absl before TF's log level applies - are sent to /dev/null by
-loading TensorFlow once, before the verb runs, with file descriptor 2 pointed there.
+drivers", "failed call to cuInit") - written by absl before TF's log level applies - go to /dev/null: the first
+import of TensorFlow runs with file descriptor 2 pointed there (deblurkeras/_quiet.py, for the CLI whatever the
+environment says, for `import deblurkeras` unless TF_CPP_MIN_LOG_LEVEL asks for the log).
 """
 import argparse
 import importlib
@@ -15,12 +16,10 @@ import os
 import sys
 
 
-
 def _family_verbs():
     """The verbs families bring (FamilySpec.verbs: `upscale`), then `import` and its per-format aliases
     `import-<format>` (import-tf1, import-torch, import-keras2), from the families' importers."""
-    from .registry import families
-    from .registry import formats
+    from .registry import families, formats
 
     out = {verb: entry for fam in families().values() for verb, entry in fam.verbs.items()}
     out["import"] = ("deblurkeras.importers.cli:", "import an original's weights (" + ", ".join(formats()) + ")")
@@ -48,41 +47,11 @@ VERBS = {
 }
 
 
-# verbs that never import TensorFlow (nothing to quieten, and no reason to pay for loading it)
-NO_TENSORFLOW = {"build-hdf5"}
-# argument names that a verb writes to, and those it reads (checked against each other: F2)
-OUTPUT_ARGS = ("out", "report")
-INPUT_ARGS = ("weights", "checkpoint", "source", "inputs", "input", "data", "config")
-
-
-from ._quiet import fd2_to_devnull as _fd2_to_devnull, quiet_tensorflow  # noqa: E402,F401
-
-
 def load_verb(verb):
     """The verb's module, or for "module:arg" the object module.verb(arg) returns: add_arguments + run."""
     module, colon, arg = VERBS[verb][0].partition(":")
     mod = importlib.import_module(module)
     return mod.verb(arg) if colon else mod
-
-
-def _paths(value):
-    values = value if isinstance(value, (list, tuple)) else [value]
-    return [os.fspath(v) for v in values if isinstance(v, (str, os.PathLike))]
-
-
-def check_not_overwriting_inputs(verb, args):
-    """No verb writes over one of its own inputs (`export-torch --weights W --out W`): BadInputError before any
-    work. Folder outputs are checked per file by the verbs that write into them (deblur, upscale)."""
-    from .errors import BadInputError
-    inputs = [(name, p) for name in INPUT_ARGS for p in _paths(getattr(args, name, None)) if os.path.exists(p)]
-    for out_name in OUTPUT_ARGS:
-        for out in _paths(getattr(args, out_name, None)):
-            if not os.path.isfile(out):  # a folder output: the verb checks each file it writes there
-                continue
-            for in_name, p in inputs:
-                if os.path.samefile(out, p):
-                    raise BadInputError(f"--{out_name.replace('_', '-')} {out} is the input {p} "
-                                        f"({in_name}); writing it would destroy the input: choose another path")
 
 
 def main(argv=None):
@@ -93,6 +62,9 @@ def main(argv=None):
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         from ._quiet import uninstall
         uninstall()
+    else:
+        from ._quiet import quiet_cli
+        quiet_cli()
     parser = argparse.ArgumentParser(prog="deblurkeras", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's C++ log (quiet by default)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
@@ -109,10 +81,7 @@ def main(argv=None):
     from . import outputs
     from .errors import DeblurKerasError, one_line
     try:
-        check_not_overwriting_inputs(verb, args)
         outputs.check(verb, args, module)  # inputs exist, outputs new (or --overwrite): before TensorFlow loads
-        if not verbose and verb not in NO_TENSORFLOW:
-            quiet_tensorflow()
         return int(module.run(args) or 0)
     except (DeblurKerasError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
         print(f"deblurkeras {verb}: error: {one_line(e)}", file=sys.stderr)  # a newline in a name: escaped

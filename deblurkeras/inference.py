@@ -350,7 +350,8 @@ def planned_outputs(args):
     """The files `deblur` will write (deblurkeras/outputs.py checks them before TensorFlow loads); bad tile options
     are refused here too, as cheaply."""
     check_tile_args(args)
-    return [os.path.join(args.out, _output_name(p, args.ext)) for p in list_images(args.inputs)]
+    paths = list_images(args.inputs)
+    return outputs.not_inputs([os.path.join(args.out, _output_name(p, args.ext)) for p in paths], paths)
 
 
 def run(args):

@@ -12,11 +12,15 @@ start-up), so the cheap mistakes cost nothing.
 import os
 
 from .errors import BadInputError
+from .utils import file_id
 
 # verbs with their own rule (see above) or whose outputs are reports only
 OWN_RULE = ("train", "demo", "build-hdf5", "compare")
-# argument names holding paths the verb reads; a TF1 checkpoint is given by its prefix (PREFIX.index exists)
+# argument names holding paths the verb reads; a TF1 checkpoint is given by its prefix (PREFIX.index exists).
+# `--config` is read too but may be a shipped name (srn/demo): it is not checked for existence.
 READ_ARGS = ("weights", "checkpoint", "source", "input", "inputs", "data")
+INPUT_ARGS = READ_ARGS + ("config",)
+OUTPUT_ARGS = ("out", "report")
 
 
 def add_argument(parser):
@@ -38,6 +42,29 @@ def check_inputs(args):
                 raise BadInputError(f"{p}: no such file or folder ({flag}; nothing was run)")
 
 
+def check_not_overwriting_inputs(args):
+    """No verb writes over one of its own inputs (`export-torch --weights W --out W`), --overwrite or not.
+    Folder outputs are left to the verbs that write into them (deblur, upscale: `not_inputs`)."""
+    inputs = {}
+    for name in INPUT_ARGS:
+        for p in _paths(getattr(args, name, None)):
+            inputs.setdefault(file_id(p), (name, p))
+    inputs.pop(None, None)
+    for out_name in OUTPUT_ARGS:
+        for out in _paths(getattr(args, out_name, None)):
+            if os.path.isfile(out) and file_id(out) in inputs:
+                in_name, p = inputs[file_id(out)]
+                raise BadInputError(f"--{out_name.replace('_', '-')} {out} is the input {p} "
+                                    f"({in_name}); writing it would destroy the input: choose another path")
+
+
+def not_inputs(outputs, inputs):
+    """`outputs` less those that are one of `inputs` (any name of the same file): a verb leaves those to its own
+    by-name refusal, which holds even with --overwrite."""
+    ids = {file_id(p) for p in inputs} - {None}
+    return [p for p in outputs if file_id(p) not in ids] if ids else list(outputs)
+
+
 def planned_outputs(verb, args, module=None):
     """The files `verb` is about to write, those it can name before a model loads. A verb module that writes into
     a folder says which by its own `planned_outputs(args)` (deblur, upscale, eval); the others write `--out`."""
@@ -48,17 +75,9 @@ def planned_outputs(verb, args, module=None):
     return list(own(args)) if own is not None else [out]  # import-*, export-torch: a file; convert-keras: a folder
 
 
-def _same_file(a, b):
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def refuse_existing(paths, overwrite, inputs=()):
-    """An existing output is refused unless `overwrite`; one that is an input is left to the verb, which refuses
-    it by name even with --overwrite (no verb writes over its own input)."""
-    existing = [p for p in paths if os.path.lexists(p) and not any(_same_file(p, i) for i in inputs)]
+def refuse_existing(paths, overwrite):
+    """An existing output is refused unless `overwrite`."""
+    existing = [p for p in paths if os.path.lexists(p)]
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more outputs)" if len(existing) > 1 else ""
         raise BadInputError(f"{existing[0]}: exists{more}; pass --overwrite to replace it (nothing was written)")
@@ -66,9 +85,6 @@ def refuse_existing(paths, overwrite, inputs=()):
 
 def check(verb, args, module=None):
     """The cheap checks of a parsed command line, in the CLI before TensorFlow loads (`module`: the verb's)."""
+    check_not_overwriting_inputs(args)
     check_inputs(args)
-    inputs = [p for name in READ_ARGS if name != "inputs" for p in _paths(getattr(args, name, None))]
-    if getattr(args, "inputs", None):
-        from .imageio import list_images
-        inputs += list_images(args.inputs)  # folders given as inputs: the images in them
-    refuse_existing(planned_outputs(verb, args, module), getattr(args, "overwrite", False), inputs)
+    refuse_existing(planned_outputs(verb, args, module), getattr(args, "overwrite", False))

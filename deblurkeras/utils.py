@@ -164,3 +164,12 @@ def finite_json(obj):
 def dumps_json(obj, **kwargs):
     """Standard JSON text of `obj` (non-finite floats as null: see finite_json)."""
     return json.dumps(finite_json(obj), allow_nan=False, **kwargs)
+
+
+def file_id(path):
+    """(device, inode) of `path`, or None: the same file under any name (a link), for one stat call."""
+    try:
+        st = os.stat(path)
+        return st.st_dev, st.st_ino
+    except OSError:
+        return None

@@ -9,6 +9,7 @@ import os
 
 from ..errors import BadInputError
 from ..imageio import image_names, pair_files
+from ..utils import file_id
 
 LAYOUTS = ("side-by-side", "gopro", "pairs")
 SPLITS = ("train", "test")
@@ -98,14 +99,6 @@ def fingerprint(listing, input_dir):
             files.append([os.path.relpath(path, input_dir), -1, -1])
     missing = [s for s in SPLITS if listing[s] is None]
     return json.dumps({"files": files, "missing_splits": missing}, separators=(",", ":"))
-
-
-def file_id(path):
-    try:
-        st = os.stat(path)
-        return st.st_dev, st.st_ino
-    except OSError:
-        return None
 
 
 def difference(old, new):

@@ -147,7 +147,8 @@ def planned_outputs(args):
     from ...inference import check_tile_args
 
     check_tile_args(args)
-    files = [os.path.join(args.out, output_name(p)) for p in list_images(args.inputs)]
+    paths = list_images(args.inputs)
+    files = outputs.not_inputs([os.path.join(args.out, output_name(p)) for p in paths], paths)
     return files + ([os.path.join(args.out, "metrics.json")] if args.evaluate else [])
 
 
