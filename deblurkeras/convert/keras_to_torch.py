@@ -157,15 +157,11 @@ def add_arguments(p):
 
 def run(args):
     from .pipeline import parse_sizes
-    from .report import print_results
+    from .report import print_results, print_verdict
 
     sizes = parse_sizes(args.sizes) if args.sizes else None
     ok, results, paths, seconds, gen = convert_keras(args.model, args.out, args.report, sizes, args.tol, args.seed,
                                                      args.overwrite, onnx=args.onnx)
     print(f"{gen.class_name}: {gen.n_layers} Keras layers converted")
     print_results(results, paths)
-    if ok:
-        print(f"wrote {args.out} in {seconds:.1f} s")
-        return 0
-    print(f"parity FAILED (tol {args.tol:g}); {args.out} not written")
-    return 1
+    return print_verdict(ok, args.out, args.tol, seconds)

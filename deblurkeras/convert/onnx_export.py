@@ -347,51 +347,27 @@ def export_onnx(model_name, out, weights=None, report_dir=None, naive=None, size
 
 # ---- CLI: deblurkeras export-onnx ---------------------------------------------------------------------------
 def add_arguments(p):
-    from . import DEFAULT_TOL, tolerance
-    p.add_argument("--model", default=None, help="registered image model (default: the one --weights names)")
-    p.add_argument("--weights", help="Keras weights (.weights.h5 or .keras); without it the freshly initialised "
-                                     "model is exported (with a warning)")
-    p.add_argument("--out", required=True, help="output .onnx file (written only when parity holds)")
-    p.add_argument("--report", metavar="DIR", help="write parity.json / parity.md / parity.html here")
-    p.add_argument("--naive", default="", help="export a hand-port twin with these pitfalls (to see the report "
-                                               "catch them): padding,resize,bn,leaky,shuffle,deconv")
-    p.add_argument("--sizes", help="HxW list for the check, at least two, e.g. 64x64,48x80 (default: per model)")
-    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL,
-                   help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="builder argument override (JSON, else a string)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
-    from .. import outputs
-    outputs.add_argument(p)
+    from .cli import add_export_arguments
+    add_export_arguments(
+        p, out_help="output .onnx file (written only when parity holds)",
+        naive_help="export a hand-port twin with these pitfalls (to see the report catch them): "
+                   "padding,resize,bn,leaky,shuffle,deconv",
+        sizes_help="HxW list for the check, at least two, e.g. 64x64,48x80 (default: per model)",
+        set_help="builder argument override (JSON, else a string)")
 
 
 def run(args):
     from .. import registry
-    from .cli import _overrides
-    from .pipeline import parse_sizes
-    from .report import print_results
-    if args.model is None and args.weights:
-        from ..weights import resolve_name
-        args.model = resolve_name(args.weights)
-    if args.model not in registry.model_names(image_only=True):
-        raise BadInputError(f"unknown image model {args.model!r}; expected one of "
-                            f"{registry.model_names(image_only=True)}")
-    try:
-        from .torch_layers import check_naive
-        naive = check_naive(args.naive)
-    except ValueError as err:
-        raise BadInputError(str(err)) from None
-    sizes = parse_sizes(args.sizes) if args.sizes else None
+    from .cli import export_options
+    from .report import print_results, print_verdict
+    models = registry.model_names(image_only=True)
+    args.model, naive, sizes, overrides = export_options(args, models, what="image model")
     ok, results, paths, seconds = export_onnx(args.model, args.out, args.weights, args.report, naive, sizes, args.tol,
-                                              _overrides(args.set), args.seed, progress=True)
+                                              overrides, args.seed, progress=True)
     if results and results[0].get("size_check"):
         print(f"size check (a size that is not a multiple): {results[0]['size_check'][:160]}")
     print_results(results, paths)
-    if ok:
-        print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes, dynamic H x W) in {seconds:.1f} s")
-        return 0
-    print(f"parity FAILED (tol {args.tol:g}); {args.out} not written")
-    return 1
+    return print_verdict(ok, args.out, args.tol, seconds, extra="dynamic H x W")
 
 
 # ---- convert-keras --onnx: any Keras model through its generated torch module ---------------------------------

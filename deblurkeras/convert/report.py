@@ -21,6 +21,16 @@ def print_results(results, paths):
         print(f"report: {p}")
 
 
+def print_verdict(ok, out, tol, seconds, extra=""):
+    """The last line of an export verb -> its exit status: 0 written, 1 parity failed (nothing written)."""
+    if not ok:
+        print(f"parity FAILED (tol {tol:g}); {out} not written")
+        return 1
+    detail = ", ".join(([f"{os.path.getsize(out)} bytes"] if os.path.isfile(out) else []) + ([extra] if extra else []))
+    print(f"wrote {out}{f' ({detail})' if detail else ''} in {seconds:.1f} s")
+    return 0
+
+
 def _num(v):
     """JSON-safe number: inf/nan as strings."""
     if isinstance(v, float) and (math.isinf(v) or math.isnan(v)):
