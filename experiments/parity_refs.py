@@ -128,16 +128,14 @@ def _state(prefix_modules):
             for k, v in mod.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
-@_torch_run
-def run_dmphn(init, batches, opts):
-    """init: DMPHN twin state (encoder_lv1.layer1.weight ...); batches: [(blurred, sharp)] NHWC in [0, 1]."""
-    torch, nn = _torch()
-    m = _load(dmphn_modules(int(opts["levels"])), init).train()
-    optims = [torch.optim.Adam(m[name].parameters(), lr=float(opts["lr"])) for name in m]
-    mse = nn.MSELoss()
+def _official_steps(m, batches, lr, loss_of):
+    """The official DMPHN / SDNet training step over `batches`: one torch Adam per module of `m`, zero_grad,
+    backward, step; `loss_of(blurred_nchw - 0.5, sharp_nchw - 0.5)` is the script's loss. -> the parity record."""
+    torch, _ = _torch()
+    optims = [torch.optim.Adam(m[name].parameters(), lr=float(lr)) for name in m]
     losses, grad = [], None
     for blurred, sharp in batches:
-        loss = mse(dmphn_forward(m, _nchw(blurred) - 0.5), _nchw(sharp) - 0.5)
+        loss = loss_of(_nchw(blurred) - 0.5, _nchw(sharp) - 0.5)
         for mod in m.values():
             mod.zero_grad()
         loss.backward()
@@ -147,6 +145,15 @@ def run_dmphn(init, batches, opts):
             o.step()
         losses.append([loss.item()])
     return {"losses": np.array(losses), "grad": grad, "w": _state([("", m)])}
+
+
+@_torch_run
+def run_dmphn(init, batches, opts):
+    """init: DMPHN twin state (encoder_lv1.layer1.weight ...); batches: [(blurred, sharp)] NHWC in [0, 1]."""
+    _, nn = _torch()
+    m = _load(dmphn_modules(int(opts["levels"])), init).train()
+    mse = nn.MSELoss()
+    return _official_steps(m, batches, opts["lr"], lambda x, gt: mse(dmphn_forward(m, x), gt))
 
 
 def stack_dmphn_modules(stacks):
@@ -161,30 +168,22 @@ def stack_dmphn_modules(stacks):
 @_torch_run
 def run_stack_dmphn(init, batches, opts):
     """init: Stack-DMPHN twin state (encoder_s1_lv1.layer1.weight ...); batches: [(blurred, sharp)] NHWC in [0, 1]."""
-    torch, nn = _torch()
+    _, nn = _torch()
     import torch_reference as official
     n = int(opts["stacks"])
     m = _load(stack_dmphn_modules(n), init).train()
     enc = {(s, lv): m[f"encoder_s{s}_lv{lv}"] for s in range(1, n + 1) for lv in (1, 2, 3)}
     dec = {(s, lv): m[f"decoder_s{s}_lv{lv}"] for s in range(1, n + 1) for lv in (1, 2, 3)}
-    optims = [torch.optim.Adam(m[name].parameters(), lr=float(opts["lr"])) for name in m]
     mse = nn.MSELoss()
-    losses, grad = [], None
-    for blurred, sharp in batches:
-        gt = _nchw(sharp) - 0.5
-        outs = official.sdnet_forward(enc, dec, _nchw(blurred) - 0.5)
+
+    def loss_of(x, gt):
+        outs = official.sdnet_forward(enc, dec, x)
         loss = mse(outs[-1], gt)                     # SDNet4.py: mse(s4) + mse(s3) + mse(s2) + mse(s1)
         for out in reversed(outs[:-1]):
             loss = loss + mse(out, gt)
-        for mod in m.values():
-            mod.zero_grad()
-        loss.backward()
-        if grad is None:
-            grad = {k: p.grad.numpy().copy() for k, p in m.named_parameters()}
-        for o in optims:
-            o.step()
-        losses.append([loss.item()])
-    return {"losses": np.array(losses), "grad": grad, "w": _state([("", m)])}
+        return loss
+
+    return _official_steps(m, batches, opts["lr"], loss_of)
 
 
 _MEAN, _STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
