@@ -61,8 +61,9 @@ def verify_folder(folder):
                 bad.append(f"{show(p)}: differs: received {got}, expected {f.digest} ({f.size:,} bytes)")
         results.append((len(good), -len(bad), r, good, bad))
     nbest, _, r, good, bad = max(results, key=lambda s: s[:2])
-    head = f"{show(folder)}: the {'official ' if not r.manual else ''}{r.local_folder} release {_describe(r)}, " \
-           f"{nbest} of {len(r.files)} files verified"
+    kind = f"{'official ' if not r.manual else ''}{r.local_folder} release {_describe(r)}"
+    head = (f"{show(folder)}: the {kind}, {nbest} of {len(r.files)} files verified" if not bad else
+            f"{show(folder)}: not the {kind} as published: {nbest} of {len(r.files)} files verified")
     return not bad, [head] + [f"  {line}" for line in bad]
 
 
