@@ -17,6 +17,7 @@ release.json recorded; otherwise it is imported again from the (re-verified) ori
 import contextlib
 import json
 import os
+import pathlib
 import shutil
 import sys
 import time
@@ -247,7 +248,7 @@ def _candidates(release, f, src):
 def install_from(release, src, announce=_say):
     """Take a copy the user downloaded by hand (a folder or a file): every file verified (size + hash) before any
     enters the cache; a file with no hash on record is taken as given and its sha256 recorded. Call under `locked`."""
-    src = src if hasattr(src, "is_file") else __import__("pathlib").Path(src)
+    src = pathlib.Path(src)
     if not src.exists():
         raise fetch.FetchError(f"{show(src)}: no such file or folder (--from)")
     found, problems = {}, []

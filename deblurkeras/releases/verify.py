@@ -102,5 +102,6 @@ def verify(path):
         return verify_folder(path)
     if os.path.isfile(path):
         return verify_file(path)
-    cat.get(path) if cat.looks_like_release(path) else None
+    if cat.looks_like_release(path):
+        cat.get(path)                   # MODEL:TAG not catalogued: the close names
     return False, [f"{show(path)}: no such file or folder"]
