@@ -260,10 +260,8 @@ def test_a_server_sending_more_than_the_catalogue_size_is_cut_off(home, server):
 def test_a_stalled_server_times_out_and_the_next_fetch_resumes(home, server, monkeypatch):
     monkeypatch.setenv("DEBLURKERAS_TIMEOUT", "0.5")
     rel = _fixture_release(server, ["stall"], sizes=(40_000,))
-    t0 = time.monotonic()
     with pytest.raises(releases.FetchError, match="stalled: no data for 0.5 s after 20,000 of 40,000 bytes"):
-        releases.fetch(rel.name, progress=False)
-    assert time.monotonic() - t0 < 2.5
+        releases.fetch(rel.name, progress=False)         # (the server would stay silent for 3 s)
     rel2 = Release(**{**rel.__dict__, "urls": (server.url("good"),)})
     cat.add(rel2)
     releases.fetch(rel.name, progress=False)
@@ -417,8 +415,12 @@ def test_weights_list_shows_the_cache(home, server, capsys):
     releases.fetch(rel.name, progress=False)
     assert main(["weights", "list"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"dmphn-1-2-4:fixture\s+2\s+0\.1 MB\s+owner/repo@0000000\s+verified", out)
-    assert re.search(r"stack-dmphn-4:gopro\s+24\s+86\.9 MB\s+HongguangZhang/DMPHN-cvpr19-master@9fff261\s+-", out)
+    assert re.search(r"dmphn-1-2-4:fixture\s+dmphn-1-2-4\s+2\s+0\.1 MB\s+owner/repo@0000000\s+verified", out)
+    assert re.search(r"stack-dmphn-4:gopro\s+stack-dmphn-4\s+24\s+86\.9 MB\s+"
+                     r"HongguangZhang/DMPHN-cvpr19-master@9fff261\s+-", out)
+    assert main(["weights", "list", "--long"]) == 0
+    out = capsys.readouterr().out
+    assert "srn-color:gopro: tf1 importer" in out and "404 since February 2025" in out and "Set5 32.05" in out
 
 
 def test_a_release_name_passes_the_cli_input_check_and_a_bad_tag_is_named(home, capsys):
@@ -427,3 +429,35 @@ def test_a_release_name_passes_the_cli_input_check_and_a_bad_tag_is_named(home, 
     outputs.check_inputs(SimpleNamespace(weights="stack-dmphn-4:gopro"))
     with pytest.raises(releases.UnknownReleaseError, match="did you mean stack-dmphn-4:gopro"):
         outputs.check_inputs(SimpleNamespace(weights="stack-dmphn-4:gopr"))
+
+
+def test_a_full_disk_leaves_the_cache_as_it_was(home, server, monkeypatch):
+    import errno
+    from deblurkeras.releases import download
+    rel = _fixture_release(server, ["good"])
+    real_open = open
+
+    class Full:
+        def __init__(self, *a):
+            self.f = real_open(*a)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(download, "open", Full, raising=False)
+    with pytest.raises(releases.FetchError, match="cannot write .*No space left on device.*the cache is as it was"):
+        releases.fetch(rel.name, progress=False)
+    assert not cache.original_dir(rel).exists() and not cache.read_record(rel)
+    monkeypatch.undo()
+    monkeypatch.setenv("DEBLURKERAS_HOME", str(home))
+    releases.fetch(rel.name, progress=False)
+    assert releases.is_cached(rel.name)

@@ -15,7 +15,9 @@ ACTIONS = ("list", "fetch", "verify", "path")
 
 def add_arguments(parser):
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    sub.add_parser("list", help="the catalogue, and what the cache holds (hashes recomputed)")
+    p = sub.add_parser("list", help="the catalogue, and what the cache holds (hashes recomputed)")
+    p.add_argument("--long", action="store_true",
+                   help="also each release's addresses, licence, importer and what it reproduces")
     p = sub.add_parser("fetch", help="fetch and verify releases into the cache")
     p.add_argument("release", nargs="+", metavar="RELEASE", help="MODEL:TAG, e.g. stack-dmphn-4:gopro")
     p.add_argument("--from", dest="from_path", metavar="DIR_OR_FILE",
@@ -46,13 +48,19 @@ def _cache_state(release):
 
 def run_list(args):
     from . import catalogue, home
-    rows = [("RELEASE", "FILES", "SIZE", "SOURCE", "CACHE")]
+    rows = [("RELEASE", "MODEL", "FILES", "SIZE", "SOURCE", "CACHE")]
     for r in catalogue():
         src = "manual (--from)" if r.manual else f"{r.source_repo}@{(r.commit or '')[:7]}"
-        rows.append((r.name, str(len(r.files)), _size(r.total_size), src, _cache_state(r)))
+        rows.append((r.name, r.model, str(len(r.files)), _size(r.total_size), src, _cache_state(r)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    if args.long:
+        for r in catalogue():
+            print(f"\n{r.name}: {r.importer} importer; licence: {r.license}")
+            for line in ([f"tried in order: {', '.join(r.urls)}"] if r.urls else []) + \
+                    ([r.note] if r.note else []) + [f"reproduces: {r.reproduces}"]:
+                print(f"  {line}")
     print(f"cache: {home()}")
     return 0
 
