@@ -62,7 +62,7 @@ class _HttpsRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def _opener():
-    # no proxy handler from the environment is dropped: a user's https_proxy applies as for any urllib client
+    # urllib's default handlers stay, the environment's proxy settings (https_proxy) included
     return urllib.request.build_opener(_HttpsRedirects())
 
 
