@@ -197,9 +197,9 @@ def load(path, model_name=None, strict=True, **build_overrides):
     (our files) or the importer can tell (original checkpoints)."""
     from .registry import build_model, entry
 
-    path = _release(path)
     if model_name is not None:
-        entry(model_name)  # an unknown name fails before anything is read
+        entry(model_name)  # an unknown name fails before anything is read (or fetched)
+    path = _release(path)
     if not os.path.exists(path) and not os.path.exists(path + ".index"):
         raise BadInputError(f"{path}: no such weights file")
     if is_ours(path):
