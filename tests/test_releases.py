@@ -408,6 +408,13 @@ def test_verify_names_the_release_then_the_differing_file(home, server, tmp_path
     assert "2 of 3 files verified" in out and f"{src / rel.files[2].name}: differs: received sha256:" in out
     assert main(["weights", "verify", str(src / rel.files[0].name)]) == 0          # one file, by content
     assert f"{rel.files[0].path} of the release dmphn-1-2-4:fixture" in capsys.readouterr().out
+    other = _fixture_release(server, ["good"], tag="other", sizes=(3000,))
+    both = tmp_path / "both"
+    _hand_copy(server, rel, both / rel.local_folder)
+    _hand_copy(server, other, both / other.local_folder)
+    assert main(["weights", "verify", str(both)]) == 0                             # a parent folder: each named
+    out = capsys.readouterr().out
+    assert "dmphn-1-2-4:fixture (owner/repo@0000000), 3 of 3" in out and "dmphn-1-2-4:other" in out
 
 
 def test_weights_list_shows_the_cache(home, server, capsys):

@@ -34,37 +34,50 @@ def _describe(release):
     return f"{release.name} ({src})"
 
 
+def _check(r, present, memo):
+    """(verified files, [lines for the others]) of one release's files found in a folder."""
+    good, bad = [], []
+    for f, p in present.items():
+        if p is None:
+            bad.append(f"{f.name}: missing")
+            continue
+        size = os.path.getsize(p)
+        if f.size is not None and size != f.size:
+            bad.append(f"{show(p)}: differs: {size:,} bytes, expected {f.size:,} bytes ({f.digest})")
+            continue
+        key = (p, bool(f.git_blob))              # a file looked at for several releases is hashed once
+        got = memo[key] if key in memo else memo.setdefault(key, f.hash_of(p))
+        ok = got == f.digest
+        if ok and f.digest is not None:
+            good.append(f)
+        elif f.digest is None:
+            bad.append(f"{f.name}: no hash on record (received {got})")
+        else:
+            bad.append(f"{show(p)}: differs: received {got}, expected {f.digest} ({f.size:,} bytes)")
+    return good, bad
+
+
+def _kind(r):
+    return f"{'official ' if not r.manual else ''}{r.local_folder} release {_describe(r)}"
+
+
 def verify_folder(folder):
-    """(ok, lines)."""
-    files = _folder_files(folder)
-    scored = []
+    """(ok, lines): every release the folder holds whole and verified, one line each; else the closest one and how
+    it differs."""
+    files, memo, results = _folder_files(folder), {}, []
     for r in cat.catalogue():
         present = {f: _lookup(r, f, files) for f in r.files}
-        n = sum(p is not None for p in present.values())
-        if n:
-            scored.append((n, -len(r.files), r, present))
-    if not scored:
+        if any(p is not None for p in present.values()):
+            good, bad = _check(r, present, memo)
+            results.append((len(good), -len(bad), r, bad))
+    if not results:
         return False, [f"{show(folder)}: no file of a catalogued release ({len(files)} files looked at)"]
-    results = []
-    for n, _, r, present in sorted(scored, key=lambda s: s[:2], reverse=True)[:4]:
-        good, bad = [], []
-        for f, p in present.items():
-            if p is None:
-                bad.append(f"{f.name}: missing")
-                continue
-            ok, got = f.matches(p)
-            if ok and f.digest is not None:
-                good.append(f)
-            elif f.digest is None:
-                bad.append(f"{f.name}: no hash on record (received {got})")
-            else:
-                bad.append(f"{show(p)}: differs: received {got}, expected {f.digest} ({f.size:,} bytes)")
-        results.append((len(good), -len(bad), r, good, bad))
-    nbest, _, r, good, bad = max(results, key=lambda s: s[:2])
-    kind = f"{'official ' if not r.manual else ''}{r.local_folder} release {_describe(r)}"
-    head = (f"{show(folder)}: the {kind}, {nbest} of {len(r.files)} files verified" if not bad else
-            f"{show(folder)}: not the {kind} as published: {nbest} of {len(r.files)} files verified")
-    return not bad, [head] + [f"  {line}" for line in bad]
+    whole = [(n, r) for n, nbad, r, _ in results if not nbad]
+    if whole:
+        return True, [f"{show(folder)}: the {_kind(r)}, {n} of {len(r.files)} files verified" for n, r in whole]
+    n, _, r, bad = max(results, key=lambda s: s[:2])
+    return False, [f"{show(folder)}: not the {_kind(r)} as published: {n} of {len(r.files)} files verified"] + \
+        [f"  {line}" for line in bad]
 
 
 def verify_file(path):
