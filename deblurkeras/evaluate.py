@@ -224,7 +224,8 @@ def add_arguments(p):
 
     p.add_argument("--model", default=None, choices=model_names(image_only=True),
                    help="registered model (default: the one the weights file names)")
-    p.add_argument("--weights", required=True, help=".weights.h5, .keras or (SRN) a TF1 checkpoint")
+    p.add_argument("--weights", required=True, help=".weights.h5, .keras, (SRN) a TF1 checkpoint, or a release name "
+                                                    "(stack-dmphn-4:gopro)")
     p.add_argument("--data", required=True, help="HDF5 dataset file, or a folder of pairs")
     p.add_argument("--out", required=True, help="output folder for per_image.csv and summary.json")
     p.add_argument("--split", default="test", help="HDF5 split (default test)")

@@ -320,7 +320,8 @@ def add_arguments(parser):
     parser.add_argument("--model", default=None, choices=model_names(image_only=True),
                         help="registered model (default: the one the weights file names; needed for plain files)")
     parser.add_argument("--weights", required=True,
-                        help=".weights.h5, .keras (loaded with safe_mode) or an original TF1 checkpoint prefix (SRN)")
+                        help=".weights.h5, .keras (loaded with safe_mode), an original TF1 checkpoint prefix (SRN), "
+                             "or a release name (stack-dmphn-4:gopro: `deblurkeras weights list`)")
     parser.add_argument("--out", required=True, help="output folder (created if needed)")
     parser.add_argument("--ext", default=None, help="output format by extension, e.g. png (default: the input's)")
     parser.add_argument("--round", action="store_true",
