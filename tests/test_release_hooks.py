@@ -143,3 +143,24 @@ def test_deblur_eval_export_and_compare_take_a_release_name(release, tmp_path, c
     assert main(["deblur", str(tmp_path / "a.png"), "--weights", "dmphn-1-2-4:fixtur", "--out",
                  str(tmp_path / "o2")]) == 2
     assert "did you mean dmphn-1-2-4:fixture" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_manual_release_taken_with_from_then_upscale_by_name(tmp_path, monkeypatch, capsys):
+    """srresnet-x4:coco (no URL, no hash on record): --from a state_dict copy, then `upscale --weights NAME`, whose
+    output is what the Keras import of the same file gives."""
+    from PIL import Image
+    from deblurkeras.importers.cli import import_model
+    monkeypatch.setenv("DEBLURKERAS_HOME", str(tmp_path / "home"))
+    torch.manual_seed(0)
+    net = ref.randomize_bn_and_prelu(ref.SRResNet().eval(), 0)
+    mine = tmp_path / "checkpoint_srresnet.pth.tar"
+    torch.save({"model": net.state_dict()}, mine)
+    assert main(["upscale", str(mine), "--weights", "srresnet-x4:coco", "--out", str(tmp_path / "x")]) == 2
+    assert "weights fetch srresnet-x4:coco --from" in capsys.readouterr().err
+    assert main(["weights", "fetch", "srresnet-x4:coco", "--from", str(mine)]) == 0
+    img = np.random.default_rng(0).uniform(0, 255, (12, 10, 3)).astype("uint8")
+    Image.fromarray(img).save(tmp_path / "lr.png")
+    assert main(["upscale", str(tmp_path / "lr.png"), "--weights", "srresnet-x4:coco", "--out",
+                 str(tmp_path / "up")]) == 0
+    _same_weights(weights.load("srresnet-x4:coco")[0], import_model(mine)[0])
