@@ -11,6 +11,7 @@ import of TensorFlow runs with file descriptor 2 pointed there (deblurkeras/_qui
 environment says, for `import deblurkeras` unless TF_CPP_MIN_LOG_LEVEL asks for the log).
 """
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -81,7 +82,12 @@ def main(argv=None):
     module = load_verb(verb)
     vparser = argparse.ArgumentParser(prog=f"deblurkeras {verb}", description=VERBS[verb][1])
     module.add_arguments(vparser)
+    with contextlib.suppress(argparse.ArgumentError):  # a verb with an --offline of its own keeps it
+        vparser.add_argument("--offline", dest="offline_mode", action="store_true",
+                             help="open no connection: release names from the cache only (DEBLURKERAS_OFFLINE=1)")
     args = vparser.parse_args(argv[1:])
+    if getattr(args, "offline_mode", False):
+        os.environ["DEBLURKERAS_OFFLINE"] = "1"
     from . import outputs
     from .errors import DeblurKerasError, one_line
     try:

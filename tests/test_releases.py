@@ -334,6 +334,9 @@ def test_offline_never_opens_a_connection(home, server, monkeypatch, capsys):
         releases.fetch(rel.name)
     assert main(["--offline", "weights", "fetch", rel.name]) == 2
     assert "opens no connection" in capsys.readouterr().err
+    monkeypatch.delenv("DEBLURKERAS_OFFLINE")
+    assert main(["deblur", "missing.png", "--weights", rel.name, "--out", str(home.parent / "o"), "--offline"]) == 2
+    assert os.environ.get("DEBLURKERAS_OFFLINE") == "1"            # any verb takes --offline (checked before TF)
     assert server.log == []
     monkeypatch.delenv("DEBLURKERAS_OFFLINE")
     releases.fetch(rel.name, progress=False)
