@@ -190,7 +190,7 @@ def ensure_original(release, offline=None, progress=True, announce=_say):
              f"into {release_dir(release)}")
     from tqdm import tqdm
     sources = {}
-    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=release.name, file=sys.stderr,
+    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1000, desc=release.name, file=sys.stderr,
               disable=not progress, dynamic_ncols=True) as bar:
         for f in todo:
             sources[f.path] = _fetch_file(release, f, bar, announce)
