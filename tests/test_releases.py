@@ -471,3 +471,13 @@ def test_a_full_disk_leaves_the_cache_as_it_was(home, server, monkeypatch):
     monkeypatch.setenv("DEBLURKERAS_HOME", str(home))
     releases.fetch(rel.name, progress=False)
     assert releases.is_cached(rel.name)
+
+
+def test_an_unwritable_cache_is_one_line(home, server, tmp_path, monkeypatch):
+    rel = _fixture_release(server, ["good"])
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("DEBLURKERAS_HOME", str(blocker / "home"))
+    with pytest.raises(releases.FetchError, match="cannot write the cache .*set DEBLURKERAS_HOME"):
+        releases.fetch(rel.name, progress=False)
+    assert releases.file_urls(rel, rel.files[0]) == [server.url("good") + rel.files[0].path]

@@ -8,14 +8,15 @@ live, proves every byte by hash, caches them (with their Keras import) and works
     fetch(name, source=None)          the originals, verified in the cache (source: a copy fetched by hand)
     is_cached(name)                   every original file in the cache, hashes recomputed now
     home()                            the cache folder ($DEBLURKERAS_HOME, default ~/.cache/deblurkeras)
+    file_urls(release, file)          a file's addresses in the order they are tried (the mirror's when set)
     verify(path) -> (ok, lines)       which release a file or folder is, or which file differs
 
 Settings (environment): DEBLURKERAS_HOME, DEBLURKERAS_OFFLINE=1, DEBLURKERAS_MIRROR=URL, DEBLURKERAS_TIMEOUT
 (deblurkeras.releases.settings). The cache layout: deblurkeras.releases.cache. Nothing here imports TensorFlow or
 torch until a release is imported.
 """
-from .cache import (ManualReleaseError, OfflineError, imported_path, is_cached, load_path,  # noqa: F401
-                    original_dir, resolve)
+from .cache import (ManualReleaseError, OfflineError, file_urls, imported_path, is_cached,  # noqa: F401
+                    load_path, original_dir, original_path, resolve)
 from .cache import fetch_release as fetch  # noqa: F401
 from .entries import (Release, ReleaseFile, UnknownReleaseError, add, catalogue, get, git_blob_id,  # noqa: F401
                         is_release_name, looks_like_release, names, remove, sha256_of)

@@ -80,8 +80,12 @@ def part_path(f):
 def locked(release, announce=_say):
     """Hold the release's lock file; a second process waits (saying so once) instead of writing beside us."""
     folder = settings.home() / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / f"{release.model}_{release.tag}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / f"{release.model}_{release.tag}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise fetch.FetchError(f"{settings.home()}: cannot write the cache ({e.strerror or e}); set "
+                               f"DEBLURKERAS_HOME to a writable folder") from None
     try:
         if fcntl is not None:
             try:
