@@ -44,6 +44,8 @@ VERBS = {
     "compare": ("deblurkeras.convert.compare_cli", "per-layer diff of a Keras model against any PyTorch module, "
                 "with the likely cause of the first divergence"),
     "demo": ("deblurkeras.demo", "the main job: synthetic data -> train -> evaluate -> pictures"),
+    "serve": ("deblurkeras.serve", "a web page (127.0.0.1 by default) to deblur one photo: before/after slider, PNG "
+              "download; needs the [web] extra"),
 }
 
 
