@@ -106,6 +106,7 @@ def run(args):
         _require_gradio()
         from .page import THEME, build
         demo = build(server)
+        server.models.warm_up(server.choices[0], "auto")  # the picker's default model, at the page's default precision
         where = "this machine only" if args.host in ("127.0.0.1", "localhost", "::1") else "the network"
         print(f"deblurkeras serve: http://{args.host}:{args.port}/ ({where}; {len(server.choices)} models; "
               "Ctrl-C stops it)", file=sys.stderr, flush=True)

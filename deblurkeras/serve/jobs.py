@@ -86,6 +86,7 @@ class Models:
     def __init__(self, api=None, offline=None, keep=2):
         self.api, self.offline, self.keep = api, offline, keep
         self._loaded = collections.OrderedDict()
+        self._lock = threading.Lock()  # the start-up warm-up and a job never load at once
 
     def weights_path(self, choice):
         if not choice.release:
@@ -96,12 +97,16 @@ class Models:
 
     def get(self, choice, precision, announce=None):
         """(model, registered name, ModelIO, precision line) - as `deblur --weights W --precision P` loads them."""
+        key = (choice.source, precision)
+        with self._lock:
+            return self._get(key, choice, precision, announce)
+
+    def _get(self, key, choice, precision, announce):
         from .. import engines
         from ..inference import load_model
         from ..precision import resolve
         from ..registry import model_io
 
-        key = (choice.source, precision)
         if key not in self._loaded:
             path = self.weights_path(choice)
             model, name = engines.load("keras", path, None, precision, lambda: load_model(None, path), announce)
@@ -113,6 +118,21 @@ class Models:
                 self._loaded.popitem(last=False)
         self._loaded.move_to_end(key)
         return self._loaded[key]
+
+    def warm_up(self, choice, precision="auto"):
+        """Load `choice` in a background thread (TensorFlow's import and the model's first trace take seconds), so
+        the first job does not wait for them; a file only, never a download. Failures wait for a job to report."""
+        def load():
+            try:
+                model, _, io, _ = self.get(choice, precision)
+                import numpy as np
+                from ..inference import _run_padded
+                mh, mw = io.multiples
+                _run_padded(model, io, np.zeros((mh, mw, 3), np.float32))  # traces the forward function
+            except Exception:  # noqa: BLE001 - the job that uses it says what is wrong
+                pass
+        if not choice.release:
+            threading.Thread(target=load, name="deblurkeras-warm-up", daemon=True).start()
 
 
 # ------------------------------------------------------------------------------------------------ sessions
