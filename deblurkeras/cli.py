@@ -44,6 +44,7 @@ VERBS = {
     "compare": ("deblurkeras.convert.compare_cli", "per-layer diff of a Keras model against any PyTorch module, "
                 "with the likely cause of the first divergence"),
     "demo": ("deblurkeras.demo", "the main job: synthetic data -> train -> evaluate -> pictures"),
+    "weights": ("deblurkeras.releases.cli", "the originals' released weights by name: list, fetch, verify, path"),
     "serve": ("deblurkeras.serve", "a web page (127.0.0.1 by default) to deblur one photo: before/after slider, PNG "
               "download; needs the [web] extra"),
 }
@@ -58,6 +59,8 @@ def load_verb(verb):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--offline":  # no connection for any verb (release names: deblurkeras.releases)
+        argv, os.environ["DEBLURKERAS_OFFLINE"] = argv[1:], "1"
     verbose = bool(argv) and argv[0] in ("-v", "--verbose")
     if verbose:
         argv = argv[1:]
@@ -69,6 +72,7 @@ def main(argv=None):
         quiet_cli()
     parser = argparse.ArgumentParser(prog="deblurkeras", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="show TensorFlow's C++ log (quiet by default)")
+    parser.add_argument("--offline", action="store_true", help="open no connection (release names: the cache only)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, (_, help_text) in VERBS.items():
         sub.add_parser(verb, help=help_text, add_help=False)

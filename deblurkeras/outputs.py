@@ -37,6 +37,8 @@ def check_inputs(args):
     """Every path the verb reads exists (a TF1 prefix counts by its .index): else BadInputError naming it."""
     for name in READ_ARGS:
         for p in _paths(getattr(args, name, None)):
+            if name == "weights" and _is_release(p):  # a release name (stack-dmphn-4:gopro): fetched on use
+                continue
             if not (os.path.exists(p) or os.path.exists(p + ".index")):
                 flag = name if name in ("input", "inputs", "source", "checkpoint") else f"--{name}"
                 raise BadInputError(f"{p}: no such file or folder ({flag}; nothing was run)")
@@ -56,6 +58,13 @@ def check_not_overwriting_inputs(args):
                 in_name, p = inputs[file_id(out)]
                 raise BadInputError(f"--{out_name.replace('_', '-')} {out} is the input {p} "
                                     f"({in_name}); writing it would destroy the input: choose another path")
+
+
+def _is_release(text):
+    from .releases import get, is_release_name, looks_like_release
+    if looks_like_release(text) and not is_release_name(text):
+        get(text)  # MODEL:TAG with an unknown tag: refused here, naming the close releases
+    return is_release_name(text)
 
 
 def not_inputs(outputs, inputs):

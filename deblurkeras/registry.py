@@ -65,13 +65,24 @@ def family_of(name):
     return family(entry(name).family)
 
 
-def build_model(name, **overrides):
+def build_model(name, weights=None, **overrides):
     """Build a registered model by name; `overrides` replace the registered defaults. The model remembers its
-    registered name and configuration (see `tag_model`)."""
+    registered name and configuration (see `tag_model`). `weights`: a release tag of this model
+    (`build_model("stack-dmphn-4", weights="gopro")`, fetched on first use: deblurkeras.releases), a release name
+    or a weights file, loaded strictly."""
     spec = entry(name)
     model = spec.build(**overrides)
     tag_model(model, name, {**spec.defaults, **overrides})
+    if weights is not None:
+        from .weights import load_into
+        load_into(model, f"{name}:{weights}" if _is_tag(weights) else weights, name)
     return model
+
+
+def _is_tag(text):
+    """A bare release tag ("gopro"): no path-like character, not an existing file."""
+    import os
+    return isinstance(text, str) and not any(c in text for c in ":/.\\") and not os.path.exists(text)
 
 
 # --- a model knows what it is: name + builder config travel inside .keras / .weights.h5 files written by us

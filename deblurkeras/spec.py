@@ -100,7 +100,9 @@ class FamilySpec:
         sqrt(v_hat)) or "keras" (Keras 3's own);
     `importers`: modules reading original checkpoints, each with accepts(path) and import_weights(path, model=None,
         model_name=None) -> (model, name) (see deblurkeras.weights);
-    `configs`: shipped YAML configs, name -> file inside the family's configs/ folder.
+    `configs`: shipped YAML configs, name -> file inside the family's configs/ folder;
+    `releases`: module holding the family's released weights as plain data (RELEASES, FILES, REPO, COMMIT, URLS,
+        LICENSE, IMPORTER), read by deblurkeras.releases; None when the original released none.
     """
     name: str
     models: tuple
@@ -112,6 +114,7 @@ class FamilySpec:
     layer_modules: tuple = ()   # modules whose import registers the family's custom Keras layers
     converters: tuple = ()      # modules whose import registers its layers' PyTorch converters (deblurkeras.convert)
     verbs: dict = dataclasses.field(default_factory=dict)  # CLI verbs of its own: verb -> ("module", one-line help)
+    releases: str = None        # module of the released-weights catalogue (deblurkeras.releases)
 
 
 @dataclasses.dataclass(frozen=True)

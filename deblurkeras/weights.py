@@ -1,5 +1,8 @@
 """One weights loader for every use (inference, eval, export, init_weights, checkpoints), strict by default.
 
+Wherever a path is read, a release name (`stack-dmphn-4:gopro`) may stand instead: deblurkeras.releases fetches,
+verifies and imports it once, and hands over the cached Keras file.
+
 Files this project writes (`save`) carry the registered model name and builder config: a root attribute of a
 `.weights.h5`, a `deblurkeras.json` member of a `.keras` zip. So a file says what it holds, `--model` can be left out,
 and a file holding another model is refused by name before any tensor is compared.
@@ -181,7 +184,7 @@ def _check_identity(path, model_name):
 def resolve_name(path, model_name=None):
     """The registered model a weights file is for: `model_name` if given (checked against the file), else what the
     file says. Raises if neither tells."""
-    path = os.fspath(path)
+    path = _release(path)
     ident = _check_identity(path, model_name) if is_ours(path) and os.path.isfile(path) else None
     name = model_name or (ident or {}).get("model")
     if not name:
@@ -194,9 +197,9 @@ def load(path, model_name=None, strict=True, **build_overrides):
     (our files) or the importer can tell (original checkpoints)."""
     from .registry import build_model, entry
 
-    path = os.fspath(path)
     if model_name is not None:
-        entry(model_name)  # an unknown name fails before anything is read
+        entry(model_name)  # an unknown name fails before anything is read (or fetched)
+    path = _release(path)
     if not os.path.exists(path) and not os.path.exists(path + ".index"):
         raise BadInputError(f"{path}: no such weights file")
     if is_ours(path):
@@ -225,7 +228,7 @@ def load_into(model, path, model_name=None, strict=True):
     """Fill an existing model (a checkpoint restore, init_weights, an export) from any file `load` reads."""
     from .registry import model_identity
 
-    path = os.fspath(path)
+    path = _release(path)
     model_name = model_name or (model_identity(model) or {}).get("model")
     if is_ours(path):
         if not os.path.isfile(path):
@@ -241,6 +244,13 @@ def load_into(model, path, model_name=None, strict=True):
         raise BadInputError(f"{path}: not a weights file this project reads")
     importer.import_weights(path, model=model, model_name=model_name)
     return model
+
+
+def _release(path):
+    """A release name (`stack-dmphn-4:gopro`, deblurkeras.releases) -> its imported file in the cache, fetched
+    on first use; a path as it is."""
+    from .releases import resolve
+    return os.fspath(resolve(os.fspath(path)))
 
 
 def _tuples(config):

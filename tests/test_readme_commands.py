@@ -55,7 +55,7 @@ def _variants(command):
         fragment = tokens[-1] in ("...", "…")
         return [(tokens[0], [t for t in tokens[1:] if t not in ("...", "…")], fragment)]
     tokens = tokens[1:]
-    while tokens and tokens[0] in ("-v", "--verbose"):
+    while tokens and tokens[0] in ("-v", "--verbose", "--offline"):
         tokens = tokens[1:]
     if len(tokens) < 2 or tokens[0] == "VERB":
         return []  # `deblurkeras train` in a sentence names the verb; it is not a command

@@ -32,6 +32,9 @@ def export_options(args, models, what="model"):
     from ..errors import BadInputError
     from .pipeline import parse_sizes
     from .torch_layers import check_naive
+    if args.weights:  # a release name (stack-dmphn-4:gopro) -> its imported file in the cache (deblurkeras.releases)
+        from ..releases import resolve
+        args.weights = str(resolve(args.weights))
     model = args.model
     if model is None and args.weights:
         from ..weights import resolve_name

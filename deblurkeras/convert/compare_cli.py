@@ -16,7 +16,8 @@ from . import DEFAULT_TOL, tolerance
 
 
 def add_arguments(p):
-    p.add_argument("keras_model", metavar="KERAS_MODEL", help="a .keras model file")
+    p.add_argument("keras_model", metavar="KERAS_MODEL", help="a .keras model file, or a release name "
+                                                             "(stack-dmphn-4:gopro: `deblurkeras weights list`)")
     p.add_argument("torch", metavar="TORCH_MODULE_OR_FILE",
                    help="convert-keras DIR, export-torch .safetensors, or file.py:ClassName (imports that file)")
     p.add_argument("--torch-weights", help="state dict for file.py:ClassName (.safetensors, or .pt/.pth loaded "
@@ -113,7 +114,9 @@ def run(args):
     from .graph import read_graph
     from .keras_to_torch import load_keras
     from .pipeline import parse_sizes
-    model = load_keras(args.keras_model)
+    from ..releases import is_release_name
+    from ..weights import load
+    model = load(args.keras_model)[0] if is_release_name(args.keras_model) else load_keras(args.keras_model)
     module = load_torch_side(args.torch, args.torch_weights)
     graph = read_graph(model)
     layer_map = read_map(args.map, graph, module) if args.map else None

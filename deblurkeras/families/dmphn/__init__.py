@@ -93,6 +93,7 @@ FAMILY = FamilySpec(
                   "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
     },
     importers=("deblurkeras.families.dmphn.importer",),
+    releases="deblurkeras.families.dmphn.releases",
     configs=("gopro_1_2_4_8", "gopro_stack_dmphn_4"),
     layer_modules=("deblurkeras.families.dmphn.layers", "deblurkeras.families.dmphn.model"),
     converters=("deblurkeras.families.dmphn.convert",),

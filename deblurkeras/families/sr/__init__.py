@@ -43,6 +43,7 @@ FAMILY = FamilySpec(
                   "boundaries": Typed(None, list), "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
     },
     importers=("deblurkeras.families.sr.importer",),
+    releases="deblurkeras.families.sr.releases",
     configs=("srresnet_x4", "srgan_x4"),
     layer_modules=("deblurkeras.families.sr.layers", "deblurkeras.families.sr.model"),
     converters=("deblurkeras.families.sr.convert",),

@@ -42,6 +42,7 @@ FAMILY = FamilySpec(
                   "clip_lstm_norm": Typed(None, float)},              # the original's LSTM clipping (3) is off
     },
     importers=("deblurkeras.families.srn.importer",),
+    releases="deblurkeras.families.srn.releases",
     configs=("gopro_color", "gopro_lstm", "demo"),
     layer_modules=("deblurkeras.layers", "deblurkeras.families.srn.layers", "deblurkeras.families.srn.model"),
     converters=("deblurkeras.families.srn.convert",),
