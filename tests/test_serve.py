@@ -100,9 +100,11 @@ def server(assets, tmp_path_factory):
     """One `deblurkeras serve` for the module, its temporary files under a folder the test owns (TMPDIR)."""
     tmp = tmp_path_factory.mktemp("serve_tmp")
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp))
+    # an empty release cache, offline: the picker lists the releases to fetch, and fetching one fails on the page
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp), DEBLURKERAS_HOME=str(tmp / "home"),
+               DEBLURKERAS_OFFLINE="1")
     cmd = [sys.executable, "-m", "deblurkeras.cli", "serve", "--port", str(port), "--max-memory", BUDGET,
-           "--max-pixels", str(MAX_PIXELS), "--max-upload", MAX_UPLOAD, "--offline",
+           "--max-pixels", str(MAX_PIXELS), "--max-upload", MAX_UPLOAD,
            "--weights", assets["dmphn"], assets["srn"], assets["sr"]]
     log = open(tmp.parent / "serve.log", "w+")  # noqa: SIM115 - read at teardown
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
@@ -299,6 +301,18 @@ def test_hostile_upload_said_on_page_server_stays_up(tab, server, assets, photo,
 
 
 @pytest.mark.slow
+def test_release_not_fetchable_offline_said_on_page(tab, server, assets):
+    """A catalogued release not in the cache, with DEBLURKERAS_OFFLINE=1: the page says so; the server stays up."""
+    tab.choose("srn-color:gopro (download")
+    tab.upload(assets["photo"])
+    tab.wait_uploaded(assets["photo"])
+    tab.start()
+    status = tab.status()
+    assert "Error" in status and "srn-color:gopro: not in the cache" in status and "offline" in status, status
+    assert _answers(server["url"]) and server["proc"].poll() is None
+
+
+@pytest.mark.slow
 def test_upload_over_the_limit_refused(tab, server, assets):
     """A file over --max-upload never reaches a job: the page refuses it and the server answers on."""
     tab.upload(assets["large"])
@@ -353,6 +367,17 @@ class _Catalogue:
     def resolve(self, name, offline=None, progress=True):
         from deblurkeras.errors import DeblurKerasError
         raise DeblurKerasError(f"{name}: not in the cache and --offline: cannot fetch it")
+
+
+def test_real_catalogue_listed_to_fetch(tmp_path, monkeypatch):
+    """With deblurkeras.releases and an empty cache: every release that is not manual-only, to download."""
+    from deblurkeras import releases
+    from deblurkeras.serve.jobs import model_choices, releases_api
+    monkeypatch.setenv("DEBLURKERAS_HOME", str(tmp_path))
+    assert releases_api() is releases
+    want = [r.name for r in releases.catalogue() if not r.manual]
+    got = model_choices([], releases_api())
+    assert [c.source for c in got] == want and all("(download" in c.label and c.release for c in got)
 
 
 def test_model_list_and_client_values_never_paths(tmp_path):
