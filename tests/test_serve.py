@@ -217,7 +217,7 @@ def _through_page(tab, photo, model_label=None):
 def _sessions_empty(server):
     """No session folder and no upload left in the server's temporary folder."""
     root = next(server["tmp"].glob("deblurkeras-serve-*"))
-    left = [p for p in root.rglob("*") if p.is_file() and not p.name.startswith("tmp")]
+    left = [p for p in root.rglob("*") if p.is_file() and p.parent != root]  # Gradio's own files lie at the top
     return not left, left
 
 
@@ -415,8 +415,10 @@ def test_model_list_and_client_values_never_paths(tmp_path):
     up.write_bytes(b"x")
     outside = tmp_path.parent / f"{tmp_path.name}-outside.png"
     outside.write_bytes(b"keep")
-    sessions.upload("abc123", up)
-    sessions.upload("abc123", outside)  # not under the server's folder: never removed
+    assert sessions.upload("abc123", up) == str(up)
+    for path in (outside, tmp_path / ".." / outside.name, tmp_path / "no-such.png"):  # never read, never removed
+        with pytest.raises(BadInputError, match="not a file this server received"):
+            sessions.upload("abc123", path)
     sessions.end("abc123")
     assert not os.path.exists(os.path.dirname(job)) and not up.parent.exists() and outside.exists()
     with pytest.raises(BadInputError):

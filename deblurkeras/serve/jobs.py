@@ -159,8 +159,14 @@ class Sessions:
         return job
 
     def upload(self, session, path):
+        """Accept the file Gradio stored for an upload: it must lie inside `root` (Gradio already refuses other
+        paths; checked again here, so no path a client sends is ever read). Returns the path; it goes at `end`."""
+        path = os.fspath(path)
+        if not _inside(path, self.root) or not os.path.isfile(path):
+            raise BadInputError("the upload is not a file this server received; upload the photo again")
         with self._lock:
-            self._uploads[session].add(os.fspath(path))
+            self._uploads[session].add(path)
+        return path
 
     def end(self, session):
         """Remove everything of `session`: its folder and the upload files (with their one-file Gradio folders)."""
@@ -171,11 +177,16 @@ class Sessions:
             _remove_upload(up, self.root)
 
 
+def _inside(path, root):
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real != top and os.path.commonpath([real, top]) == top
+
+
 def _remove_upload(path, root):
     """An upload Gradio stored as ROOT/<hash>/<name>: the file, and its folder once empty. Only inside `root`."""
-    path = os.path.realpath(path)
-    if os.path.commonpath([path, os.path.realpath(root)]) != os.path.realpath(root):
+    if not _inside(path, root):
         return
+    path = os.path.realpath(path)
     try:
         os.remove(path)
         os.rmdir(os.path.dirname(path))

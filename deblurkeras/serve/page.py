@@ -58,7 +58,7 @@ def build(server):
         try:
             if not upload:
                 raise BadInputError("choose a photo first")
-            server.sessions.upload(session, upload)
+            upload = server.sessions.upload(session, upload)
             name = _orig_name(upload)
             choice = server.choice(label)
             progress(0.0, desc=f"loading {choice.source}")
