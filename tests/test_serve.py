@@ -424,3 +424,24 @@ def test_model_list_and_client_values_never_paths(tmp_path):
     with pytest.raises(BadInputError):
         sessions.folder("../x")
     outside.unlink()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--weights", "/no/such.weights.h5"], "no such file"),
+    (["--weights", "{w}", "--max-upload", "lots"], "--max-upload 'lots'"),
+    (["--weights", "{w}", "--max-memory", "junk"], "--max-memory 'junk'"),
+    (["--weights", "{w}", "--max-pixels", "-1"], "--max-pixels -1"),
+])
+def test_bad_start_options_are_one_line(tmp_path, argv, message):
+    """Refused before Gradio or TensorFlow loads (the CLI prints the line and exits 2)."""
+    import argparse
+
+    from deblurkeras.errors import BadInputError
+    from deblurkeras.serve import add_arguments, make_server
+    w = tmp_path / "m.weights.h5"
+    w.write_bytes(b"")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([a.format(w=w) for a in argv])
+    with pytest.raises(BadInputError, match=message.replace("(", r"\(")):
+        make_server(args, str(tmp_path))

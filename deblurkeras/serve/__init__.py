@@ -16,6 +16,7 @@ Needs the `web` extra (`pip install 'deblurkeras[web]'`: Gradio). Safe by defaul
 Module layout: jobs.py (the work, no Gradio), page.py (the Gradio page).
 """
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -92,6 +93,8 @@ def make_server(args, temp_dir):
     choices = model_choices(args.weights, api, fetchable=not args.offline)
     if not choices:
         raise BadInputError("no model to offer: pass --weights FILE (or a release name)")
+    if not re.fullmatch(r"\s*\d+\s*([kmgt]?b)?\s*", str(args.max_upload), re.IGNORECASE):
+        raise BadInputError(f"--max-upload {args.max_upload!r}: expected a size like 64mb, 500kb or 1gb")
     if args.max_pixels < 0:
         raise BadInputError(f"--max-pixels {args.max_pixels}: expected >= 0 (0: no cap)")
     return Server(choices, Models(api, offline=True if args.offline else None), Sessions(temp_dir),
