@@ -7,8 +7,6 @@ are reached with small files.
 Without Chromium, Playwright or Gradio these tests skip with the reason; under CI=true a missing one is a failure
 (.ci/run installs Chromium). DEBLURKERAS_SCREENSHOT=PATH writes the page's screenshot there (README picture).
 """
-import contextlib
-import io
 import os
 import shutil
 import signal
@@ -164,6 +162,13 @@ class Tab:
     def upload(self, path):
         self.page.set_input_files("#photo input[type=file]", path)
 
+    def paste(self, path):
+        """Ctrl-V of an image file: a paste event carrying the file, as the browser makes it from the clipboard."""
+        self.page.evaluate("""([name, bytes]) => { const dt = new DataTransfer();
+            dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'image/png'}));
+            document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true})); }""",
+                           [os.path.basename(path), list(open(path, "rb").read())])
+
     def wait_uploaded(self, path):
         """Until the file component lists the file (the name may be split over elements: "big" ".png")."""
         self.page.wait_for_function("n => document.querySelector('#photo').innerText.replace(/\\s+/g, '').includes(n)",
@@ -261,10 +266,15 @@ def test_page_png_equals_deblur_cli_srn_exif(tab, assets, tmp_path):
 
 @pytest.mark.slow
 def test_page_sr_x4_and_tiled_photo_equal_cli(browser, server, assets, tmp_path):
-    """The x4 model gives the x4 PNG of `deblur`; a photo over the memory budget runs in tiles, counted, and still
-    equals the CLI with the same budget."""
+    """The x4 model gives the x4 PNG of `deblur` (for a pasted photo); a photo over the memory budget runs in tiles,
+    counted, and still equals the CLI with the same budget."""
     tab = Tab(browser, server["url"])
-    status, (name, png) = _through_page(tab, assets["small"], "sr.weights.h5")
+    tab.choose("sr.weights.h5")
+    tab.paste(assets["small"])  # pasted, not dropped: the same path
+    tab.wait_uploaded(assets["small"])
+    tab.start()
+    status = tab.status()
+    name, png = tab.download()
     assert name == "small_x4.png" and "32x24 -> 128x96" in status.replace("*", ""), status
     assert png == _deblur_cli(assets["small"], assets["sr"], tmp_path / "sr")
     tab.close()

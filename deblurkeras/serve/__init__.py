@@ -107,7 +107,7 @@ def run(args):
         _quiet_gradio(temp_dir)
         server = make_server(args, temp_dir)
         _require_gradio()
-        from .page import THEME, build
+        from .page import PASTE_JS, THEME, build
         demo = build(server)
         server.models.warm_up(server.choices[0], "auto")  # the picker's default model, at the page's default precision
         where = "this machine only" if args.host in ("127.0.0.1", "localhost", "::1") else "the network"
@@ -116,7 +116,7 @@ def run(args):
         try:
             demo.queue(default_concurrency_limit=1).launch(
                 server_name=args.host, server_port=args.port, share=False, inbrowser=False, ssr_mode=False,
-                max_file_size=args.max_upload, theme=THEME, footer_links=[], quiet=True, show_error=False)
+                max_file_size=args.max_upload, theme=THEME, js=PASTE_JS, footer_links=[], quiet=True, show_error=False)
         except OSError as e:
             raise BadInputError(f"--host {args.host} --port {args.port}: cannot listen ({e})") from None
         return 0

@@ -19,6 +19,19 @@ FONTS = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial
 MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
 THEME = gr.themes.Default(font=FONTS, font_mono=MONO)
 
+# Paste (Ctrl-V) of an image anywhere on the page: the clipboard's file is handed to the photo's file input, so a
+# pasted image takes the same path as a dropped one (one decoder, ours).
+PASTE_JS = """() => { document.addEventListener('paste', (e) => {
+    const files = e.clipboardData ? e.clipboardData.files : null;
+    const input = document.querySelector('#photo input[type=file]');
+    if (!files || !files.length || !input) return;
+    const dt = new DataTransfer();
+    dt.items.add(files[0]);
+    input.files = dt.files;
+    input.dispatchEvent(new Event('change', {bubbles: true}));
+    e.preventDefault();
+}); }"""
+
 
 class Waiting:
     """Jobs accepted and not yet finished, per session (so a tab closed while waiting does not count forever)."""
@@ -80,7 +93,7 @@ def build(server):
         server.sessions.end(request.session_hash)
 
     with gr.Blocks(title="deblurkeras", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
-        gr.Markdown("## deblurkeras: deblur a photo\nPick a model, drop one photo, press **Deblur**. "
+        gr.Markdown("## deblurkeras: deblur a photo\nPick a model, drop one photo (or paste it), press **Deblur**. "
                     "The PNG you download is what `deblurkeras deblur` writes for the same photo and weights.")
         with gr.Row():
             model = gr.Dropdown(labels, value=labels[0] if labels else None, label="Model", elem_id="model")
