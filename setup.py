@@ -34,6 +34,8 @@ setup(
         "openvino": ["openvino", "onnx"],
         # to view the runs' tb/ logs (they are written with core TensorFlow, no tensorboard needed to train)
         "tensorboard": ["tensorboard"],
+        # `deblurkeras serve` (the page) and its browser tests (Playwright driving Debian's chromium)
+        "web": ["gradio>=5", "playwright"],
     },
     entry_points={"console_scripts": ["deblurkeras=deblurkeras.cli:main"]},
 )

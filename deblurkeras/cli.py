@@ -46,6 +46,8 @@ VERBS = {
                 "with the likely cause of the first divergence"),
     "demo": ("deblurkeras.demo", "the main job: synthetic data -> train -> evaluate -> pictures"),
     "weights": ("deblurkeras.releases.cli", "the originals' released weights by name: list, fetch, verify, path"),
+    "serve": ("deblurkeras.serve", "a web page (127.0.0.1 by default) to deblur one photo: before/after slider, PNG "
+              "download; needs the [web] extra"),
 }
 
 
