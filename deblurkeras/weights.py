@@ -93,9 +93,12 @@ def save(model, path, name=None, config=None):
 
 # --------------------------------------------------------------------------------------------- our formats
 def _h5_layout(path):
+    """{dataset path: shape}, after refusing data kept outside the file and oversized datasets (h5safe)."""
     import h5py
+
+    from .h5safe import MAX_WEIGHT_ELEMENTS, open_checked
     layout = {}
-    with h5py.File(path, "r") as f:
+    with open_checked(path, MAX_WEIGHT_ELEMENTS) as f:
         f.visititems(lambda k, obj: layout.__setitem__(k, obj.shape) if isinstance(obj, h5py.Dataset) else None)
     return layout
 

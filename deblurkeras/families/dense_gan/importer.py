@@ -55,8 +55,9 @@ def read_keras2_h5(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise BadInputError(f"{path}: weights file not found")
+    from ...h5safe import MAX_WEIGHT_ELEMENTS, open_checked
     try:
-        f = h5py.File(path, "r")
+        f = open_checked(path, MAX_WEIGHT_ELEMENTS)  # nothing read from other files, no 10 GB dataset (issue 31)
     except OSError as e:
         raise BadInputError(f"{path}: not an HDF5 file ({first_line(e)})") from e
     with f:
