@@ -55,7 +55,7 @@ def load_verb(verb):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv_given, argv = argv, list(sys.argv[1:] if argv is None else argv)
     verbose = bool(argv) and argv[0] in ("-v", "--verbose")
     if verbose:
         argv = argv[1:]
@@ -86,9 +86,39 @@ def main(argv=None):
     except (DeblurKerasError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
         print(f"deblurkeras {verb}: error: {one_line(e)}", file=sys.stderr)  # a newline in a name: escaped
         return 2
+    except OSError as e:
+        from .utils import DISK_ERRNOS
+        if e.errno not in DISK_ERRNOS:
+            raise
+        print(f"deblurkeras {verb}: error: {disk_error_line(e, args)}", file=sys.stderr)
+        if argv_given is None:  # the program itself: see _exit_now
+            _exit_now(2)
+        return 2
     except KeyboardInterrupt:
         print(f"deblurkeras {verb}: interrupted", file=sys.stderr)
         return 130
+
+
+def disk_error_line(e, args):
+    """One line for a write that failed for lack of space or permission, naming the output (not our temporary)."""
+    import errno as errno_mod
+
+    from .errors import one_line
+    from .utils import target_of_temp
+    name = target_of_temp(e.filename) if e.filename else getattr(args, "out", None) or getattr(args, "report", "")
+    why = os.strerror(e.errno) if e.errno else "write failed"
+    hint = "; free some space or choose another --out" if e.errno in (errno_mod.ENOSPC, errno_mod.EDQUOT) else ""
+    return one_line(f"{name}: cannot write ({why}, errno {e.errno}){hint}; the partial output was removed")
+
+
+def _exit_now(code):
+    """Leave without the interpreter's exit handlers. After h5py failed to write a file (a full disk), HDF5 keeps
+    the file open with data it cannot flush, and its own exit handler then crashes the process (a segmentation
+    fault after the message, issue 31); the message is printed and our temporary is already removed, so nothing is
+    left to do at exit but flush the streams."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import zipfile
 import numpy as np
 
 from .errors import BadInputError, WeightsMismatchError, first_line, show
-from .utils import atomic_path
+from .utils import atomic_path, require_space
 
 IDENTITY = "deblurkeras"          # .weights.h5 root attribute / .keras member "deblurkeras.json"
 _KERAS_MEMBER = "deblurkeras.json"
@@ -76,6 +76,7 @@ def save(model, path, name=None, config=None):
         raise BadInputError(f"{path}: weights are written as NAME.weights.h5 or NAME.keras")
     ident = _identity_of(model, name, config)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    require_space(path, save_size_estimate(model), "the weights")
     with atomic_path(path) as tmp:
         if path.endswith(".keras"):
             model.save(tmp)
@@ -89,6 +90,13 @@ def save(model, path, name=None, config=None):
                 with h5py.File(tmp, "a") as f:
                     f.attrs[IDENTITY] = json.dumps(ident)
     return path
+
+
+def save_size_estimate(model):
+    """Bytes `save` needs at most: the tensors plus HDF5 / zip overhead (1 MiB and 10 %: srresnet-x4 and dmphn-1-2-4
+    files measured 2-7 % over their tensors, .weights.h5 and .keras)."""
+    raw = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    return int(raw * 1.1) + (1 << 20)
 
 
 # --------------------------------------------------------------------------------------------- our formats
