@@ -217,6 +217,8 @@ def load(path, model_name=None, strict=True, **build_overrides):
             raise BadInputError(f"{path}: the file does not say which model it holds; pass --model")
         config = {**((ident or {}).get("config") or {}), **build_overrides} if ident and ident.get("model") == name \
             else build_overrides
+        if ident and ident.get("model") == name and ident.get("config"):
+            _check_stored_config(path, name, ident["config"])
         try:
             model = build_model(name, **_tuples(config))
         except (TypeError, ValueError) as e:  # an unknown model, an unknown keyword, a bad value (resize_mode)
@@ -252,6 +254,25 @@ def load_into(model, path, model_name=None, strict=True):
         raise BadInputError(f"{path}: not a weights file this project reads")
     importer.import_weights(path, model=model, model_name=model_name)
     return model
+
+
+def _check_stored_config(path, name, config):
+    """A config read from the file is checked before anything is built from it (config_check: schema, and the
+    model it describes against the numbers the file holds)."""
+    from .config_check import check_stored_config
+    check_stored_config(path, name, config, _stored_elements(path))
+
+
+def _stored_elements(path):
+    """How many numbers a file of ours holds, from its headers only: the HDF5 layout of a `.weights.h5`, the
+    declared size of the weights inside a `.keras` zip (float32: 4 bytes each). None when unreadable."""
+    try:
+        if path.endswith(".keras"):
+            with zipfile.ZipFile(path) as z:
+                return sum(i.file_size for i in z.infolist() if i.filename.endswith(".h5")) // 4
+        return sum(int(np.prod(s)) for s in _h5_layout(path).values())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
 
 
 def _tuples(config):
