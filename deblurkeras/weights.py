@@ -41,6 +41,8 @@ def read_identity(path):
     raw = None
     try:
         if path.endswith(".keras"):
+            from .archives import check_zip
+            check_zip(path, "Keras .keras", extracts_to_temp=True)  # a bomb: before any member is inflated
             with zipfile.ZipFile(path) as z:
                 if _KERAS_MEMBER in z.namelist():
                     raw = z.read(_KERAS_MEMBER)
@@ -154,6 +156,8 @@ def _read_keras_file(path):
 
     from .registry import register_keras_layers
     register_keras_layers()
+    from .archives import check_zip
+    check_zip(path, "Keras .keras", extracts_to_temp=True)  # declared sizes before Keras extracts (issue 31)
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as e:
