@@ -17,7 +17,7 @@ import zipfile
 import numpy as np
 
 from .errors import BadInputError, WeightsMismatchError, first_line, show
-from .utils import atomic_path, require_space
+from .utils import atomic_path, clean_stale_temps, require_space
 
 IDENTITY = "deblurkeras"          # .weights.h5 root attribute / .keras member "deblurkeras.json"
 _KERAS_MEMBER = "deblurkeras.json"
@@ -78,6 +78,7 @@ def save(model, path, name=None, config=None):
         raise BadInputError(f"{path}: weights are written as NAME.weights.h5 or NAME.keras")
     ident = _identity_of(model, name, config)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    clean_stale_temps(os.path.dirname(os.path.abspath(path)))  # what a killed import / save left here (ours only)
     require_space(path, save_size_estimate(model), "the weights")
     with atomic_path(path) as tmp:
         if path.endswith(".keras"):
@@ -113,6 +114,31 @@ def _h5_layout(path):
     return layout
 
 
+def _wanted_layout(model):
+    """{dataset path: shape} of the `.weights.h5` this model would save, written in memory (Keras' own writer,
+    H5IOStore over a BytesIO): a process killed here leaves no copy of the weights in the temp folder (issue 31).
+    Another Keras without that writer: through a temporary folder, as before."""
+    import io
+
+    import h5py
+    try:
+        from keras.src.saving import saving_lib
+        buf = io.BytesIO()
+        store = saving_lib.H5IOStore(buf, mode="w")
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
+                               visited_saveables=set())
+        store.close()
+    except (ImportError, AttributeError, TypeError):
+        with tempfile.TemporaryDirectory() as tmp:
+            ref = os.path.join(tmp, "ref.weights.h5")
+            model.save_weights(ref)
+            return _h5_layout(ref)
+    layout = {}
+    with h5py.File(io.BytesIO(buf.getvalue()), "r") as f:
+        f.visititems(lambda k, obj: layout.__setitem__(k, obj.shape) if isinstance(obj, h5py.Dataset) else None)
+    return layout
+
+
 def _load_weights_h5(model, path, strict):
     """Keras 3 keys `.weights.h5` by object structure (`layers/conv2d/vars/0`) and silently ignores extra tensors:
     compare with the layout this model itself would save, then load."""
@@ -121,10 +147,7 @@ def _load_weights_h5(model, path, strict):
     except OSError as e:
         raise BadInputError(f"{show(path)}: not a Keras .weights.h5 file, or corrupt / truncated "
                             f"({first_line(e)})") from None
-    with tempfile.TemporaryDirectory() as tmp:
-        ref = os.path.join(tmp, "ref.weights.h5")
-        model.save_weights(ref)
-        want = _h5_layout(ref)
+    want = _wanted_layout(model)
     missing = sorted(set(want) - set(have))
     unexpected = sorted(set(have) - set(want))
     mismatched = [(k, have[k], want[k]) for k in sorted(set(want) & set(have)) if have[k] != want[k]]
