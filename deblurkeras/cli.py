@@ -56,6 +56,7 @@ def load_verb(verb):
 
 def main(argv=None):
     argv_given, argv = argv, list(sys.argv[1:] if argv is None else argv)
+    _tolerant_streams()
     verbose = bool(argv) and argv[0] in ("-v", "--verbose")
     if verbose:
         argv = argv[1:]
@@ -74,7 +75,13 @@ def main(argv=None):
         parser.print_help() if (not argv or argv[0] in ("-h", "--help")) else parser.error(f"unknown verb {argv[0]!r}")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     verb = argv[0]
-    module = load_verb(verb)
+    try:
+        module = load_verb(verb)  # imports: a Ctrl-C here surfaces as KeyboardInterrupt or an ImportError
+    except (KeyboardInterrupt, ImportError) as e:
+        if not _interrupted(e):
+            raise
+        print(f"deblurkeras {verb}: interrupted", file=sys.stderr)
+        return 130
     vparser = argparse.ArgumentParser(prog=f"deblurkeras {verb}", description=VERBS[verb][1])
     module.add_arguments(vparser)
     args = vparser.parse_args(argv[1:])
@@ -94,9 +101,34 @@ def main(argv=None):
         if argv_given is None:  # the program itself: see _exit_now
             _exit_now(2)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ImportError) as e:  # an ImportError: Ctrl-C while a module loaded lazily
+        if not _interrupted(e):
+            raise
         print(f"deblurkeras {verb}: interrupted", file=sys.stderr)
         return 130
+
+
+def _interrupted(e):
+    """Is `e` a Ctrl-C? Also when Ctrl-C came while an extension module initialised: numpy / TensorFlow then raise
+    ImportError ("initialization failed") with the KeyboardInterrupt as its cause or context."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _tolerant_streams():
+    """Names that are not valid UTF-8 (bytes kept as surrogates by os.fsdecode) print as `\udcff` escapes: a strict
+    stdout (PYTHONIOENCODING=utf-8) used to raise UnicodeEncodeError after the output was written (issue 31)."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: leave it
+                pass
 
 
 def disk_error_line(e, args):

@@ -181,6 +181,8 @@ def load_file(path, model_name="auto", name_map=None):
     from ...registry import build_model
 
     name, overrides = infer_model(read_keras2_h5(path), os.fspath(path))
+    from ...config_check import check_schema
+    check_schema(path, name, overrides)  # widths read from the arrays: a 400,000-channel kernel is not built
     if model_name != "auto" and model_name != name:
         raise BadInputError(f"{path}: holds a {name} model, not {model_name}")
     if name == "dense-gan-d" and 256 % overrides["patch_size"]:
