@@ -43,7 +43,7 @@ def test_a_stored_config_is_checked_before_building(tmp_path, small_sr, config, 
     t = time.perf_counter()
     with pytest.raises(BadInputError, match=f"m.weights.h5: the stored config of srresnet-x4 .*{says}"):
         weights.load(path)
-    assert time.perf_counter() - t < 10
+    assert time.perf_counter() - t < 60  # was 110 s to a ResourceExhaustedError (torch import included here)
 
 
 def test_the_cli_says_it_in_one_line(tmp_path, small_sr, capsys):
@@ -76,4 +76,4 @@ def test_a_crafted_safetensors_config_is_refused_before_building(tmp_path):
               metadata={"format": FORMAT, "model": "srresnet-x4", "config": json.dumps({"channels": 1024})})
     with pytest.raises(BadInputError, match="describes a model of .* numbers, but the file holds 1,944"):
         load_torch(path)
-    assert time.perf_counter() - t < 10
+    assert time.perf_counter() - t < 60  # was 110 s to a ResourceExhaustedError (torch import included here)
