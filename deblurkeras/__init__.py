@@ -28,6 +28,9 @@ from .errors import DeblurKerasError, WeightsMismatchError, BadInputError  # noq
 from ._keras_hook import install as _install_keras_hook  # noqa: E402
 
 from ._quiet import install as _install_quiet_tensorflow  # noqa: E402
+from .privacy import no_telemetry as _no_telemetry  # noqa: E402
+
+_no_telemetry()  # ONNX Runtime's and OpenVINO's telemetry off before either loads (deblurkeras/privacy.py)
 
 _install_quiet_tensorflow(_user_tf_log_level)  # TF's start-up lines off the terminal (deblurkeras/_quiet.py)
 _install_keras_hook()  # custom layers registered whenever Keras gets imported (for keras.saving.load_model)

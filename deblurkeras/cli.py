@@ -59,7 +59,8 @@ def load_verb(verb):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv_given, argv = argv, list(sys.argv[1:] if argv is None else argv)
+    _tolerant_streams()
     if argv and argv[0] == "--offline":  # no connection for any verb (release names: deblurkeras.releases)
         argv, os.environ["DEBLURKERAS_OFFLINE"] = argv[1:], "1"
     verbose = bool(argv) and argv[0] in ("-v", "--verbose")
@@ -81,7 +82,13 @@ def main(argv=None):
         parser.print_help() if (not argv or argv[0] in ("-h", "--help")) else parser.error(f"unknown verb {argv[0]!r}")
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     verb = argv[0]
-    module = load_verb(verb)
+    try:
+        module = load_verb(verb)  # imports: a Ctrl-C here surfaces as KeyboardInterrupt or an ImportError
+    except (KeyboardInterrupt, ImportError) as e:
+        if not _interrupted(e):
+            raise
+        print(f"deblurkeras {verb}: interrupted", file=sys.stderr)
+        return 130
     vparser = argparse.ArgumentParser(prog=f"deblurkeras {verb}", description=VERBS[verb][1])
     module.add_arguments(vparser)
     with contextlib.suppress(argparse.ArgumentError):  # a verb with an --offline of its own keeps it
@@ -98,9 +105,64 @@ def main(argv=None):
     except (DeblurKerasError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
         print(f"deblurkeras {verb}: error: {one_line(e)}", file=sys.stderr)  # a newline in a name: escaped
         return 2
-    except KeyboardInterrupt:
+    except OSError as e:
+        from .utils import DISK_ERRNOS
+        if e.errno not in DISK_ERRNOS:
+            raise
+        print(f"deblurkeras {verb}: error: {disk_error_line(e, args)}", file=sys.stderr)
+        if argv_given is None:  # the program itself: see _exit_now
+            _exit_now(2)
+        return 2
+    except (KeyboardInterrupt, ImportError) as e:  # an ImportError: Ctrl-C while a module loaded lazily
+        if not _interrupted(e):
+            raise
         print(f"deblurkeras {verb}: interrupted", file=sys.stderr)
         return 130
+
+
+def _interrupted(e):
+    """Is `e` a Ctrl-C? Also when Ctrl-C came while an extension module initialised: numpy / TensorFlow then raise
+    ImportError ("initialization failed") with the KeyboardInterrupt as its cause or context."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _tolerant_streams():
+    """Names that are not valid UTF-8 (bytes kept as surrogates by os.fsdecode) print as `\udcff` escapes: a strict
+    stdout (PYTHONIOENCODING=utf-8) used to raise UnicodeEncodeError after the output was written (issue 31)."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: leave it
+                pass
+
+
+def disk_error_line(e, args):
+    """One line for a write that failed for lack of space or permission, naming the output (not our temporary)."""
+    import errno as errno_mod
+
+    from .errors import one_line
+    from .utils import target_of_temp
+    name = target_of_temp(e.filename) if e.filename else getattr(args, "out", None) or getattr(args, "report", "")
+    why = os.strerror(e.errno) if e.errno else "write failed"
+    hint = "; free some space or choose another --out" if e.errno in (errno_mod.ENOSPC, errno_mod.EDQUOT) else ""
+    return one_line(f"{name}: cannot write ({why}, errno {e.errno}){hint}; the partial output was removed")
+
+
+def _exit_now(code):
+    """Leave without the interpreter's exit handlers. After h5py failed to write a file (a full disk), HDF5 keeps
+    the file open with data it cannot flush, and its own exit handler then crashes the process (a segmentation
+    fault after the message, issue 31); the message is printed and our temporary is already removed, so nothing is
+    left to do at exit but flush the streams."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

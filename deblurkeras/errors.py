@@ -9,6 +9,10 @@ class BadInputError(DeblurKerasError):
     """An input file is missing, unreadable, corrupt, of the wrong kind or size. Message names the file."""
 
 
+class DiskError(DeblurKerasError):
+    """An output cannot be written: read-only file system, no permission, not enough free space. Message names it."""
+
+
 class WeightsMismatchError(DeblurKerasError):
     """A weight file does not fit the model: missing, unexpected or mis-shaped tensors, listed by name."""
 

@@ -136,8 +136,13 @@ def _vgg_backbone(arch, weights):
     model = build(include_top=False, weights=None, input_shape=(None, None, 3))
     if is_torch_file(path):
         return load_torchvision_vgg(model, path, arch)
+    from .h5safe import MAX_WEIGHT_ELEMENTS, check_file
     try:
+        if not path.endswith(".keras"):  # HDF5 holding its own data only (issue 31); Keras reads it next
+            check_file(path, MAX_WEIGHT_ELEMENTS)
         model.load_weights(path)
+    except BadInputError:
+        raise
     except Exception as e:
         raise BadInputError(f"{path}: not a {arch} (no top) weights file ({first_line(e)})") from e
     return model

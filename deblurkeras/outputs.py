@@ -11,8 +11,8 @@ start-up), so the cheap mistakes cost nothing.
 """
 import os
 
-from .errors import BadInputError
-from .utils import file_id
+from .errors import BadInputError, DiskError
+from .utils import file_id, unwritable_reason
 
 # verbs with their own rule (see above) or whose outputs are reports only
 OWN_RULE = ("train", "demo", "build-hdf5", "compare")
@@ -21,6 +21,7 @@ OWN_RULE = ("train", "demo", "build-hdf5", "compare")
 READ_ARGS = ("weights", "checkpoint", "source", "input", "inputs", "data")
 INPUT_ARGS = READ_ARGS + ("config",)
 OUTPUT_ARGS = ("out", "report")
+WRITE_ARGS = OUTPUT_ARGS + ("run_dir",)  # places a verb writes in (train: its run folder)
 
 
 def add_argument(parser):
@@ -92,8 +93,21 @@ def refuse_existing(paths, overwrite):
         raise BadInputError(f"{existing[0]}: exists{more}; pass --overwrite to replace it (nothing was written)")
 
 
+def check_writable(args):
+    """Every output place (`--out`, `--report`, `--run-dir`) can be written: not on a read-only file system, the folder ours to
+    write in. Only reads (statvfs, access): a read-only output fails here in one line, before any work, instead
+    of after a whole export (issue 31). A file or a folder: a path with an extension is a file's."""
+    for name in WRITE_ARGS:
+        for out in _paths(getattr(args, name, None)):
+            is_folder = os.path.isdir(out) or not os.path.splitext(out)[1]
+            why = unwritable_reason(out, is_folder)
+            if why:
+                raise DiskError(f"--{name.replace('_', '-')} {out}: cannot be written ({why}); nothing was run")
+
+
 def check(verb, args, module=None):
     """The cheap checks of a parsed command line, in the CLI before TensorFlow loads (`module`: the verb's)."""
     check_not_overwriting_inputs(args)
     check_inputs(args)
     refuse_existing(planned_outputs(verb, args, module), getattr(args, "overwrite", False))
+    check_writable(args)

@@ -8,6 +8,7 @@ real extension last (Keras and h5py look at it). The pid tells `clean_stale_temp
 refuse one we hold locked.
 """
 import contextlib
+import errno
 import json
 import os
 import re
@@ -139,6 +140,65 @@ class DirLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+# write failures a user meets by mistake (a full disk, a read-only mount, a folder of someone else's): one line each
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EACCES, errno.EPERM})
+
+
+def existing_folder(path):
+    """The folder `path` would be written in, or its nearest existing ancestor (verbs create missing folders)."""
+    folder = os.path.abspath(os.fspath(path))
+    while not os.path.isdir(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return folder
+
+
+def unwritable_reason(path, is_folder=False):
+    """Why `path` (a file to write, or with `is_folder` a folder to write into) cannot be written, or None.
+    Reads only: statvfs's read-only flag and access(W_OK) on the folder (or its nearest existing ancestor)."""
+    folder = existing_folder(path if is_folder else os.path.dirname(os.path.abspath(os.fspath(path))))
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"{folder} is on a read-only file system"
+    except OSError:
+        pass
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"no permission to write in {folder}"
+    if not is_folder and os.path.isfile(path) and not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+        return f"no permission to replace {path}"
+    return None
+
+
+def free_bytes(path):
+    """Bytes an unprivileged writer may still use on the file system that holds `path` (or its ancestor)."""
+    st = os.statvfs(existing_folder(path))
+    return st.f_bavail * st.f_frsize
+
+
+def require_space(path, needed, what="the output"):
+    """Raise DiskError naming `path` when its file system has less than `needed` bytes free: before a writer
+    (h5py, which on a full disk leaves an unflushable file behind and can crash at exit) starts."""
+    from .errors import DiskError
+
+    free = free_bytes(os.path.dirname(os.path.abspath(os.fspath(path))))
+    if free < needed:
+        raise DiskError(f"{path}: not enough free space for {what} (needs about {needed / 2**20:.1f} MiB, "
+                        f"{free / 2**20:.1f} MiB free on {existing_folder(os.path.dirname(os.path.abspath(path)))}); "
+                        f"nothing was written")
+
+
+def target_of_temp(path):
+    """The file a temporary of ours (`.NAME.<hex>-<pid>.partial.EXT`) stands for; any other path as it is."""
+    folder, name = os.path.split(os.fspath(path))
+    m = _TEMP_RE.match(name)
+    if not m:
+        return os.fspath(path)
+    root = name[1:m.start(1) - 10]  # ".{root}.{8 hex}-{pid}": drop the dot, ".<8 hex>-"
+    return os.path.join(folder, root + (m.group(2) or ""))
 
 
 def umask_mode(path):

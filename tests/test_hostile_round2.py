@@ -296,7 +296,7 @@ def test_10_15_stored_identity_and_corrupt_or_nan_weights(tmp_path, srn):
     from deblurkeras.inference import load_model
 
     cases = {"list": (["srn-color"], "must be {\"model\": NAME"),
-             "kwarg": ({"model": "srn-color", "config": {"bogus": 1}}, "unexpected keyword argument 'bogus'"),
+             "kwarg": ({"model": "srn-color", "config": {"bogus": 1}}, "unknown key 'bogus'"),
              "mode": ({"model": "srn-color", "config": {"resize_mode": "zzz"}}, "unknown resize mode 'zzz'"),
              "name": ({"model": "srn-nope", "config": {}}, "unknown model 'srn-nope'")}
     for key, (ident, why) in cases.items():

@@ -206,6 +206,8 @@ def _meta_config(path, meta):
         raise BadInputError(f"{path}: metadata 'config' must be a JSON object, not {type(config).__name__}")
     if meta["model"] not in registry.model_names():
         raise BadInputError(f"{path}: metadata names an unknown model {meta['model']!r}")
+    from ..config_check import check_stored_config, safetensors_elements
+    check_stored_config(path, meta["model"], config, safetensors_elements(path))  # before building (issue 31)
     return config
 
 

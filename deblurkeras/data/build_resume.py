@@ -53,15 +53,14 @@ def check_resumable(f, partial, want, inputs_json):
 
 def open_partial(partial, want, compression, inputs_json, log):
     """(writer, progress state) of an existing partial fit for --resume; None when there is none to continue."""
-    import h5py
-
+    from ..h5safe import open_checked
     from .hdf5 import Hdf5Writer, full_key
 
     if not os.path.exists(partial):
         log(f"--resume: no {partial}; starting a new build")
         return None
     try:
-        with h5py.File(partial, "r") as f:
+        with open_checked(partial) as f:
             check_resumable(f, partial, want, inputs_json)
             shape = f[full_key("train")].shape[1:3] if full_key("train") in f else None
     except OSError as e:

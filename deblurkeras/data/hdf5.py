@@ -41,8 +41,9 @@ def open_hdf5(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise BadInputError(f"{path}: no such HDF5 file")
+    from ..h5safe import open_checked
     try:
-        return h5py.File(path, "r")
+        return open_checked(path)  # no external storage / links / virtual datasets (issue 31)
     except OSError as e:
         raise BadInputError(f"{path}: not a readable HDF5 file ({e})") from None
 

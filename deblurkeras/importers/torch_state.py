@@ -31,6 +31,8 @@ def load_torch_file(path, hint=RESAVE_HINT):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise BadInputError(f"{path}: file not found")
+    from ..archives import check_zip
+    check_zip(path, "PyTorch checkpoint")  # a deflated storage record (a decompression bomb) before torch inflates it
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

@@ -55,8 +55,9 @@ def read_keras2_h5(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise BadInputError(f"{path}: weights file not found")
+    from ...h5safe import MAX_WEIGHT_ELEMENTS, open_checked
     try:
-        f = h5py.File(path, "r")
+        f = open_checked(path, MAX_WEIGHT_ELEMENTS)  # nothing read from other files, no 10 GB dataset (issue 31)
     except OSError as e:
         raise BadInputError(f"{path}: not an HDF5 file ({first_line(e)})") from e
     with f:
@@ -180,6 +181,8 @@ def load_file(path, model_name="auto", name_map=None):
     from ...registry import build_model
 
     name, overrides = infer_model(read_keras2_h5(path), os.fspath(path))
+    from ...config_check import check_schema
+    check_schema(path, name, overrides)  # widths read from the arrays: a 400,000-channel kernel is not built
     if model_name != "auto" and model_name != name:
         raise BadInputError(f"{path}: holds a {name} model, not {model_name}")
     if name == "dense-gan-d" and 256 % overrides["patch_size"]:

@@ -75,6 +75,33 @@ def stack_files(directory):
     return {n[:-len(".pkl")]: os.path.join(directory, n) for n in sorted(os.listdir(directory)) if STACK_FILE.match(n)}
 
 
+def _listing(names, limit=8):
+    """Names for a one-line message: the first `limit`, then how many more (a folder may hold thousands)."""
+    names = list(names)
+    more = f" and {len(names) - limit:,} more" if len(names) > limit else ""
+    return (", ".join(names[:limit]) or "none") + more
+
+
+def _stacks_found(files):
+    """{stack number: how many of its 6 files are present}, from SDNet file names."""
+    found = {}
+    for part in files:
+        m = STACK_FILE.match(part + ".pkl")
+        found[int(m.group(2))] = found.get(int(m.group(2)), 0) + 1
+    return found
+
+
+def _refuse_stacks(directory, files, n):
+    """One line for a folder whose stacks are not a Stack-DMPHN's (N = 0, 1 or more than 4 complete from s1, or
+    a folder named SDNet<N> with such an N)."""
+    from . import STACKS
+    found = _stacks_found(files)
+    have = ", ".join(f"s{s}" + ("" if k == 6 else f" ({k} of 6 files)") for s, k in sorted(found.items())[:8])
+    more = f" and {len(found) - 8:,} more stacks" if len(found) > 8 else ""
+    raise BadInputError(f"{directory}: SDNet files of stacks {have}{more}; Stack-DMPHN reads stacks s1..sN, all "
+                        f"6 files each, with N = {', '.join(map(str, STACKS))} (this folder gives N = {n:,})")
+
+
 def _stack_parts(stacks):
     return [f"{p}_s{s}_lv{lv}" for s in range(1, stacks + 1) for p in ("encoder", "decoder") for lv in (1, 2, 3)]
 
@@ -115,12 +142,11 @@ def import_stack_dmphn(directory, model=None, stacks=None):
     if have and n != have:
         raise BadInputError(f"{directory}: asked for {n} stacks, the model {model.name} has {have}")
     if n not in STACKS:
-        raise BadInputError(f"{directory}: {n} stacks; Stack-DMPHN has {', '.join(map(str, STACKS))} "
-                            f"(found {sorted(files)})")
+        _refuse_stacks(directory, files, n)
     want = _stack_parts(n)
     missing = [p + ".pkl" for p in want if p not in files]
     if missing:
-        raise BadInputError(f"{directory}: stack-dmphn-{n} needs {len(want)} files, missing {', '.join(missing)}")
+        raise BadInputError(f"{directory}: stack-dmphn-{n} needs {len(want)} files, missing {_listing(missing)}")
     model = build_stack_dmphn(n) if model is None else model
     plans = []
     for part in want:
@@ -128,9 +154,9 @@ def import_stack_dmphn(directory, model=None, stacks=None):
         plans += plan(weighted_layers(model.get_layer(part)), as_state_dict(load_torch_file(path), path), path)
     for var, value in plans:       # only once every file has been checked
         var.assign(value)
-    unused = [p + ".pkl" for p in files if p not in want]
-    note = (f"{directory}: read stacks s1-s{n} ({len(want)} files); unused: "
-            f"{', '.join(unused) if unused else 'none'}")
+    read = {p + ".pkl" for p in want}   # every other .pkl of the folder (a DMPHN set copied in too) is named
+    unused = sorted(n_ for n_ in os.listdir(directory) if n_.endswith(".pkl") and n_ not in read)
+    note = f"{directory}: read stacks s1-s{n} ({len(want)} files); unused: {_listing(unused)}"
     return model, note
 
 
@@ -148,8 +174,13 @@ def accepts(path):
 
 def detect_model(source):
     """The registered name the folder's levels (stacks) make."""
-    if stack_files(source):
-        return f"stack-dmphn-{auto_stacks(source)}"
+    from . import STACKS
+    files = stack_files(source)
+    if files:
+        n = auto_stacks(source)
+        if n not in STACKS:
+            _refuse_stacks(os.fspath(source), files, n)
+        return f"stack-dmphn-{n}"
     return f"dmphn-1-2-4{'-8' if len(dmphn_files(source)) == 8 else ''}"
 
 

@@ -97,11 +97,9 @@ class ImageSource:
         if self._images is not None:
             return self._images[i]
         if self._h5 is None:
-            import h5py
+            from ...data.hdf5 import full_key, open_hdf5
 
-            from ...data.hdf5 import full_key
-
-            self._h5 = h5py.File(self.source, "r")[full_key(self.split)]
+            self._h5 = open_hdf5(self.source)[full_key(self.split)]  # checked: holds its own data
         return np.asarray(self._h5[i])
 
     def name(self, k):
