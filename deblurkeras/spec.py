@@ -100,7 +100,9 @@ class FamilySpec:
         sqrt(v_hat)) or "keras" (Keras 3's own);
     `importers`: modules reading original checkpoints, each with accepts(path) and import_weights(path, model=None,
         model_name=None) -> (model, name) (see deblurkeras.weights);
-    `configs`: shipped YAML configs, name -> file inside the family's configs/ folder.
+    `configs`: shipped YAML configs, name -> file inside the family's configs/ folder;
+    `data_sources`: words `data.path` may hold instead of a file or folder (sr: "skimage", the bundled photos), so
+        the runner's early check (deblurkeras.training.preflight) does not look for them on disk.
     """
     name: str
     models: tuple
@@ -112,6 +114,7 @@ class FamilySpec:
     layer_modules: tuple = ()   # modules whose import registers the family's custom Keras layers
     converters: tuple = ()      # modules whose import registers its layers' PyTorch converters (deblurkeras.convert)
     verbs: dict = dataclasses.field(default_factory=dict)  # CLI verbs of its own: verb -> ("module", one-line help)
+    data_sources: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,6 +23,7 @@ from ..errors import BadInputError, DeblurKerasError
 from . import checkpoints as ckpt
 from . import config as config_mod
 from . import contract
+from . import preflight
 from .logs import CsvLog, image_grid, save_grid_png, tb_images, tb_scalar
 from ..utils import DirLock, clean_stale_temps
 
@@ -184,17 +185,18 @@ class Run:
         return True
 
     def _init_weights(self):
-        """model.init_weights into the trainer's init target, then a step-0 checkpoint holding exactly them."""
+        """model.init_weights into the trainer's init target (the run writes its step-0 checkpoint once everything
+        is checked)."""
         from ..weights import load_into
 
         path = self.cfg["model"]["init_weights"]
         load_into(self.trainer.init_target(), path, self.cfg["model"]["name"])
         self.log(f"initial weights: {path}")
-        self._checkpoint({})
 
     def train(self, resume=False):
         cfg = self.cfg
-        prec = run_precision(cfg["run"])  # a bad value fails before anything is written
+        preflight.check(cfg, resume)  # the cheap refusals: before TensorFlow loads and before anything is written
+        prec = run_precision(cfg["run"])
         self.strategy = make_strategy(cfg["run"]["strategy"])
         self.chief = is_chief(self.strategy)
         module = config_mod.family_module(cfg)
@@ -213,13 +215,10 @@ class Run:
         import keras
         import tensorflow as tf
 
-        if self.chief:
-            clean_stale_temps(self.run_dir)
-        if not resume and ckpt.latest_checkpoint(self.run_dir):
-            raise BadInputError(f"{self.run_dir}: already holds a run (pass --resume to continue it, "
-                                f"or set run.dir to a new folder)")
-        if self.chief:
-            ckpt.write_text(os.path.join(self.run_dir, "config.yaml"), yaml.safe_dump(cfg, sort_keys=False))
+        # Everything that can fail is done before the first write (the trainer, the checkpoint to resume, the start
+        # weights, the data streams and their first batch): a failed start or resume leaves the run folder as it was.
+        if not resume and ckpt.latest_checkpoint(self.run_dir):  # appeared since preflight (a run started beside)
+            raise BadInputError(preflight.already_holds_a_run(self.run_dir))
         keras.utils.set_random_seed(int(cfg["train"]["seed"]))
         self.log(prec.reason)
         with precision_policy(prec):
@@ -228,7 +227,8 @@ class Run:
                 self.trainer = contract.check(module.build_trainer(cfg, mixed_precision=prec.name == "float16"))
                 self.trainer.build_optimizers()
                 restored = self._restore() if resume else False
-                if not restored and cfg["model"]["init_weights"]:
+                start_weights = not restored and cfg["model"]["init_weights"]
+                if start_weights:
                     self._init_weights()
             if self.step >= self.total:
                 self.log(f"run already complete at step {self.step}")
@@ -237,6 +237,13 @@ class Run:
             n_preview = int(cfg["train"]["n_preview"])
             blurred, sharp = next(iter(val_ds if val_ds is not None else train_ds))
             self.preview_batch, self.preview_sharp = blurred[:n_preview], sharp[:n_preview]
+            # checked: from here on the run writes
+            if self.chief:
+                clean_stale_temps(self.run_dir)
+                ckpt.write_text(os.path.join(self.run_dir, "config.yaml"), yaml.safe_dump(cfg, sort_keys=False))
+            if start_weights:
+                with self.strategy.scope():
+                    self._checkpoint({})  # step 0 holds exactly the start weights
             self.csv = CsvLog(os.path.join(self.run_dir, "log.csv"), self.step) if self.chief else None
             self.tb = tf.summary.create_file_writer(os.path.join(self.run_dir, "tb")) if self.chief else None
             self._bar = self._progress()
