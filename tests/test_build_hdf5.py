@@ -539,3 +539,12 @@ def test_readme_gives_a_native_size_gopro_build_command():
         build.add_arguments(parser)
         args = parser.parse_args(shlex.split(cmd)[2:])
         assert args.layout == "gopro" and args.size == 0, cmd
+
+
+def test_a_folder_without_test_says_at_build_time_how_to_train_on_it(tmp_path, capsys):
+    """Issue 28 item 9: 0 test pairs is said when the file is built, with the config key that gets past it."""
+    _side_by_side(tmp_path / "in" / "train", 2)
+    assert _build(tmp_path / "in", tmp_path / "d.h5", size=16) == 0
+    out = capsys.readouterr().out
+    assert "note: the test split is empty" in out and "--set data.val_split=null" in out, out
+    assert "note: the train split" not in out
