@@ -548,3 +548,18 @@ def test_a_folder_without_test_says_at_build_time_how_to_train_on_it(tmp_path, c
     out = capsys.readouterr().out
     assert "note: the test split is empty" in out and "--set data.val_split=null" in out, out
     assert "note: the train split" not in out
+
+
+def test_combine_pairs_keeps_the_input_format(tmp_path, capsys):
+    """Issue 28 item 11: PNG inputs stay PNG (lossless, the pixels exactly), JPEG stays JPEG; --ext still chooses."""
+    from deblurkeras.data import combine as combine_mod
+
+    truth = _pair_tree(tmp_path, tmp_path / "blur", tmp_path / "sharp", [("a.png", "both")])
+    Image.fromarray(_rand(8, 8, 1)).save(tmp_path / "blur" / "b.jpg")
+    Image.fromarray(_rand(8, 8, 2)).save(tmp_path / "sharp" / "b.jpg")
+    assert combine_mod.main(["--blur", str(tmp_path / "blur"), "--sharp", str(tmp_path / "sharp"),
+                             "--out", str(tmp_path / "out")]) == 0
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "b.jpg"]
+    both = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    np.testing.assert_array_equal(both, np.concatenate(truth["a.png"], axis=1))  # sharp | blurred, lossless
+    assert combine_mod.output_ext("x.webp") == "png" and combine_mod.output_ext("x.png", "jpg") == "jpg"
