@@ -563,3 +563,17 @@ def test_combine_pairs_keeps_the_input_format(tmp_path, capsys):
     both = np.asarray(Image.open(tmp_path / "out" / "a.png"))
     np.testing.assert_array_equal(both, np.concatenate(truth["a.png"], axis=1))  # sharp | blurred, lossless
     assert combine_mod.output_ext("x.webp") == "png" and combine_mod.output_ext("x.png", "jpg") == "jpg"
+
+
+def test_every_build_hdf5_option_has_help_and_says_its_default():
+    """Issue 28 item 13: --layout and --compression had no help, --size hid its default."""
+    import argparse
+
+    p = argparse.ArgumentParser()
+    bh.add_arguments(p)
+    for action in p._actions:
+        if action.help == argparse.SUPPRESS or action.dest == "help":
+            continue
+        assert action.help, action.option_strings or action.dest
+        if action.option_strings and action.default not in (None, False):
+            assert str(action.default) in action.help or "default" in action.help, action.option_strings

@@ -36,6 +36,9 @@ def add_arguments(p):
     p.add_argument("--mixed-precision", action="store_true", default=None,
                    help="deprecated: the same as --precision float16")
     p.add_argument("--run-dir", default=None, help="override run.dir")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the config this command line means (every key, defaults filled in) and exit "
+                        "without training")
 
 
 def saved_config(run_dir):
@@ -87,6 +90,11 @@ def _name_ignored(path, saved, cfg, overrides, log):
 
 def run(args):
     cfg = run_config(args)
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(cfg, sort_keys=False), end="")
+        return 0
     summary = loop.train(cfg, resume=args.resume)
     print(dumps_json(summary, indent=1))
     return 0
