@@ -331,7 +331,7 @@ def test_combine_pairs_round_trip_and_reader(tmp_path):
     np.testing.assert_array_equal(blurred, truth["a.png"][1])
 
 
-# ---------------------------------------------------------------- hostile output paths and resumes (issue 12)
+# ---------------------------------------------------------------- hostile output paths and resumes
 
 def _cli(*args):
     from deblurkeras.cli import main
@@ -523,7 +523,7 @@ def test_forkpool_results_in_order_through_ring_and_pipe_and_a_dead_worker_named
 
 
 def test_readme_gives_a_native_size_gopro_build_command():
-    # issue 11 §7: the default --size 256 would squash GoPro's 1280x720 frames; the README must say --size 0.
+    # the default --size 256 would squash GoPro's 1280x720 frames; the README must say --size 0.
     import argparse
     import pathlib
     import shlex
@@ -542,7 +542,7 @@ def test_readme_gives_a_native_size_gopro_build_command():
 
 
 def test_a_folder_without_test_says_at_build_time_how_to_train_on_it(tmp_path, capsys):
-    """Issue 28 item 9: 0 test pairs is said when the file is built, with the config key that gets past it."""
+    """0 test pairs is said when the file is built, with the config key that gets past it."""
     _side_by_side(tmp_path / "in" / "train", 2)
     assert _build(tmp_path / "in", tmp_path / "d.h5", size=16) == 0
     out = capsys.readouterr().out
@@ -551,7 +551,7 @@ def test_a_folder_without_test_says_at_build_time_how_to_train_on_it(tmp_path, c
 
 
 def test_combine_pairs_keeps_the_input_format(tmp_path, capsys):
-    """Issue 28 item 11: PNG inputs stay PNG (lossless, the pixels exactly), JPEG stays JPEG; --ext still chooses."""
+    """PNG inputs stay PNG (lossless, the pixels exactly), JPEG stays JPEG; --ext still chooses."""
     from deblurkeras.data import combine as combine_mod
 
     truth = _pair_tree(tmp_path, tmp_path / "blur", tmp_path / "sharp", [("a.png", "both")])
@@ -566,7 +566,7 @@ def test_combine_pairs_keeps_the_input_format(tmp_path, capsys):
 
 
 def test_every_build_hdf5_option_has_help_and_says_its_default():
-    """Issue 28 item 13: --layout and --compression had no help, --size hid its default."""
+    """--layout and --compression had no help, --size hid its default."""
     import argparse
 
     p = argparse.ArgumentParser()

@@ -9,7 +9,7 @@ from deblurkeras import cli
 
 
 def test_a_warning_prints_as_one_line_naming_the_verb(monkeypatch, capsys):
-    """Was `.../pipeline.py:70: UserWarning: ...` plus a line of source code (issue 28 item 13)."""
+    """Was `.../pipeline.py:70: UserWarning: ...` plus a line of source code."""
     verb = types.ModuleType("fake_verb")
     verb.add_arguments = lambda p: None
 

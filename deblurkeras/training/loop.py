@@ -103,15 +103,23 @@ def run_precision(run_cfg):
 
 
 @contextlib.contextmanager
-def precision_policy(precision="float32"):
-    """The Keras dtype policy of `precision` for the duration of the run (restored afterwards, so tests do not leak
-    it). A bool is the old `mixed_precision` flag: True = float16."""
-    from .. import precision as prec
+def op_determinism(on):
+    """TensorFlow's op determinism for the duration of the run when `on` (run.deterministic): with the seeds the run
+    sets, the same steps give the same weights bit for bit on the same hardware, however busy it is. Restored
+    afterwards (TensorFlow's disable is not public API; without it the setting stays for the process)."""
+    if not on:
+        yield
+        return
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
 
-    if isinstance(precision, bool) or precision is None:
-        precision = "float16" if precision else "float32"
-    with prec.scope(precision) as p:
-        yield p
+    was = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was and hasattr(tf_config, "disable_op_determinism"):
+            tf_config.disable_op_determinism()
 
 
 def _make_callback(run):
@@ -221,10 +229,12 @@ class Run:
             raise BadInputError(preflight.already_holds_a_run(self.run_dir))
         keras.utils.set_random_seed(int(cfg["train"]["seed"]))
         self.log(prec.reason)
-        with precision_policy(prec):
+        from .. import precision
+
+        # the Keras dtype policy of the run, restored afterwards (so tests do not leak it)
+        with precision.scope(prec), op_determinism(cfg["run"]["deterministic"]):
             with self.strategy.scope():
-                # loss scaling only for float16: bfloat16 has float32's exponent range
-                self.trainer = contract.check(module.build_trainer(cfg, mixed_precision=prec.name == "float16"))
+                self.trainer = contract.check(module.build_trainer(cfg, precision=prec))
                 self.trainer.build_optimizers()
                 restored = self._restore() if resume else False
                 start_weights = not restored and cfg["model"]["init_weights"]
