@@ -58,6 +58,20 @@ def load_verb(verb):
     return mod.verb(arg) if colon else mod
 
 
+def _one_line_warnings(verb):
+    """Python warnings (ours: "no --weights given ...", and the libraries') print as one line naming the verb, not
+    as `file:line: UserWarning: ...` plus a line of source code; `deblurkeras --verbose` keeps Python's format."""
+    import warnings
+
+    from .errors import one_line
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"deblurkeras {verb}: warning: {one_line(str(message))}", file=file or sys.stderr)
+
+    before, warnings.showwarning = warnings.showwarning, show
+    return lambda: setattr(warnings, "showwarning", before)
+
+
 def main(argv=None):
     argv_given, argv = argv, list(sys.argv[1:] if argv is None else argv)
     _tolerant_streams()
@@ -99,6 +113,7 @@ def main(argv=None):
         os.environ["DEBLURKERAS_OFFLINE"] = "1"
     from . import outputs
     from .errors import DeblurKerasError, one_line
+    restore = None if verbose else _one_line_warnings(verb)
     try:
         outputs.check(verb, args, module)  # inputs exist, outputs new (or --overwrite): before TensorFlow loads
         return int(module.run(args) or 0)
@@ -118,6 +133,9 @@ def main(argv=None):
             raise
         print(f"deblurkeras {verb}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if restore is not None:
+            restore()
 
 
 def _interrupted(e):

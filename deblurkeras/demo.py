@@ -4,9 +4,12 @@
    test photos are never seen in training), or with `--data DIR` side-by-side JPEGs (left sharp | right blurred)
    through deblurkeras.data.build. DIR may hold train/ and test/; without test/ every 5th file (sorted) is held
    out. -> demo_out/data.h5
-2. train: SRN colour with deblurkeras/families/srn/configs/demo.yaml (small crops, a higher learning rate than the original: a demo
-   setting, not the faithful one) -> demo_out/run/ (checkpoints, log.csv, TensorBoard, previews). `run.precision: auto`:
-   bfloat16 where the CPU/GPU computes it natively, else float32; the precision it ran in is printed.
+2. train: SRN colour with deblurkeras/families/srn/configs/demo.yaml (small crops, a higher learning rate than the
+   original: a demo setting, not the faithful one) for a fixed number of steps, seeded, with TensorFlow's op
+   determinism: the same figures on every run on the same CPU, whatever else runs beside it (the expected duration
+   is printed before it starts) -> demo_out/run/ (checkpoints, log.csv, TensorBoard, previews).
+   `run.precision: auto`: bfloat16 where the CPU/GPU computes it natively, else float32; the precision it ran in is
+   printed.
 3. eval: `deblurkeras.evaluate` on the held-out pairs -> demo_out/eval/{per_image.csv,summary.json,images/*.png}
 4. demo_out/comparison.png: rows of blurred | deblurred | sharp; the PSNR/SSIM table printed at the end is the
    measurement of this run.
@@ -100,11 +103,9 @@ def comparison_grid(data_path, image_dir, path, n_rows, split="test"):
 
 # ----------------------------------------------------------------------------------------------- the job
 def _train_with_retries(loop, cfg, retries=2):
-    """Train; the demo's high learning rate can blow up on an unlucky batch (seen once in a few runs), so on a
-    NaN/Inf loss resume from the last good checkpoint with the peak learning rate halved, within what is left of
-    the time budget (at most `retries` times, each one printed). The divergence is still reported, not hidden."""
-    budget = cfg["run"].get("time_budget_s")
-    t0 = time.time()
+    """Train; the demo's high learning rate can blow up (with `--set` changes: the shipped settings do not), so on
+    a NaN/Inf loss resume from the last good checkpoint with the peak learning rate halved (at most `retries`
+    times, each one printed). The divergence is still reported, not hidden."""
     for attempt in range(retries + 1):
         try:
             return loop.train(cfg, resume=attempt > 0)
@@ -112,9 +113,20 @@ def _train_with_retries(loop, cfg, retries=2):
             if attempt == retries:
                 raise
             cfg["train"]["lr"] = float(cfg["train"]["lr"]) / 2
-            if budget:
-                cfg["run"]["time_budget_s"] = max(30.0, float(budget) - (time.time() - t0))
             print(f"demo: {e}\ndemo: resuming from that checkpoint with peak lr {cfg['train']['lr']:g}")
+
+
+def expected_duration(cfg, demo_cfg):
+    """The line printed before the demo starts: its work (steps) and, where the config says how fast a CPU ran it,
+    how long that takes there."""
+    steps = int(cfg["train"]["total_steps"])
+    line = f"demo: {steps} training steps, a fixed amount of work (the same figures on every run on the same CPU)"
+    per_step = demo_cfg.get("s_per_step")
+    if not per_step:
+        return line
+    minutes = (steps * float(per_step) + float(demo_cfg.get("other_s") or 0)) / 60
+    return (f"{line}; expected about {minutes:.0f} min in all on a {demo_cfg.get('measured_on') or 'reference CPU'} "
+            f"({float(per_step):g} s per step), longer while other work shares the CPU")
 
 
 def run(args):
@@ -123,6 +135,7 @@ def run(args):
     t_start = time.time()
     cfg = config.load_config(args.config, args.overrides)
     demo_cfg = cfg.pop("demo", {})
+    print(expected_duration(cfg, demo_cfg), flush=True)
     out_dir = os.path.abspath(args.out)
     os.makedirs(out_dir, exist_ok=True)
     timings = {}

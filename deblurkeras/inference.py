@@ -347,10 +347,23 @@ def _output_name(src, ext):
     return os.path.splitext(base)[0] + "." + ext.lstrip(".") if ext else base
 
 
+def refuse_upscaler(name, weights):
+    """`deblur` of a super-resolution model would upscale and call the result deblurred: refused, naming the verb
+    that upscales."""
+    from .registry import model_io
+
+    scale = model_io(name).scale
+    if scale != 1:
+        raise BadInputError(f"{weights}: holds {name}, a x{scale} super-resolution model: `deblur` does not "
+                            f"upscale; use `deblurkeras upscale --weights {weights} ...`")
+
+
 def planned_outputs(args):
     """The files `deblur` will write (deblurkeras/outputs.py checks them before TensorFlow loads); bad tile options
-    are refused here too, as cheaply."""
+    and a `--model` that upscales are refused here too, as cheaply."""
     check_tile_args(args)
+    if args.model:
+        refuse_upscaler(args.model, args.weights)
     paths = list_images(args.inputs)
     return outputs.not_inputs([os.path.join(args.out, _output_name(p, args.ext)) for p in paths], paths)
 
@@ -372,6 +385,7 @@ def run(args):
     io = model_io(name)
     if not io.image:
         raise BadInputError(f"{args.weights}: holds {name}, which does not produce images")
+    refuse_upscaler(name, args.weights)
     check_pad_to(args.pad_to, io, name)
     try:
         os.makedirs(args.out, exist_ok=True)

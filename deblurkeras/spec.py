@@ -103,6 +103,8 @@ class FamilySpec:
     `configs`: shipped YAML configs, name -> file inside the family's configs/ folder;
     `releases`: module holding the family's released weights as plain data (RELEASES, FILES, REPO, COMMIT, URLS,
         LICENSE, IMPORTER), read by deblurkeras.releases; None when the original released none.
+    `data_sources`: words `data.path` may hold instead of a file or folder (sr: "skimage", the bundled photos), so
+        the runner's early check (deblurkeras.training.preflight) does not look for them on disk.
     """
     name: str
     models: tuple
@@ -115,6 +117,7 @@ class FamilySpec:
     converters: tuple = ()      # modules whose import registers its layers' PyTorch converters (deblurkeras.convert)
     verbs: dict = dataclasses.field(default_factory=dict)  # CLI verbs of its own: verb -> ("module", one-line help)
     releases: str = None        # module of the released-weights catalogue (deblurkeras.releases)
+    data_sources: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -118,7 +118,8 @@ def _alive(pid):
 
 class DirLock:
     """An exclusive flock on FOLDER/.lock for as long as it is held (released by the system if the process dies).
-    `acquire()` returns False when another process holds it."""
+    `acquire()` returns False when another process holds it. The file's content is never written, so taking the
+    lock changes no byte of the folder (a failed `train --resume` leaves the run folder as it was)."""
 
     def __init__(self, folder, name=".lock"):
         self.path, self.fd = os.path.join(os.fspath(folder), name), None
@@ -131,8 +132,6 @@ class DirLock:
         except OSError:
             os.close(fd)
             return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
         return True
 

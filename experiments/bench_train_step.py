@@ -34,7 +34,7 @@ def main(argv=None):
     from deblurkeras.families.srn.trainer import build_trainer
 
     cfg = {"model": {"name": f"srn-{args.variant}"}, "train": {"total_steps": 524000, "jit_compile": args.xla}}
-    trainer = build_trainer(cfg, mixed_precision=args.mixed_precision)
+    trainer = build_trainer(cfg, precision="float16" if args.mixed_precision else None)
     rng = np.random.default_rng(0)
     x = rng.random((args.batch, args.crop, args.crop, 3), dtype=np.float32)
     y = np.clip(x + 0.05 * rng.standard_normal(x.shape).astype(np.float32), 0, 1)

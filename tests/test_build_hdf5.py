@@ -331,7 +331,7 @@ def test_combine_pairs_round_trip_and_reader(tmp_path):
     np.testing.assert_array_equal(blurred, truth["a.png"][1])
 
 
-# ---------------------------------------------------------------- hostile output paths and resumes (issue 12)
+# ---------------------------------------------------------------- hostile output paths and resumes
 
 def _cli(*args):
     from deblurkeras.cli import main
@@ -523,7 +523,7 @@ def test_forkpool_results_in_order_through_ring_and_pipe_and_a_dead_worker_named
 
 
 def test_readme_gives_a_native_size_gopro_build_command():
-    # issue 11 §7: the default --size 256 would squash GoPro's 1280x720 frames; the README must say --size 0.
+    # the default --size 256 would squash GoPro's 1280x720 frames; the README must say --size 0.
     import argparse
     import pathlib
     import shlex
@@ -539,3 +539,41 @@ def test_readme_gives_a_native_size_gopro_build_command():
         build.add_arguments(parser)
         args = parser.parse_args(shlex.split(cmd)[2:])
         assert args.layout == "gopro" and args.size == 0, cmd
+
+
+def test_a_folder_without_test_says_at_build_time_how_to_train_on_it(tmp_path, capsys):
+    """0 test pairs is said when the file is built, with the config key that gets past it."""
+    _side_by_side(tmp_path / "in" / "train", 2)
+    assert _build(tmp_path / "in", tmp_path / "d.h5", size=16) == 0
+    out = capsys.readouterr().out
+    assert "note: the test split is empty" in out and "--set data.val_split=null" in out, out
+    assert "note: the train split" not in out
+
+
+def test_combine_pairs_keeps_the_input_format(tmp_path, capsys):
+    """PNG inputs stay PNG (lossless, the pixels exactly), JPEG stays JPEG; --ext still chooses."""
+    from deblurkeras.data import combine as combine_mod
+
+    truth = _pair_tree(tmp_path, tmp_path / "blur", tmp_path / "sharp", [("a.png", "both")])
+    Image.fromarray(_rand(8, 8, 1)).save(tmp_path / "blur" / "b.jpg")
+    Image.fromarray(_rand(8, 8, 2)).save(tmp_path / "sharp" / "b.jpg")
+    assert combine_mod.main(["--blur", str(tmp_path / "blur"), "--sharp", str(tmp_path / "sharp"),
+                             "--out", str(tmp_path / "out")]) == 0
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "b.jpg"]
+    both = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    np.testing.assert_array_equal(both, np.concatenate(truth["a.png"], axis=1))  # sharp | blurred, lossless
+    assert combine_mod.output_ext("x.webp") == "png" and combine_mod.output_ext("x.png", "jpg") == "jpg"
+
+
+def test_every_build_hdf5_option_has_help_and_says_its_default():
+    """--layout and --compression had no help, --size hid its default."""
+    import argparse
+
+    p = argparse.ArgumentParser()
+    bh.add_arguments(p)
+    for action in p._actions:
+        if action.help == argparse.SUPPRESS or action.dest == "help":
+            continue
+        assert action.help, action.option_strings or action.dest
+        if action.option_strings and action.default not in (None, False):
+            assert str(action.default) in action.help or "default" in action.help, action.option_strings

@@ -260,3 +260,20 @@ def test_adams_under_mirrored_strategy():
     # TF1Adam: mirrored = one device on the same global batch; beta powers advanced once per step (0.999^20)
     err, power_default, power_mirrored = (float(v) for v in lines["TF1"])
     assert err < 1e-5 and power_default == pytest.approx(0.999 ** 20, rel=1e-6) and power_mirrored == power_default
+
+
+def test_family_adam_takes_a_precision_not_a_flag():
+    """build_trainer(cfg, precision=Precision): float16 is loss-scaled, bfloat16 and float32 are not; the old
+    boolean flag is refused instead of read as a precision."""
+    import keras
+    import pytest
+
+    from deblurkeras.precision import resolve
+    from deblurkeras.training.optimizers import family_adam
+
+    t = {"total_steps": 10, "lr": 1e-3, "schedule": "constant"}
+    assert isinstance(family_adam(t, "keras", resolve("float16")), keras.optimizers.LossScaleOptimizer)
+    for p in (None, "float32", resolve("bfloat16")):
+        assert not isinstance(family_adam(t, "keras", p), keras.optimizers.LossScaleOptimizer)
+    with pytest.raises(ValueError, match="unknown precision"):
+        family_adam(t, "keras", True)

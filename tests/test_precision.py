@@ -1,4 +1,4 @@
-"""Precision (issue 16): option parsing, `auto` detection, bf16 inference close to float32, bf16 training finite and
+"""Precision: option parsing, `auto` detection, bf16 inference close to float32, bf16 training finite and
 resumable, float32 bit-identical to the path without the precision machinery. No timings here."""
 import argparse
 import csv
@@ -122,7 +122,7 @@ def test_bf16_inference_close_to_float32(srn_files):
 
 
 def test_keras_file_is_rebuilt_under_the_policy(srn_files):
-    """keras.saving.load_model keeps the float32 policy saved in a .keras file (the pitfall issue 16 names);
+    """keras.saving.load_model keeps the float32 policy saved in a .keras file (a pitfall of mixed precision);
     `apply` rebuilds it under the policy with the same weights: the same output as the .h5 built under it, and the
     CLI's loader (`build` around `load_model`) gives a bf16 model from either file."""
     import deblurkeras.families.srn.model  # noqa: F401 - registers the custom layers for safe_mode
@@ -201,8 +201,8 @@ def test_bf16_train_steps_are_finite_and_resume(tmp_path, tiny, monkeypatch):
     built = []
     real = srn.build_trainer
 
-    def remember(c, mixed_precision=False):
-        built.append((real(c, mixed_precision), mixed_precision))
+    def remember(c, precision=None):
+        built.append((real(c, precision), precision))
         return built[-1][0]
 
     monkeypatch.setattr(srn, "build_trainer", remember)
@@ -210,8 +210,9 @@ def test_bf16_train_steps_are_finite_and_resume(tmp_path, tiny, monkeypatch):
     cfg = tiny_cfg(tmp_path / "a", total_steps=4, ckpt_every=2)
     cfg["run"]["precision"] = "bfloat16"
     loop.train(cfg)
-    trainer, loss_scaled = built[-1]
-    assert trainer.generator.dtype_policy.name == "mixed_bfloat16" and not loss_scaled  # no loss scaling in bf16
+    trainer, prec = built[-1]
+    assert prec.name == "bfloat16" and trainer.generator.dtype_policy.name == "mixed_bfloat16"
+    assert not isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)     # no loss scaling in bf16
     assert all(w.dtype == "float32" for w in trainer.generator.weights)               # variables stay float32
     assert keras.mixed_precision.global_policy().name == "float32"                    # restored after the run
     losses = _train_losses(tmp_path / "a" / "run")

@@ -126,8 +126,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny, monkeypat
     trainer_ref = []
     build = srn.build_trainer
 
-    def build_and_remember(c, mixed_precision=False):
-        trainer_ref.append(build(c, mixed_precision))
+    def build_and_remember(c, precision=None):
+        trainer_ref.append(build(c, precision))
         return trainer_ref[0]
 
     monkeypatch.setattr(srn, "build_trainer", build_and_remember)

@@ -111,7 +111,7 @@ def test_demo_section_is_validated_only_where_present():
 
 
 def test_hdf5_order_follows_data_shuffle(tmp_path):
-    """Issue 11 item 2: the dense-field GAN's batches follow the file, as the original's; SRN shuffles."""
+    """The dense-field GAN's batches follow the file, as the original's; SRN shuffles."""
     import numpy as np
 
     from deblurkeras.training.datasets import hdf5_datasets

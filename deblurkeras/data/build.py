@@ -49,19 +49,25 @@ from .build_writer import Build
 def add_arguments(p):
     p.add_argument("input", help="folder holding train/ and test/")
     p.add_argument("--out", required=True, help="output HDF5 file (written as OUT.partial, renamed when complete)")
-    p.add_argument("--layout", choices=LAYOUTS, default="side-by-side")
+    p.add_argument("--layout", choices=LAYOUTS, default="side-by-side",
+                   help="input layout (default side-by-side): side-by-side = <split>/NAME with LEFT half sharp, "
+                        "RIGHT half blurred; gopro = <split>/GOPR*/blur|sharp/NAME (GoPro_Large); pairs = "
+                        "<split>/blur/NAME + <split>/sharp/NAME")
     p.add_argument("--gopro-blur", choices=("blur", "blur_gamma"), default="blur",
                    help="GoPro blurred folder: blur (linear, what SRN trained on) or blur_gamma")
-    p.add_argument("--size", type=int, default=256, help="square side after LANCZOS resize; 0 keeps native size")
-    p.add_argument("--compression", choices=("gzip", "lzf"), default=None)
-    p.add_argument("--workers", type=int, default=1, help="decode/resize processes (output identical to 1)")
+    p.add_argument("--size", type=int, default=256,
+                   help="square side after LANCZOS resize (default 256, the original's); 0 keeps the native size")
+    p.add_argument("--compression", choices=("gzip", "lzf"), default=None,
+                   help="HDF5 compression of the images (default none, as the original): gzip (level 4, smaller, "
+                        "slower to write and read) or lzf (fast, less compact)")
+    p.add_argument("--workers", type=int, default=1, help="decode/resize processes (default 1; the output is identical for any N)")
     p.add_argument("--resume", action="store_true",
                    help="continue OUT.partial left by an interrupted build (same options, unchanged inputs)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT (refused without it)")
     p.add_argument("--exif", action="store_true",
                    help="apply EXIF orientation (default: pixels as stored, like the original)")
     p.add_argument("--strict", action="store_true", help="any bad input file is fatal")
-    p.add_argument("--min-side", type=int, default=16, help="skip images whose half/side is smaller (px)")
+    p.add_argument("--min-side", type=int, default=16, help="skip images whose half/side is smaller (px, default 16)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help="skip images with more pixels (decompression bombs); default Pillow's limit")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -16,6 +16,7 @@ from ..imageio import unpaired_message
 from . import build_listing as listing, build_resume as resume
 from .build_decode import start_results
 from .build_listing import SPLITS
+from .hdf5 import empty_split_fix
 
 
 def _summary_line(counter):
@@ -196,6 +197,11 @@ class Build:
         os.replace(self.partial, self.out)
         print(f"wrote {self.out}: {counts['train']} train + {counts['test']} test pairs of {h}x{w} (HxW)"
               + (" (replaced the existing file: --overwrite)" if replaced else ""))
+        for split in SPLITS:
+            if counts[split] == 0:  # said now, not at `train`'s first validation
+                print(f"note: the {split} split is empty (no pairs in {os.path.join(self.input, split)}/); "
+                      f"`train` reads it {'for validation' if split == 'test' else 'to train'}: "
+                      f"{empty_split_fix(split)}")
         return 0
 
 

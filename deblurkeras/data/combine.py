@@ -5,6 +5,9 @@ The reverse of `build_hdf5 --layout pairs`: its output is the input layout of th
     python data_tools/combine_pairs.py --blur DIR --sharp DIR --out DIR [--ext jpg|png] [--quality 95]
     (deblurkeras.data.combine; JPEG written by imageio.save_image: 4:4:4 chroma)
 
+The output keeps the input's format unless --ext says otherwise: a PNG (or BMP, TIFF, PPM) pair stays lossless, a
+JPEG pair stays JPEG (--quality); formats Pillow would re-encode lossily or with a palette (WebP, GIF) become PNG.
+
 Pairs are matched by file name; unpaired files and pairs whose two images differ in size are reported on one
 line each and skipped (the summary counts them). Each output is written atomically. Exit status 2 when no pair
 was written.
@@ -19,8 +22,21 @@ from ..errors import BadInputError
 from ..imageio import ImageReadError, decode, pair_files, save_image, unpaired_message
 
 
-def combine(blur_dir, sharp_dir, out_dir, ext="jpg", quality=95, log=print):
-    """Write out_dir/<stem>.<ext> for every name present in both folders -> (written, Counter of skip reasons)."""
+# extensions written as they came (lossless, or JPEG already); any other input format is written as PNG
+KEPT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm")
+
+
+def output_ext(name, ext=None):
+    """The extension (without the dot) of a pair's output: `ext`, else the input's own when kept, else png."""
+    if ext:
+        return ext
+    own = os.path.splitext(name)[1].lower()
+    return own[1:] if own in KEPT_EXTENSIONS else "png"
+
+
+def combine(blur_dir, sharp_dir, out_dir, ext=None, quality=95, log=print):
+    """Write out_dir/<stem>.<ext> for every name present in both folders -> (written, Counter of skip reasons).
+    `ext` None keeps each input's format (`output_ext`)."""
     for d in (blur_dir, sharp_dir):
         if not os.path.isdir(d):
             raise BadInputError(f"{d}: folder not found")
@@ -41,7 +57,7 @@ def combine(blur_dir, sharp_dir, out_dir, ext="jpg", quality=95, log=print):
             log(f"skipped: {e}")
             skipped[e.reason] += 1
             continue
-        target = os.path.join(out_dir, os.path.splitext(name)[0] + "." + ext)
+        target = os.path.join(out_dir, os.path.splitext(name)[0] + "." + output_ext(name, ext))
         save_image(target, np.concatenate([np.asarray(s), np.asarray(b)], axis=1), quality=quality)
         written += 1
     return written, skipped
@@ -51,8 +67,9 @@ def add_arguments(p):
     p.add_argument("--blur", required=True, help="folder of blurred images")
     p.add_argument("--sharp", required=True, help="folder of sharp images (same file names)")
     p.add_argument("--out", required=True, help="output folder of side-by-side images")
-    p.add_argument("--ext", choices=("jpg", "png"), default="jpg")
-    p.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    p.add_argument("--ext", choices=("jpg", "png"), default=None,
+                   help="output format (default: the input's: PNG stays PNG, JPEG stays JPEG; WebP and GIF -> PNG)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
 
 
 def run(args):

@@ -59,6 +59,15 @@ def check_split(f, split, path="<hdf5>"):
     return tuple(full.shape)
 
 
+def empty_split_fix(split):
+    """How to get on when `split` of a file has no pairs (`split 'test' is empty` after building from a folder
+    without test/): the config keys that choose the split, and the rebuild."""
+    if split == "test":
+        return ("validate on training pairs with --set data.val_split=train, skip validation with --set "
+                "data.val_split=null, or put pairs in FOLDER/test/ and rebuild")
+    return f"rebuild the file from a folder with {split}/ pairs, or choose another split (data.split, data.val_split)"
+
+
 def split_names(f, split):
     """Stored source names of a split, or generated `split_000000` names for files without them."""
     n = f[full_key(split)].shape[0]

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from ..errors import BadInputError
 from ..layers.resize import resize_bilinear, scaled_size
-from .hdf5 import blur_key, check_split, full_key, open_hdf5
+from .hdf5 import blur_key, check_split, empty_split_fix, full_key, open_hdf5
 
 GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # tf.image.rgb_to_grayscale, as in SRN's gray/lstm training
 
@@ -92,7 +92,7 @@ def make_dataset(path, split="train", batch_size=16, crop=256, value_range=(0, 1
     with open_hdf5(path) as f:
         n, h, w, c = check_split(f, split, path)
     if n == 0:
-        raise BadInputError(f"{path}: split {split!r} is empty")
+        raise BadInputError(f"{path}: split {split!r} is empty: {empty_split_fix(split)}")
     if crop and (crop > h or crop > w):
         raise BadInputError(f"{path}: crop {crop} is larger than the {h}x{w} images of split {split!r}")
     start = int(start_step) * int(batch_size)

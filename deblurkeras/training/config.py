@@ -30,12 +30,15 @@ BASE = {
               "end_lr": 0.0, "power": 1.0, "boundaries": [], "factor": 0.1},
     "run": {"dir": "runs/default", "strategy": Choice("default", "default", "mirrored", "multiworker"),
             "precision": Choice("float32", *PRECISIONS), "progress": True, "time_budget_s": Typed(None, float),
+            "deterministic": False,  # TensorFlow op determinism for the run (the demo): same steps -> same weights
             "mixed_precision": Typed(None, bool)},  # mixed_precision: deprecated, true = float16
 }
 # Sections validated only when a config has them (the `demo` verb's own section).
 OPTIONAL_SECTIONS = {
     "demo": {"n_train": 200, "n_test": 16, "size": 128, "max_len": Typed(None, int), "exposures": Typed(None, list),
-             "n_kernels": Typed(None, int), "seed": 0, "grid_rows": 6},
+             "n_kernels": Typed(None, int), "seed": 0, "grid_rows": 6,
+             # the expected duration printed before it starts: s per training step on `measured_on`, + the rest
+             "s_per_step": Typed(None, float), "other_s": 0.0, "measured_on": Typed(None, str)},
 }
 # Keys whose value must be >= 1 (and at most MAX_COUNT: TensorFlow counts steps in int64, Keras' loop in smaller).
 POSITIVE = {"data.batch_size", "data.val_batch_size", "train.total_steps", "train.ckpt_every", "train.keep_last",

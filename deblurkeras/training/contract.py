@@ -1,7 +1,7 @@
 """The trainer contract: what the runner (deblurkeras.training.loop) needs from every family's trainer.
 
-A family's trainer module (FamilySpec.trainer) provides `build_trainer(cfg, mixed_precision=False)` (True = wrap
-the optimizers for dynamic loss scaling: run.precision float16 only) returning a
+A family's trainer module (FamilySpec.trainer) provides `build_trainer(cfg, precision=None)` (a
+deblurkeras.precision.Precision; float16 wraps the optimizers for dynamic loss scaling, family_adam) returning a
 compiled `keras.Model` with custom `train_step` / `test_step` that also derives from `Trainer` below and fills in
 its abstract parts. The runner uses nothing else: no duck typing.
 

@@ -23,6 +23,7 @@ from ..errors import BadInputError, DeblurKerasError
 from . import checkpoints as ckpt
 from . import config as config_mod
 from . import contract
+from . import preflight
 from .logs import CsvLog, image_grid, save_grid_png, tb_images, tb_scalar
 from ..utils import DirLock, clean_stale_temps
 
@@ -102,15 +103,23 @@ def run_precision(run_cfg):
 
 
 @contextlib.contextmanager
-def precision_policy(precision="float32"):
-    """The Keras dtype policy of `precision` for the duration of the run (restored afterwards, so tests do not leak
-    it). A bool is the old `mixed_precision` flag: True = float16."""
-    from .. import precision as prec
+def op_determinism(on):
+    """TensorFlow's op determinism for the duration of the run when `on` (run.deterministic): with the seeds the run
+    sets, the same steps give the same weights bit for bit on the same hardware, however busy it is. Restored
+    afterwards (TensorFlow's disable is not public API; without it the setting stays for the process)."""
+    if not on:
+        yield
+        return
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
 
-    if isinstance(precision, bool) or precision is None:
-        precision = "float16" if precision else "float32"
-    with prec.scope(precision) as p:
-        yield p
+    was = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was and hasattr(tf_config, "disable_op_determinism"):
+            tf_config.disable_op_determinism()
 
 
 def _make_callback(run):
@@ -184,17 +193,18 @@ class Run:
         return True
 
     def _init_weights(self):
-        """model.init_weights into the trainer's init target, then a step-0 checkpoint holding exactly them."""
+        """model.init_weights into the trainer's init target (the run writes its step-0 checkpoint once everything
+        is checked)."""
         from ..weights import load_into
 
         path = self.cfg["model"]["init_weights"]
         load_into(self.trainer.init_target(), path, self.cfg["model"]["name"])
         self.log(f"initial weights: {path}")
-        self._checkpoint({})
 
     def train(self, resume=False):
         cfg = self.cfg
-        prec = run_precision(cfg["run"])  # a bad value fails before anything is written
+        preflight.check(cfg, resume)  # the cheap refusals: before TensorFlow loads and before anything is written
+        prec = run_precision(cfg["run"])
         self.strategy = make_strategy(cfg["run"]["strategy"])
         self.chief = is_chief(self.strategy)
         module = config_mod.family_module(cfg)
@@ -213,22 +223,22 @@ class Run:
         import keras
         import tensorflow as tf
 
-        if self.chief:
-            clean_stale_temps(self.run_dir)
-        if not resume and ckpt.latest_checkpoint(self.run_dir):
-            raise BadInputError(f"{self.run_dir}: already holds a run (pass --resume to continue it, "
-                                f"or set run.dir to a new folder)")
-        if self.chief:
-            ckpt.write_text(os.path.join(self.run_dir, "config.yaml"), yaml.safe_dump(cfg, sort_keys=False))
+        # Everything that can fail is done before the first write (the trainer, the checkpoint to resume, the start
+        # weights, the data streams and their first batch): a failed start or resume leaves the run folder as it was.
+        if not resume and ckpt.latest_checkpoint(self.run_dir):  # appeared since preflight (a run started beside)
+            raise BadInputError(preflight.already_holds_a_run(self.run_dir))
         keras.utils.set_random_seed(int(cfg["train"]["seed"]))
         self.log(prec.reason)
-        with precision_policy(prec):
+        from .. import precision
+
+        # the Keras dtype policy of the run, restored afterwards (so tests do not leak it)
+        with precision.scope(prec), op_determinism(cfg["run"]["deterministic"]):
             with self.strategy.scope():
-                # loss scaling only for float16: bfloat16 has float32's exponent range
-                self.trainer = contract.check(module.build_trainer(cfg, mixed_precision=prec.name == "float16"))
+                self.trainer = contract.check(module.build_trainer(cfg, precision=prec))
                 self.trainer.build_optimizers()
                 restored = self._restore() if resume else False
-                if not restored and cfg["model"]["init_weights"]:
+                start_weights = not restored and cfg["model"]["init_weights"]
+                if start_weights:
                     self._init_weights()
             if self.step >= self.total:
                 self.log(f"run already complete at step {self.step}")
@@ -237,6 +247,13 @@ class Run:
             n_preview = int(cfg["train"]["n_preview"])
             blurred, sharp = next(iter(val_ds if val_ds is not None else train_ds))
             self.preview_batch, self.preview_sharp = blurred[:n_preview], sharp[:n_preview]
+            # checked: from here on the run writes
+            if self.chief:
+                clean_stale_temps(self.run_dir)
+                ckpt.write_text(os.path.join(self.run_dir, "config.yaml"), yaml.safe_dump(cfg, sort_keys=False))
+            if start_weights:
+                with self.strategy.scope():
+                    self._checkpoint({})  # step 0 holds exactly the start weights
             self.csv = CsvLog(os.path.join(self.run_dir, "log.csv"), self.step) if self.chief else None
             self.tb = tf.summary.create_file_writer(os.path.join(self.run_dir, "tb")) if self.chief else None
             self._bar = self._progress()

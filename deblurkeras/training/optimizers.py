@@ -155,13 +155,15 @@ def make_adam(train_cfg, learning_rate, semantics="keras", **kwargs):
                                epsilon=float(train_cfg.get("epsilon", 1e-8)), **kwargs)
 
 
-def family_adam(train_cfg, semantics, mixed_precision=False, total_steps=None, **kwargs):
+def family_adam(train_cfg, semantics, precision=None, total_steps=None, **kwargs):
     """The one optimizer recipe of every build_trainer: the family's Adam (`semantics`, FamilySpec.optimizer) on the
     configured `train.schedule` over `total_steps` (default train.total_steps), wrapped in Keras'
-    LossScaleOptimizer when training in float16."""
+    LossScaleOptimizer when `precision` (a deblurkeras.precision.Precision or its name; None = float32) is float16:
+    bfloat16 has float32's exponent range and needs no loss scaling."""
+    from ..precision import resolve
     from .schedules import build_schedule
 
     total = int(train_cfg["total_steps"] if total_steps is None else total_steps)
     opt = make_adam(train_cfg, build_schedule(train_cfg, total), semantics, **kwargs)
-    return keras.optimizers.LossScaleOptimizer(opt) if mixed_precision else opt
+    return keras.optimizers.LossScaleOptimizer(opt) if resolve(precision).name == "float16" else opt
 

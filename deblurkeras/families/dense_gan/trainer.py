@@ -216,13 +216,13 @@ class GANTrainer(Trainer, keras.Model):
         return tf.clip_by_value((fake + 1.0) / 2.0, 0.0, 1.0)
 
 
-def _adam(train_cfg, mixed_precision=False):
+def _adam(train_cfg, precision=None):
     """Adam from the train section (the family's defaults are the original's: constant 1e-3, beta 0.9/0.999,
     epsilon 1e-7 = Keras 2's `optimizer='adam'`); the learning rate follows `train.schedule`."""
-    return family_adam(train_cfg, FAMILY.optimizer, mixed_precision)  # Keras 2's Adam arithmetic (Keras2Adam)
+    return family_adam(train_cfg, FAMILY.optimizer, precision)  # Keras 2's Adam arithmetic (Keras2Adam)
 
 
-def build_trainer(cfg, mixed_precision=False):
+def build_trainer(cfg, precision=None):
     """Runner factory entry: the compiled GANTrainer for a validated config (deblurkeras.training.config fills every
     key with the family's defaults, FAMILY.config, and checks its type and options)."""
     from ...registry import build_model
@@ -239,6 +239,6 @@ def build_trainer(cfg, mixed_precision=False):
     content = make_content_loss(vgg_weights=loss_cfg["vgg_weights"], preprocess=loss_cfg["vgg_preprocess"],
                                 k_perceptual=loss_cfg["k_perceptual"], k_l1=loss_cfg["k_l1"])
     trainer = GANTrainer(generator, discriminator, content, **{k: train_cfg[k] for k in TRAINER_OPTIONS})
-    trainer.compile(g_optimizer=_adam(train_cfg, mixed_precision), d_optimizer=_adam(train_cfg, mixed_precision),
+    trainer.compile(g_optimizer=_adam(train_cfg, precision), d_optimizer=_adam(train_cfg, precision),
                     jit_compile=train_cfg["jit_compile"])
     return trainer

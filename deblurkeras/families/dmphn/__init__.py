@@ -54,8 +54,7 @@ LV2_RESIDUAL = ("first", "previous", "none")
 STACK_TILING_CAVEAT = ("Stack-DMPHN in tiles: each tile gets its own patch hierarchy in every stack, so the output "
                        "differs from the whole-image one whatever the overlap; --tile 0 (and the memory for it) gives "
                        "the original's output")
-# memory: measured 256²..768² (issue 22); the same session measured dmphn-1-2-4-8 at 600 B/px (its figure below
-# is older)
+# memory: bytes of peak RSS per padded input pixel over 256²..768² (python -m experiments.calibrate_memory)
 STACK_MEMORY = {2: (554.0, 33.0), 3: (586.0, 33.0), 4: (548.0, 33.0)}
 
 
@@ -80,7 +79,7 @@ def _stack_model(stacks):
 
 FAMILY = FamilySpec(
     name="dmphn",
-    models=(_model(LEVELS[:3], (16, 24), (1023.0, 33.0)), _model(LEVELS, (32, 24), (1067.0, 33.0)),
+    models=(_model(LEVELS[:3], (16, 24), (598.0, 33.0)), _model(LEVELS, (32, 24), (544.0, 33.0)),
             *(_stack_model(n) for n in STACKS)),
     trainer="deblurkeras.families.dmphn.trainer",
     optimizer="torch",  # torch.optim.Adam(lr=1e-4), eps 1e-8, StepLR(step_size=1000 epochs, gamma=0.1)

@@ -84,7 +84,7 @@ class DMPHNTrainer(SingleModelHooks, keras.Model):
         return tf.clip_by_value(to_loss_dtype(out) + SHIFT, 0.0, 1.0)
 
 
-def build_trainer(cfg, mixed_precision=False):
+def build_trainer(cfg, precision=None):
     """Runner factory entry: the compiled DMPHNTrainer (Adam 1e-4, the configured step schedule)."""
     from ...registry import build_model
 
@@ -97,7 +97,7 @@ def build_trainer(cfg, mixed_precision=False):
         raise BadInputError(f"config: model.lv2_residual={lv2!r} is a Stack-DMPHN option, not one of {name}")
     else:
         network = build_model(name)
-    opt = family_adam(t, FAMILY.optimizer, mixed_precision)  # torch.optim.Adam's rule
+    opt = family_adam(t, FAMILY.optimizer, precision)  # torch.optim.Adam's rule
     trainer = DMPHNTrainer(network)
     trainer.compile(optimizer=opt, jit_compile=bool(t.get("jit_compile", False)))
     return trainer

@@ -48,4 +48,5 @@ FAMILY = FamilySpec(
     layer_modules=("deblurkeras.families.sr.layers", "deblurkeras.families.sr.model"),
     converters=("deblurkeras.families.sr.convert",),
     verbs={"upscale": ("deblurkeras.families.sr.inference", "x4 super-resolution with SRResNet / SRGAN")},
+    data_sources=("skimage",),  # data.py's ImageSource: the photos bundled with scikit-image
 )

@@ -191,8 +191,8 @@ class SRGANTrainer(_SRBase):
 
 
 # ----------------------------------------------------------------------------------------------- runner hooks
-def _adam(t, total_steps, mixed_precision=False):
-    return family_adam(t, FAMILY.optimizer, mixed_precision, total_steps)  # torch.optim.Adam's rule (TorchAdam)
+def _adam(t, total_steps, precision=None):
+    return family_adam(t, FAMILY.optimizer, precision, total_steps)  # torch.optim.Adam's rule (TorchAdam)
 
 
 def model_schedule(t, total, srgan):
@@ -206,7 +206,7 @@ def model_schedule(t, total, srgan):
             "factor": t.get("factor", 0.1)}
 
 
-def build_trainer(cfg, mixed_precision=False):
+def build_trainer(cfg, precision=None):
     """Runner factory: SRResNetTrainer for `srresnet-x4`, SRGANTrainer for `srgan-x4` (model.name)."""
     from ...registry import build_model, model_io
 
@@ -219,7 +219,7 @@ def build_trainer(cfg, mixed_precision=False):
     t = model_schedule(t, total, srgan)
     if not srgan:
         trainer = SRResNetTrainer(generator, scale)
-        trainer.compile(optimizer=_adam(t, total, mixed_precision), jit_compile=bool(t.get("jit_compile", False)))
+        trainer.compile(optimizer=_adam(t, total, precision), jit_compile=bool(t.get("jit_compile", False)))
         return trainer
     crop = int(cfg["data"].get("crop", 96))
     discriminator = build_model(model_cfg.get("discriminator", "srgan-d"), size=crop)
@@ -228,7 +228,7 @@ def build_trainer(cfg, mixed_precision=False):
                                    weights=loss_cfg.get("vgg_weights", VGG19_TORCHVISION),
                                    preprocess=loss_cfg.get("vgg_preprocess", "auto"), input_range=(-1.0, 1.0))
     trainer = SRGANTrainer(generator, discriminator, features, scale, beta=float(loss_cfg.get("beta", BETA)))
-    trainer.compile(g_optimizer=_adam(t, total, mixed_precision), d_optimizer=_adam(t, total, mixed_precision),
+    trainer.compile(g_optimizer=_adam(t, total, precision), d_optimizer=_adam(t, total, precision),
                     jit_compile=bool(t.get("jit_compile", False)))
     return trainer
 

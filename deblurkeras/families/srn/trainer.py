@@ -116,14 +116,14 @@ class SRNTrainer(SingleModelHooks, keras.Model):
         return tf.clip_by_value(to_loss_dtype(self.generator(blurred, training=False)[-1]), 0.0, 1.0)
 
 
-def make_optimizer(train_cfg, total_steps, mixed_precision=False):
+def make_optimizer(train_cfg, total_steps, precision=None):
     """TF1's Adam(0.9, 0.999, 1e-8) (TF1Adam) on the configured schedule (polynomial 1e-4 -> 0, power 0.3 by default).
 
     `train.global_clipnorm` (default None, as the original) clips all gradients to a global norm: a named
     deviation for short runs at high learning rates (the demo).
     """
     clip = train_cfg.get("global_clipnorm")  # not in the original (None): a demo option for high learning rates
-    return family_adam(train_cfg, FAMILY.optimizer, mixed_precision, total_steps,  # TF1's AdamOptimizer
+    return family_adam(train_cfg, FAMILY.optimizer, precision, total_steps,  # TF1's AdamOptimizer
                        global_clipnorm=None if clip is None else float(clip))
 
 
@@ -141,12 +141,12 @@ def build_generator(model_cfg):
     return model
 
 
-def build_trainer(cfg, mixed_precision=False):
+def build_trainer(cfg, precision=None):
     """Runner factory entry: the compiled SRNTrainer for a config dict (call inside the strategy scope)."""
     model_cfg, train_cfg = cfg["model"], cfg["train"]
     resize_mode = model_cfg.get("resize_mode", "tf1_legacy")
     generator = build_generator(model_cfg)
     trainer = SRNTrainer(generator, resize_mode=resize_mode, clip_lstm_norm=train_cfg.get("clip_lstm_norm"))
-    trainer.compile(optimizer=make_optimizer(train_cfg, int(train_cfg["total_steps"]), mixed_precision),
+    trainer.compile(optimizer=make_optimizer(train_cfg, int(train_cfg["total_steps"]), precision),
                     jit_compile=bool(train_cfg.get("jit_compile", False)))
     return trainer
