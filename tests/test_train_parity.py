@@ -22,14 +22,34 @@ def test_torch_origin_families_train_like_the_original(case):
     assert row["change"] <= CHANGE_BOUND, row
 
 
+def _with_keras3_adam(monkeypatch, family):
+    """Make the family's trainer get Keras 3's own Adam where its spec names another rule; returns the list the
+    optimizers built that way are appended to, so a guard can prove the patch reached the trainer (a guard whose
+    patch misses, as one once patched a function the trainers had stopped calling, would pass for nothing)."""
+    import keras
+    from deblurkeras import families
+    from deblurkeras.training import optimizers
+
+    built = []
+
+    class Keras3Adam(keras.optimizers.Adam):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    semantics = families.family(family).optimizer
+    assert semantics != "keras", f"{family} already trains with Keras 3's Adam: nothing to guard"
+    monkeypatch.setitem(optimizers._CLASSES, semantics, Keras3Adam)
+    return built
+
+
 @pytest.mark.slow
 def test_keras_adam_would_fail_the_dmphn_check(monkeypatch):
     """The same check with Keras' Adam (epsilon on sqrt(v)) instead of TorchAdam: the weight change is far off,
     so the test above can fail and TorchAdam is what makes it pass."""
-    from deblurkeras.families.dmphn import trainer as dmphn_trainer
-    real = dmphn_trainer.make_adam
-    monkeypatch.setattr(dmphn_trainer, "make_adam", lambda t, lr, semantics: real(t, lr, "keras"))
+    built = _with_keras3_adam(monkeypatch, "dmphn")
     row = tp.parity("dmphn", size=32, batch=1, steps=5, tiny=True, floor=False)["ours"]
+    assert built, "the DMPHN trainer did not build its Adam through training.optimizers: this guard tests nothing"
     assert row["change"] > 100 * CHANGE_BOUND, row
 
 
@@ -54,10 +74,9 @@ def test_every_family_trains_like_its_original_in_float64(case):
 def test_keras3_adam_would_fail_the_srn_float64_check(monkeypatch):
     """SRN with Keras 3's own Adam instead of TF1Adam: 1 - beta_2 in double, beta^t by pow, 6.4e-6 shorter first
     steps - far outside the bound above, so that test can fail and TF1Adam is what makes it pass."""
-    from deblurkeras.families.srn import trainer as srn_trainer
-    real = srn_trainer.make_adam
-    monkeypatch.setattr(srn_trainer, "make_adam", lambda t, lr, semantics, **kw: real(t, lr, "keras", **kw))
+    built = _with_keras3_adam(monkeypatch, "srn")
     row = tp.parity("srn-color", size=32, batch=1, steps=5, tiny=True, floor=False, dtype="float64")["ours"]
+    assert built, "the SRN trainer did not build its Adam through training.optimizers: this guard tests nothing"
     assert row["loss"] > 100 * F64_BOUND or row["weights"] > 100 * F64_BOUND, row
 
 
