@@ -1,7 +1,7 @@
 """`model.init_weights` (issue 15 item 4): every file our importers read, strict, and the run's step-0 checkpoint.
 
-Original-layout files are written here from official-definition modules (experiments/torch_reference.py, the TF1 and
-Keras-2 writers of the importer tests); nothing of the originals is used.
+Original-layout files are written here from official-definition modules (deblurkeras/families/sr/original.py,
+the TF1 and Keras-2 writers of the importer tests); nothing of the originals is used.
 """
 import os
 
@@ -55,7 +55,7 @@ def test_dmphn_from_the_official_pkl_directory_and_strict(tmp_path):
 
 def test_srresnet_and_srgan_from_the_tutorial_pth(tmp_path):
     torch = pytest.importorskip("torch")
-    import torch_reference as ref
+    from deblurkeras.families.sr import original as ref
 
     net = ref.randomize_bn_and_prelu(ref.SRResNet().eval(), 0)
     path = tmp_path / "checkpoint_srresnet.pth"

@@ -104,12 +104,12 @@ def test_tf1_adam_is_tf1s_adam_optimizer_bit_for_bit():
 
 
 def test_keras2_adam_is_keras2s_update_bit_for_bit():
-    """Against Keras 2's Adam.get_updates restated with TF ops (experiments/parity_refs.py; Keras 2 itself does not
-    install beside TF 2.21)."""
+    """Against Keras 2's Adam.get_updates restated with TF ops (families/dense_gan/original.py; Keras 2 itself does
+    not install beside TF 2.21)."""
     import tensorflow as tf
-    from parity_refs import _keras2_adam
+    from deblurkeras.families.dense_gan.original import keras2_adam
     grads, w0 = gradient_sequence(3), initial()
-    var, apply = tf.Variable(w0.copy()), _keras2_adam(LR, eps=1e-7)
+    var, apply = tf.Variable(w0.copy()), keras2_adam(LR, eps=1e-7)
     for g in grads:
         apply([tf.constant(g)], [var])
     ref = var.numpy()

@@ -26,7 +26,14 @@ def test_resolve_names_and_policies():
         precision.resolve("half")
 
 
-@pytest.mark.parametrize("verb", ["deblurkeras.inference", "deblurkeras.evaluate", "deblurkeras.families.sr.inference"])
+def _inference_verbs():
+    """The modules of the verbs that run a model on images: deblur, evaluate, and every family's own verbs."""
+    from deblurkeras.families import families
+    return ["deblurkeras.inference", "deblurkeras.evaluate",
+            *sorted({mod for fam in families().values() for mod, _ in fam.verbs.values()})]
+
+
+@pytest.mark.parametrize("verb", _inference_verbs())
 def test_cli_verbs_take_precision_default_float32(verb):
     import importlib
 

@@ -10,7 +10,8 @@ torch = pytest.importorskip("torch")
 from deblurkeras.families.dmphn.importer import import_dmphn  # noqa: E402
 from deblurkeras.importers.cli import import_model  # noqa: E402
 from deblurkeras.errors import BadInputError, WeightsMismatchError  # noqa: E402
-import torch_reference as ref  # noqa: E402
+from deblurkeras.families.dmphn import original as dmphn_ref  # noqa: E402
+from deblurkeras.families.sr import original as sr_ref  # noqa: E402
 
 pytestmark = pytest.mark.torch
 TOL = 1e-5
@@ -26,8 +27,8 @@ def _nhwc(t):
 
 def _dmphn_dir(tmp_path, n_levels, seed=0):
     torch.manual_seed(seed)
-    enc = {k: ref.dmphn_official_init(ref.Encoder()).eval() for k in range(1, n_levels + 1)}
-    dec = {k: ref.dmphn_official_init(ref.Decoder()).eval() for k in range(1, n_levels + 1)}
+    enc = {k: dmphn_ref.dmphn_official_init(dmphn_ref.Encoder()).eval() for k in range(1, n_levels + 1)}
+    dec = {k: dmphn_ref.dmphn_official_init(dmphn_ref.Decoder()).eval() for k in range(1, n_levels + 1)}
     for k in enc:   # non-zero biases, so a bias mapped to the wrong place cannot hide
         for m in (enc[k], dec[k]):
             for name, p in m.named_parameters():
@@ -45,7 +46,7 @@ def test_dmphn_import_parity(tmp_path, n_levels, size):
     assert name == ("dmphn-1-2-4-8" if n_levels == 4 else "dmphn-1-2-4")
     x = np.random.default_rng(1).uniform(-0.5, 0.5, (2, *size, 3)).astype("float32")
     with torch.no_grad():
-        want = _nhwc(ref.dmphn_forward(enc, dec, _nchw(x)))
+        want = _nhwc(dmphn_ref.dmphn_forward(enc, dec, _nchw(x)))
     got = np.asarray(model(x))
     assert got.shape == want.shape
     assert np.abs(got - want).max() <= TOL, np.abs(got - want).max()
@@ -54,7 +55,7 @@ def test_dmphn_import_parity(tmp_path, n_levels, size):
 
 def _sr_pair(seed=0):
     torch.manual_seed(seed)
-    return ref.randomize_bn_and_prelu(ref.SRResNet().eval(), seed)
+    return sr_ref.randomize_bn_and_prelu(sr_ref.SRResNet().eval(), seed)
 
 
 def test_srresnet_import_parity_checkpoint_layout(tmp_path):
@@ -73,8 +74,8 @@ def test_srresnet_import_parity_checkpoint_layout(tmp_path):
 
 def test_srgan_import_parity_generator_and_discriminator(tmp_path):
     torch.manual_seed(3)
-    gen = ref.randomize_bn_and_prelu(ref.Generator().eval(), 3)
-    disc = ref.randomize_bn_and_prelu(ref.Discriminator().eval(), 4)
+    gen = sr_ref.randomize_bn_and_prelu(sr_ref.Generator().eval(), 3)
+    disc = sr_ref.randomize_bn_and_prelu(sr_ref.Discriminator().eval(), 4)
     path = tmp_path / "checkpoint_srgan.pth"
     torch.save({"epoch": 1, "generator": gen.state_dict(), "discriminator": disc.state_dict()}, path)
     g, name = import_model(path)
@@ -92,7 +93,7 @@ def test_srgan_import_parity_generator_and_discriminator(tmp_path):
 
 def test_whole_module_pickle_is_refused_with_resave_hint(tmp_path):
     path = tmp_path / "checkpoint_srresnet.pth"
-    torch.save({"epoch": 0, "model": ref.SRResNet(n_blocks=1)}, path)       # the tutorial's own format
+    torch.save({"epoch": 0, "model": sr_ref.SRResNet(n_blocks=1)}, path)       # the tutorial's own format
     with pytest.raises(BadInputError, match=r"state_dict\(\)"):
         import_model(path)
 

@@ -20,7 +20,7 @@ def test_parameter_counts_per_pair_and_per_model():
 
 def test_torch_reference_pair_has_the_same_count():
     pytest.importorskip("torch")
-    import torch_reference as ref
+    from deblurkeras.families.dmphn import original as ref
     n = sum(p.numel() for m in (ref.Encoder(), ref.Decoder()) for p in m.parameters())
     assert n == family.PAIR_PARAMS
 

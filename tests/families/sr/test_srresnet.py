@@ -24,7 +24,7 @@ def test_parameter_count_matches_the_torch_definition(srres):
     assert _trainable(srres) == spec.trainable                       # the tutorial's count (torch's, below)
     assert srres.count_params() == spec.params
     torch = pytest.importorskip("torch")  # noqa: F841
-    import torch_reference as ref
+    from deblurkeras.families.sr import original as ref
     assert sum(p.numel() for p in ref.SRResNet().parameters()) == spec.trainable
 
 
@@ -73,7 +73,7 @@ def test_discriminator_parameter_counts_trainable_and_all():
     assert spec.params - spec.trainable == 2 * sum(int(b.moving_mean.shape[0]) for b in d.layers
                                                    if "BatchNorm" in type(b).__name__)
     torch = pytest.importorskip("torch")  # noqa: F841
-    import torch_reference as ref
+    from deblurkeras.families.sr import original as ref
     assert sum(p.numel() for p in ref.Discriminator().parameters()) == spec.trainable
 
 
