@@ -187,3 +187,9 @@ def test_original_config_builds_the_original_setup():
     for opt in t.optimizers().values():
         assert float(keras.ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(1e-3)
         assert (opt.beta_1, opt.beta_2, opt.epsilon) == (0.9, 0.999, 1e-7)
+
+
+def test_the_spec_names_the_originals_adam():
+    """Keras 2's Adam (main.py's three Adam(1e-3)s, epsilon 1e-7)."""
+    from deblurkeras.families import family
+    assert family("dense_gan").optimizer == "keras2"

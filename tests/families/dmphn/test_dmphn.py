@@ -103,3 +103,9 @@ def test_trainer_mse_and_steps():
     assert hist.history["loss"][-1] < hist.history["loss"][0]
     prev = np.asarray(trainer.preview(blurred))
     assert prev.min() >= 0 and prev.max() <= 1 and prev.shape == blurred.shape
+
+
+def test_the_spec_names_the_originals_adam():
+    """torch.optim.Adam (DMPHN_1_2_4_8.py, SDNet4.py)."""
+    from deblurkeras.families import family
+    assert family("dmphn").optimizer == "torch"

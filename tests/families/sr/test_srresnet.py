@@ -227,3 +227,9 @@ def test_finite_sr_stream_evaluates_like_eager():
         t.compile(optimizer=keras.optimizers.Adam(1e-4), run_eagerly=eager)
         res.append(t.evaluate(ds, verbose=0, return_dict=True))
     assert abs(res[0]["loss"] - res[1]["loss"]) < 1e-6 and abs(res[0]["psnr"] - res[1]["psnr"]) < 1e-4
+
+
+def test_the_spec_names_the_originals_adam():
+    """torch.optim.Adam (the tutorial's train_srresnet.py / train_srgan.py)."""
+    from deblurkeras.families import family
+    assert family("sr").optimizer == "torch"
