@@ -43,7 +43,7 @@ def load_model(name, weights):
     """(The registered model `name` with the weights of `weights`): a `.weights.h5`, a `.keras` file (safe_mode) or
     an original checkpoint its family's importer reads. The file must hold that model: our files say which model they
     hold, every other tensor layout is compared tensor by tensor. `name` None: the model the file says."""
-    from . import registry as families
+    from . import registry
     from .weights import load
 
     model, name = load(weights, name)
@@ -52,8 +52,8 @@ def load_model(name, weights):
         raise BadInputError(f"{show(weights)}: {len(bad)} of {len(model.weights)} weight tensors hold NaN/Inf "
                             f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); the file is unusable")
     channels = model.inputs[0].shape[-1]
-    if channels is not None and channels != families.model_io(name).channels:
-        raise WeightsMismatchError(weights, mismatched=[("input channels", channels, families.model_io(name).channels)])
+    if channels is not None and channels != registry.model_io(name).channels:
+        raise WeightsMismatchError(weights, mismatched=[("input channels", channels, registry.model_io(name).channels)])
     return model
 
 

@@ -1,4 +1,4 @@
-"""One overwrite rule for every verb, checked before any work and before TensorFlow loads (issue 23).
+"""One overwrite rule for every verb, checked before any work and before TensorFlow loads.
 
 The rule: a verb never replaces an existing output file unless it is given `--overwrite`; it refuses in one line
 naming the file, and writes nothing. Output folders that exist are written into. Two verbs keep a rule of their

@@ -1,4 +1,4 @@
-"""`model.init_weights` (issue 15 item 4): every file our importers read, strict, and the run's step-0 checkpoint.
+"""`model.init_weights`: every file our importers read, strict, and the run's step-0 checkpoint.
 
 Original-layout files are written here from official-definition modules (deblurkeras/families/sr/original.py,
 the TF1 and Keras-2 writers of the importer tests); nothing of the originals is used.

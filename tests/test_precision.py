@@ -1,4 +1,4 @@
-"""Precision (issue 16): option parsing, `auto` detection, bf16 inference close to float32, bf16 training finite and
+"""Precision: option parsing, `auto` detection, bf16 inference close to float32, bf16 training finite and
 resumable, float32 bit-identical to the path without the precision machinery. No timings here."""
 import argparse
 import csv
@@ -129,7 +129,7 @@ def test_bf16_inference_close_to_float32(srn_files):
 
 
 def test_keras_file_is_rebuilt_under_the_policy(srn_files):
-    """keras.saving.load_model keeps the float32 policy saved in a .keras file (the pitfall issue 16 names);
+    """keras.saving.load_model keeps the float32 policy saved in a .keras file (a known pitfall);
     `apply` rebuilds it under the policy with the same weights: the same output as the .h5 built under it, and the
     CLI's loader (`build` around `load_model`) gives a bf16 model from either file."""
     import deblurkeras.families.srn.model  # noqa: F401 - registers the custom layers for safe_mode

@@ -44,7 +44,7 @@ F64_BOUND = 1e-6
 
 @pytest.mark.parametrize("case", _params("float64"))
 def test_every_family_trains_like_its_original_in_float64(case):
-    """Issue 11's targets (loss 1e-5, weights 1e-4) with a margin of 10-100x, K = 5 free-running steps."""
+    """The float64 targets (loss 1e-5, weights 1e-4) with a margin of 10-100x, K = 5 free-running steps."""
     row = tp.parity(case, size=32, batch=1, steps=5, tiny=True, floor=False, dtype="float64")["ours"]
     assert row["grad"] <= F64_BOUND and row["loss"] <= F64_BOUND and row["weights"] <= F64_BOUND, row
 

@@ -55,16 +55,16 @@ def tiny_features(arch="vgg16", layer="block3_conv3", weights="imagenet", prepro
 
 
 def install(setattr=setattr):
-    from deblurkeras import losses, registry as families
+    from deblurkeras import losses, registry
     from deblurkeras.families.srn import trainer as srn
     from test_srn_trainer import tiny_generator
 
-    real, builds = families.build_model, tiny_builds()
+    real, builds = registry.build_model, tiny_builds()
 
     def build(name, **overrides):
         return real(name, **{**overrides, **builds.get(name, {})})
 
-    setattr(families, "build_model", build)
+    setattr(registry, "build_model", build)
     setattr(srn, "build_generator", lambda model_cfg: tiny_generator())
     setattr(losses, "vgg_features", tiny_features)
 

@@ -12,13 +12,13 @@ sharp halves, LR = bicubic /4). Columns:
             (relative to the weights any gap would hide under the initial values). Conv biases that feed straight
             into a BatchNorm are left out: their gradient is 0 by construction and Adam turns float noise into
             full-size steps on both sides.
-  weights   max over tensors of max|W_ours - W_ref| / max|W_ref| after K steps (issue 11's "weights" target)
+  weights   max over tensors of max|W_ours - W_ref| / max|W_ref| after K steps
   floor     the same reference run again in a subprocess with other numerics (TF_ENABLE_ONEDNN_OPTS=0, one
             thread, torch without mkldnn): what float32 on this CPU cannot tell apart.
 Targets: loss <= 1e-5 (2e-5 for DMPHN / SRResNet / SRGAN), change <= 3x the floor's change.
 --float64 runs both sides in float64 (Keras floatx, torch's default dtype, the TF1 graph's dtype) and adds the
 max relative weight difference after K steps ("weights"): with float32 rounding gone, what remains is a difference
-in the algorithm. The float64 targets are issue 11's: loss <= 1e-5, weights <= 1e-4 (the floor, if not --no-floor,
+in the algorithm. The float64 targets: loss <= 1e-5, weights <= 1e-4 (the floor, if not --no-floor,
 is then float64's own: the same other numerics, in float64).
 """
 import importlib
@@ -32,7 +32,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLES = os.path.join(os.path.dirname(REPO), "shared", "data", "side_by_side_small", "train")
-WEIGHTS_TOL = 1e-4  # float64 runs: max relative difference of the weights after K steps (issue 11)
+WEIGHTS_TOL = 1e-4  # float64 runs: max relative difference of the weights after K steps
 
 
 def cases():

@@ -54,8 +54,8 @@ LV2_RESIDUAL = ("first", "previous", "none")
 STACK_TILING_CAVEAT = ("Stack-DMPHN in tiles: each tile gets its own patch hierarchy in every stack, so the output "
                        "differs from the whole-image one whatever the overlap; --tile 0 (and the memory for it) gives "
                        "the original's output")
-# memory: measured 256²..768² (issue 22); the same session measured dmphn-1-2-4-8 at 600 B/px (its figure below
-# is older)
+# memory: measured at 256²..768² (python -m experiments.calibrate_memory); the same measurement gave dmphn-1-2-4-8
+# 600 B/px (its figure below is older)
 STACK_MEMORY = {2: (554.0, 33.0), 3: (586.0, 33.0), 4: (548.0, 33.0)}
 
 
@@ -102,7 +102,7 @@ FAMILY = FamilySpec(
     },
     importers=("deblurkeras.families.dmphn.importer",),
     configs=("gopro_1_2_4_8", "gopro_stack_dmphn_4"),
-    layer_modules=("deblurkeras.families.dmphn.layers", "deblurkeras.families.dmphn.model"),
+    layer_modules=("deblurkeras.families.dmphn.layers",),
     converters=("deblurkeras.families.dmphn.convert",),
     original="deblurkeras.families.dmphn.original",
     parity=PARITY,

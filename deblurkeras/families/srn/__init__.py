@@ -50,7 +50,7 @@ FAMILY = FamilySpec(
     },
     importers=("deblurkeras.families.srn.importer",),
     configs=("gopro_color", "gopro_lstm", "demo"),
-    layer_modules=("deblurkeras.layers", "deblurkeras.families.srn.layers", "deblurkeras.families.srn.model"),
+    layer_modules=("deblurkeras.layers", "deblurkeras.families.srn.layers"),
     converters=("deblurkeras.families.srn.convert",),
     original="deblurkeras.families.srn.original",
     parity=PARITY,

@@ -109,7 +109,7 @@ def test_combined_mode_adds_the_weighted_adversarial_term():
 
 
 def test_adversarial_loss_has_the_originals_gradient_where_d_is_saturated():
-    # The original's adversarial_loss is -K.log(y_pred) on D's sigmoid output, unclipped (issue 11 §1): at a logit
+    # The original's adversarial_loss is -K.log(y_pred) on D's sigmoid output, unclipped: at a logit
     # of -17 (sigmoid 4e-8) d(-log sigmoid(z))/dz = -(1 - sigmoid(z)) = -1. Clipping at 1e-7 made it 0.
     z = tf.Variable([[-17.0], [0.0]])
     with tf.GradientTape() as tape:

@@ -1,4 +1,4 @@
-"""experiments/reproduce_dmphn.py on a checkout we make ourselves in the official layout (issue 11, "What to build" 3):
+"""experiments/reproduce_dmphn.py on a checkout we make ourselves in the official layout:
 official-definition torch modules -> checkpoints/DMPHN_1_2_4_8/*.pkl, test_samples/, and the "authors' outputs"
 written the way the official test script writes them (ToTensor() - 0.5, forward, + 0.5, save_image's truncation).
 The script runs as a user runs it, in a subprocess (tests import nothing from experiments/)."""

@@ -66,7 +66,7 @@ def test_adaptive_pool_matches_torch_on_uneven_sizes():
 
 
 def test_discriminator_parameter_counts_trainable_and_all():
-    # issue 11 §8: the trainable count is torch's parameters(); all Keras weights add the BN moving statistics
+    # The trainable count is torch's parameters(); all Keras weights add the BN moving statistics
     spec = entry("srgan-d")
     d = build_model("srgan-d")
     assert (_trainable(d), d.count_params()) == (spec.trainable, spec.params)
@@ -161,7 +161,7 @@ def test_upscale_cli_writes_images_and_y_channel_metrics(tmp_path, srres, capsys
 
 
 def test_upscale_evaluate_follows_the_tutorials_eval_py(tmp_path, srres):
-    """issue 11 §4: float SR output, Y channel, 4-pixel border, skimage defaults with data_range=255."""
+    """Float SR output, Y channel, 4-pixel border, skimage defaults with data_range=255."""
     from PIL import Image
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
