@@ -306,10 +306,10 @@ def output_plan(paths, out_dir, name_of, overwrite=False):
         err = None
         if others:
             err = f"{src}: output {dst} would also be written for {', '.join(others)}; rename one or run them apart"
-        elif os.path.exists(src) and os.path.exists(dst) and os.path.samefile(src, dst):
+        elif outputs.same_file(src, dst):
             err = f"{src}: output would overwrite the input; choose another --out"
-        elif os.path.lexists(dst) and not overwrite:
-            err = f"{dst}: exists; pass --overwrite to replace it"
+        else:
+            err = outputs.refusal(dst, overwrite)
         plan.append((src, dst, err))
     return plan
 
