@@ -140,7 +140,8 @@ def test_a_bad_init_file_stops_before_training(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------ the README example
 @pytest.mark.slow
 def test_readme_fine_tune_the_official_dmphn_on_your_own_pairs(tmp_path):
-    """The README's "fine-tune the official DMPHN" commands, end to end on a tiny folder of pairs."""
+    """The "fine-tune the official DMPHN" commands (deblurkeras/families/dmphn/README.md), end to end on a tiny
+    folder of pairs."""
     pytest.importorskip("torch")
     import subprocess
     import sys
