@@ -38,7 +38,7 @@ def test_srn_from_a_tf1_checkpoint_and_strict(tmp_path):
 def test_dmphn_from_the_official_pkl_directory_and_strict(tmp_path):
     pytest.importorskip("torch")
     from deblurkeras.families.dmphn.importer import import_dmphn
-    from test_torch_import import _dmphn_dir
+    from test_torch_import_dmphn import _dmphn_dir
 
     three, four = tmp_path / "three", tmp_path / "four"
     three.mkdir()
@@ -148,7 +148,7 @@ def test_readme_fine_tune_the_official_dmphn_on_your_own_pairs(tmp_path):
 
     from PIL import Image
 
-    from test_torch_import import _dmphn_dir
+    from test_torch_import_dmphn import _dmphn_dir
 
     official = tmp_path / "DMPHN_1_2_4"
     official.mkdir()
