@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-all demo clean
+.PHONY: venv test test-slow test-all demo clean
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,13 +18,20 @@ $(STAMP): setup.py
 venv: $(STAMP)
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
-test: $(STAMP)
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+PYTEST = $(BIN)/python -m pytest tests $(PYTEST_ARGS)
+NOT_EMPTY = rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
-# Everything, including the tests marked slow.
+# The default set: everything but the tests marked slow (pytest.ini).
+test: $(STAMP)
+	$(PYTEST); $(NOT_EMPTY)
+
+# Only the tests marked slow: `make test` then `make test-slow` runs every test once (what .ci/run does).
+test-slow: $(STAMP)
+	$(PYTEST) -m slow; $(NOT_EMPTY)
+
+# Everything in one run, including the tests marked slow.
 test-all: $(STAMP)
-	$(BIN)/python -m pytest tests -m "" $(PYTEST_ARGS)
+	$(PYTEST) -m ""; $(NOT_EMPTY)
 
 demo: $(STAMP)
 	$(BIN)/deblurkeras demo $(if $(DATA),--data $(DATA),)

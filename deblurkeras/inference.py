@@ -15,7 +15,7 @@ Deviation from the official script, by design: images larger than 720x1280 are N
 enlarged back; they run at full resolution. Memory (deblurkeras.memory): each image's peak memory is estimated
 from the model and its size; when it exceeds `--max-memory` (default half the available memory) or a tensor would
 pass 2^31 elements, the image runs in tiles on its own (one line says so; a bar counts the tiles), overlapping by
-`--overlap` (default OVERLAP; the seam error table is in the README) and blended with linear ramps. `--tile N`
+`--overlap` (default OVERLAP; the seam error table is in docs/inference.md) and blended with linear ramps. `--tile N`
 forces tiles of N px, `--tile 0` never tiles. An image that fits one tile takes exactly the untiled path.
 
 Files that cannot be read, written or fitted in memory get a one-line error naming them; the others are still
@@ -43,7 +43,7 @@ def load_model(name, weights):
     """(The registered model `name` with the weights of `weights`): a `.weights.h5`, a `.keras` file (safe_mode) or
     an original checkpoint its family's importer reads. The file must hold that model: our files say which model they
     hold, every other tensor layout is compared tensor by tensor. `name` None: the model the file says."""
-    from . import registry as families
+    from . import registry
     from .weights import load
 
     model, name = load(weights, name)
@@ -52,8 +52,8 @@ def load_model(name, weights):
         raise BadInputError(f"{show(weights)}: {len(bad)} of {len(model.weights)} weight tensors hold NaN/Inf "
                             f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); the file is unusable")
     channels = model.inputs[0].shape[-1]
-    if channels is not None and channels != families.model_io(name).channels:
-        raise WeightsMismatchError(weights, mismatched=[("input channels", channels, families.model_io(name).channels)])
+    if channels is not None and channels != registry.model_io(name).channels:
+        raise WeightsMismatchError(weights, mismatched=[("input channels", channels, registry.model_io(name).channels)])
     return model
 
 
@@ -223,7 +223,7 @@ def add_memory_arguments(parser):
                    help="tile side in px (default: automatic, only for images that would exceed --max-memory or "
                         "hold a tensor over 2^31 elements; 0: never tile)")
     g.add_argument("--overlap", type=int, default=OVERLAP,
-                   help=f"tile overlap in px, blended with linear ramps (default {OVERLAP}; seam error table: README)")
+                   help=f"tile overlap in px, blended with linear ramps (default {OVERLAP}; seam error table: docs/inference.md)")
     g.add_argument("--max-memory", default=None, metavar="SIZE",
                    help="memory budget for one image: 3G, 800M, or a percentage of the available memory "
                         f"(default {int(100 * memory.DEFAULT_FRACTION)}%%)")
@@ -306,10 +306,10 @@ def output_plan(paths, out_dir, name_of, overwrite=False):
         err = None
         if others:
             err = f"{src}: output {dst} would also be written for {', '.join(others)}; rename one or run them apart"
-        elif os.path.exists(src) and os.path.exists(dst) and os.path.samefile(src, dst):
+        elif outputs.same_file(src, dst):
             err = f"{src}: output would overwrite the input; choose another --out"
-        elif os.path.lexists(dst) and not overwrite:
-            err = f"{dst}: exists; pass --overwrite to replace it"
+        else:
+            err = outputs.refusal(dst, overwrite)
         plan.append((src, dst, err))
     return plan
 

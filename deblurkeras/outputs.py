@@ -1,4 +1,4 @@
-"""One overwrite rule for every verb, checked before any work and before TensorFlow loads (issue 23).
+"""One overwrite rule for every verb, checked before any work and before TensorFlow loads.
 
 The rule: a verb never replaces an existing output file unless it is given `--overwrite`; it refuses in one line
 naming the file, and writes nothing. Output folders that exist are written into. Two verbs keep a rule of their
@@ -85,12 +85,25 @@ def planned_outputs(verb, args, module=None):
     return list(own(args)) if own is not None else [out]  # import-*, export-torch: a file; convert-keras: a folder
 
 
+def refusal(path, overwrite):
+    """The rule for one output file: None where it may be written, else the line refusing it."""
+    if os.path.lexists(path) and not overwrite:
+        return f"{path}: exists; pass --overwrite to replace it"
+    return None
+
+
+def same_file(a, b):
+    """Whether `a` and `b` are one existing file (under any name)."""
+    ida = file_id(a)
+    return ida is not None and ida == file_id(b)
+
+
 def refuse_existing(paths, overwrite):
-    """An existing output is refused unless `overwrite`."""
-    existing = [p for p in paths if os.path.lexists(p)]
-    if existing and not overwrite:
-        more = f" (and {len(existing) - 1} more outputs)" if len(existing) > 1 else ""
-        raise BadInputError(f"{existing[0]}: exists{more}; pass --overwrite to replace it (nothing was written)")
+    """An existing output is refused unless `overwrite` (the first named, the others counted)."""
+    refused = [p for p in paths if refusal(p, overwrite)]
+    if refused:
+        more = f" (and {len(refused) - 1} more outputs)" if len(refused) > 1 else ""
+        raise BadInputError(f"{refused[0]}: exists{more}; pass --overwrite to replace it (nothing was written)")
 
 
 def check_writable(args):

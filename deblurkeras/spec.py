@@ -88,6 +88,35 @@ class ModelSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class ParityCase:
+    """One train-step parity case (deblurkeras.training.step_parity): the family's trainer against its restatement
+    of the original's training step (the family's `original` module), from the same weights on the same real crops.
+
+    `model` / `tiny_model`: the registered model trained at full size / in tiny runs (the tests'; default `model`);
+    `config`: overrides of the family's config (section -> {key: value}); `tiny_config`: more in tiny runs;
+    `tiny_builds`: registered model -> builder overrides in tiny runs (for models the trainer builds by name);
+    `data`: what both sides train on: "deblur" (blurred, sharp) crops in [0, 1], "signed" the same in [-1, 1],
+        "sr" (LR = bicubic /4 of the sharp crop, HR);
+    `options`: passed on to the family's `describe` (e.g. SRN's ConvLSTM);
+    `loss_tol`: the float32 target for the loss (relative);
+    `float32`: the float32 test's run and bounds {"steps", "grad", "loss", "change"} (tests/test_train_parity.py;
+        None: no float32 test); `quick`: which of the tests' runs ("float32", "float64") are cheap enough for the
+        default test set (the others are marked slow).
+    """
+    name: str
+    model: str
+    tiny_model: str = None
+    config: dict = dataclasses.field(default_factory=dict)
+    tiny_config: dict = dataclasses.field(default_factory=dict)
+    tiny_builds: dict = dataclasses.field(default_factory=dict)
+    data: str = "deblur"
+    options: dict = dataclasses.field(default_factory=dict)
+    loss_tol: float = 1e-5
+    float32: dict = None
+    quick: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class FamilySpec:
     """A family: its models, its trainer module, its importers and its training conventions.
 
@@ -105,6 +134,10 @@ class FamilySpec:
         LICENSE, IMPORTER), read by deblurkeras.releases; None when the original released none.
     `data_sources`: words `data.path` may hold instead of a file or folder (sr: "skimage", the bundled photos), so
         the runner's early check (deblurkeras.training.preflight) does not look for them on disk.
+    `original`: the module restating the original (PyTorch modules, TF1 graph or Keras-2 loop: imported only by tests
+        and experiments) with describe() and run_reference() for its `parity` cases (ParityCase);
+    `test_runs`: (model, config overrides) per model whose trainer differs: what makes a run through the real runner
+        tiny (tests/tiny_trainers.py); `test_builds`: registered model -> builder overrides that make it tiny there.
     """
     name: str
     models: tuple
@@ -118,6 +151,10 @@ class FamilySpec:
     verbs: dict = dataclasses.field(default_factory=dict)  # CLI verbs of its own: verb -> ("module", one-line help)
     releases: str = None        # module of the released-weights catalogue (deblurkeras.releases)
     data_sources: tuple = ()
+    original: str = None
+    parity: tuple = ()
+    test_runs: tuple = ()
+    test_builds: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

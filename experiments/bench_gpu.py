@@ -1,4 +1,4 @@
-"""GPU figures for issue 16: SRN colour training step rate and 720p inference, float32 vs float16 vs bfloat16.
+"""GPU figures for the precision options: SRN colour training step rate and 720p inference, float32 vs float16 vs bfloat16.
 
     python experiments/bench_gpu.py                       # the device run: batch 16, 256 crops, 720x1280
     python experiments/bench_gpu.py --tiny                # a CPU check of the script itself (tiny sizes)

@@ -1,4 +1,4 @@
-"""float32 vs bfloat16 on this CPU (issue 16): time, speed-up, and how far the bf16 output is from the float32 one.
+"""float32 vs bfloat16 on this CPU: time, speed-up, and how far the bf16 output is from the float32 one.
 
     python experiments/bench_precision.py                            # SRN weights: demo_out/run/generator.weights.h5
     python experiments/bench_precision.py --srn-weights W.weights.h5 --size 256 --reps 3 --json out.json

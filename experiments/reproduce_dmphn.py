@@ -97,11 +97,11 @@ def keras_engine(ckpt, variant):
 
 
 def torch_reference_engine(ckpt, variant, device="cpu"):
-    """The official test-script forward in PyTorch (experiments/torch_reference.py, no TensorFlow): separates what our
-    port does from what the released checkpoint and the released outputs disagree about."""
+    """The official test-script forward in PyTorch (deblurkeras/families/dmphn/original.py, no TensorFlow): separates
+    what our port does from what the released checkpoint and the released outputs disagree about."""
     import torch
 
-    import torch_reference as ref  # beside this script
+    from deblurkeras.families.dmphn import original as ref
 
     n = stacks(variant)
     if n:   # SDNetN_test.py: files encoder_s<k>_lv<l>.pkl, the last stack's output
@@ -193,7 +193,7 @@ def main(argv=None):
     ap.add_argument("--show", action="store_true", help="only print the table of an existing --json file")
     ap.add_argument("--engine", choices=("keras", "torch-reference"), default="keras",
                     help="keras: our importer + Keras model (the reproduction); torch-reference: the official "
-                         "forward in PyTorch (experiments/torch_reference.py), to tell port from checkpoint "
+                         "forward in PyTorch (deblurkeras/families/dmphn/original.py), to tell port from checkpoint "
                          "differences")
     ap.add_argument("--device", default="cpu", help="torch-reference only: cpu or cuda")
     args = ap.parse_args(argv)

@@ -29,7 +29,8 @@ def parity(tmp):
     import torch
 
     from deblurkeras.importers.cli import import_model
-    import torch_reference as ref  # experiments/torch_reference.py, beside this script
+    from deblurkeras.families.dmphn import original as dmphn_ref
+    from deblurkeras.families.sr import original as sr_ref
 
     def nchw(x):
         return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
@@ -39,21 +40,21 @@ def parity(tmp):
         d = os.path.join(tmp, f"dmphn{n}")
         os.makedirs(d)
         torch.manual_seed(n)
-        enc = {k: ref.dmphn_official_init(ref.Encoder()).eval() for k in range(1, n + 1)}
-        dec = {k: ref.dmphn_official_init(ref.Decoder()).eval() for k in range(1, n + 1)}
+        enc = {k: dmphn_ref.dmphn_official_init(dmphn_ref.Encoder()).eval() for k in range(1, n + 1)}
+        dec = {k: dmphn_ref.dmphn_official_init(dmphn_ref.Decoder()).eval() for k in range(1, n + 1)}
         for k in enc:
             torch.save(enc[k].state_dict(), os.path.join(d, f"encoder_lv{k}.pkl"))
             torch.save(dec[k].state_dict(), os.path.join(d, f"decoder_lv{k}.pkl"))
         model, name = import_model(d)
         x = rng.uniform(-0.5, 0.5, (1, size, size, 3)).astype("float32")
         with torch.no_grad():
-            want = ref.dmphn_forward(enc, dec, nchw(x)).numpy().transpose(0, 2, 3, 1)
+            want = dmphn_ref.dmphn_forward(enc, dec, nchw(x)).numpy().transpose(0, 2, 3, 1)
         diff = np.abs(np.asarray(model(x)) - want)
         out[name] = {"input": list(x.shape), "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
                      "output_abs_mean": float(np.abs(want).mean())}
     torch.manual_seed(7)
-    gen = ref.randomize_bn_and_prelu(ref.Generator().eval(), 7)
-    disc = ref.randomize_bn_and_prelu(ref.Discriminator().eval(), 8)
+    gen = sr_ref.randomize_bn_and_prelu(sr_ref.Generator().eval(), 7)
+    disc = sr_ref.randomize_bn_and_prelu(sr_ref.Discriminator().eval(), 8)
     path = os.path.join(tmp, "checkpoint_srgan.pth")
     torch.save({"epoch": 0, "generator": gen.state_dict(), "discriminator": disc.state_dict()}, path)
     srpath = os.path.join(tmp, "checkpoint_srresnet.pth")
@@ -74,10 +75,11 @@ def parity(tmp):
     from deblurkeras.families.sr.model import build_srresnet
     out["params"] = {
         "dmphn_pair_keras": int(build_encoder().count_params() + build_decoder().count_params()),
-        "dmphn_pair_torch": int(sum(p.numel() for m in (ref.Encoder(), ref.Decoder()) for p in m.parameters())),
+        "dmphn_pair_torch": int(sum(p.numel() for m in (dmphn_ref.Encoder(), dmphn_ref.Decoder())
+                                    for p in m.parameters())),
         "srresnet_trainable_keras": int(sum(np.prod(w.shape) for w in build_srresnet().trainable_weights)),
-        "srresnet_torch": int(sum(p.numel() for p in ref.SRResNet().parameters())),
-        "srgan_d_torch": int(sum(p.numel() for p in ref.Discriminator().parameters())),
+        "srresnet_torch": int(sum(p.numel() for p in sr_ref.SRResNet().parameters())),
+        "srgan_d_torch": int(sum(p.numel() for p in sr_ref.Discriminator().parameters())),
     }
     return out
 

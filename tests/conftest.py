@@ -10,12 +10,11 @@ os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-# tests/, tests/families/<f>/ and experiments/ are folders of modules, not packages: test helpers import by plain
-# name (basenames are unique), and the PyTorch modules written to the official definitions
-# (experiments/torch_reference.py, shared with the experiments, which import nothing from tests/) too. A family's
-# own tests live in tests/families/<family>/; tests over every registered model (test_contract.py) at the top.
+# tests/ and tests/families/<f>/ are folders of modules, not packages: test helpers import by plain name (basenames
+# are unique). A family's own tests live in tests/families/<family>/; tests over every registered model at the top.
+# Nothing here imports from experiments/ (scripts that print tables; a test runs one as a subprocess).
 FAMILY_TESTS = sorted(p for p in (REPO / "tests" / "families").iterdir() if p.is_dir())
-for _folder in (REPO / "tests", *FAMILY_TESTS, REPO / "experiments"):
+for _folder in (REPO / "tests", *FAMILY_TESTS):
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
 SHARED = REPO.parent / "shared"

@@ -523,7 +523,7 @@ def test_forkpool_results_in_order_through_ring_and_pipe_and_a_dead_worker_named
 
 
 def test_readme_gives_a_native_size_gopro_build_command():
-    # the default --size 256 would squash GoPro's 1280x720 frames; the README must say --size 0.
+    # The default --size 256 would squash GoPro's 1280x720 frames; the README must say --size 0.
     import argparse
     import pathlib
     import shlex

@@ -79,6 +79,17 @@ def test_output_plan_replaces_only_with_overwrite(tmp_path):
     assert err is None
 
 
+def test_output_plan_asks_the_one_overwrite_rule(tmp_path, monkeypatch):
+    """deblur and upscale plan their outputs with outputs.refusal, the rule the CLI's pre-check applies: a change
+    of the rule reaches them too (no restated copy)."""
+    from deblurkeras import outputs
+
+    _png(str(tmp_path / "in.png"))
+    monkeypatch.setattr(outputs, "refusal", lambda path, overwrite: f"{path}: refused by the rule")
+    (_, dst, err), = output_plan([str(tmp_path / "in.png")], str(tmp_path / "out"), os.path.basename)
+    assert err == f"{dst}: refused by the rule"
+
+
 def test_a_tf1_prefix_counts_as_an_existing_input(tmp_path):
     (tmp_path / "deblur.model-523000.index").write_bytes(b"")
     ns = type("A", (), {"checkpoint": str(tmp_path / "deblur.model-523000")})()

@@ -152,3 +152,19 @@ def test_pitfalls_that_do_not_apply_leave_the_report_unchanged(name):
     for pitfall in sorted(set(ALL) - SPECS[name].pitfalls):
         naive = _parity(name, model, naive=pitfall)
         assert naive["ok"], f"{pitfall} changed {name} at {naive['first_divergence']}"
+
+
+def test_every_listed_layer_module_registers_a_keras_class():
+    """FamilySpec.layer_modules lists what load_model must import; a module there that registers nothing is noise."""
+    import importlib
+    import inspect
+
+    import keras
+    from deblurkeras.families import families
+
+    for fam in families().values():
+        for name in fam.layer_modules:
+            module = importlib.import_module(name)
+            own = [c for _, c in inspect.getmembers(module, inspect.isclass) if c.__module__.startswith(name)]
+            assert any(keras.saving.get_registered_name(c) != c.__name__ for c in own), \
+                f"{fam.name}: {name} is listed in layer_modules but registers no Keras class"

@@ -105,7 +105,7 @@ def test_sequential_1d(tmp_path):
 
 
 def tiny_app_models():
-    from experiments.convert_zoo import build_unet
+    from deblurkeras.convert.zoo import build_unet
     return {"MobileNetV2-0.35": lambda: keras.applications.MobileNetV2(weights=None, input_shape=(64, 64, 3),
                                                                        alpha=0.35),
             "UNet": lambda: build_unet(None, base=4, depth=2)}
@@ -122,7 +122,7 @@ def test_small_zoo_models_convert_within_1e4(name, tmp_path):
 @pytest.mark.parametrize("name", ["ResNet50", "MobileNetV2", "EfficientNetB0", "DenseNet121", "VGG16", "Xception",
                                   "ConvNeXtTiny", "UNet"])
 def test_zoo_models_convert_within_1e4(name, tmp_path):
-    from experiments.convert_zoo import build
+    from deblurkeras.convert.zoo import build
     model = randomize_batchnorm(build(name, 64))
     shape = model.inputs[0].shape
     _, results, _ = converted(model, tmp_path, sizes=[(shape[1] or 64, shape[2] or 64)])

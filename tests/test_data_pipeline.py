@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from deblurkeras.data import count, make_dataset, pyramid, read_pairs, with_pyramid
+from deblurkeras.data import count, make_dataset, read_pairs
 from deblurkeras.data.pipeline import sample_index
 from deblurkeras.errors import BadInputError
 
@@ -103,23 +103,6 @@ def test_flips_keep_pairs_aligned(h5_original):
         np.testing.assert_array_equal(b, 255 - s)
         flipped += _locate(s, full) is None  # a flipped crop is (almost surely) not an unflipped crop
     assert 0 < flipped < 12
-
-
-def test_pyramid_sizes_and_resize_mode():
-    x = tf.random.uniform((2, 50, 70, 3), seed=0)
-    levels = pyramid(x)
-    # int(round(h * 0.5**k)), round half to even: 12.5 -> 12, 17.5 -> 18 (the SRN model's level sizes)
-    assert [tuple(t.shape[1:3]) for t in levels] == [(12, 18), (25, 35), (50, 70)]
-    want = tf.compat.v1.image.resize_bilinear(x, (25, 35), align_corners=False, half_pixel_centers=False)
-    np.testing.assert_allclose(levels[1].numpy(), want.numpy(), atol=1e-6)
-    half = pyramid(x, mode="half_pixel")[1]
-    assert np.abs(half.numpy() - want.numpy()).max() > 1e-3
-
-
-def test_with_pyramid_maps_targets(h5_original):
-    ds = with_pyramid(make_dataset(h5_original, batch_size=2, crop=16))
-    b, targets = next(iter(ds))
-    assert [tuple(t.shape) for t in targets] == [(2, 4, 4, 3), (2, 8, 8, 3), (2, 16, 16, 3)]
 
 
 def test_read_pairs_and_count(h5_original):

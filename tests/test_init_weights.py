@@ -1,7 +1,7 @@
-"""`model.init_weights` (issue 15 item 4): every file our importers read, strict, and the run's step-0 checkpoint.
+"""`model.init_weights`: every file our importers read, strict, and the run's step-0 checkpoint.
 
-Original-layout files are written here from official-definition modules (experiments/torch_reference.py, the TF1 and
-Keras-2 writers of the importer tests); nothing of the originals is used.
+Original-layout files are written here from official-definition modules (deblurkeras/families/sr/original.py,
+the TF1 and Keras-2 writers of the importer tests); nothing of the originals is used.
 """
 import os
 
@@ -38,7 +38,7 @@ def test_srn_from_a_tf1_checkpoint_and_strict(tmp_path):
 def test_dmphn_from_the_official_pkl_directory_and_strict(tmp_path):
     pytest.importorskip("torch")
     from deblurkeras.families.dmphn.importer import import_dmphn
-    from test_torch_import import _dmphn_dir
+    from test_torch_import_dmphn import _dmphn_dir
 
     three, four = tmp_path / "three", tmp_path / "four"
     three.mkdir()
@@ -55,7 +55,7 @@ def test_dmphn_from_the_official_pkl_directory_and_strict(tmp_path):
 
 def test_srresnet_and_srgan_from_the_tutorial_pth(tmp_path):
     torch = pytest.importorskip("torch")
-    import torch_reference as ref
+    from deblurkeras.families.sr import original as ref
 
     net = ref.randomize_bn_and_prelu(ref.SRResNet().eval(), 0)
     path = tmp_path / "checkpoint_srresnet.pth"
@@ -140,14 +140,15 @@ def test_a_bad_init_file_stops_before_training(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------ the README example
 @pytest.mark.slow
 def test_readme_fine_tune_the_official_dmphn_on_your_own_pairs(tmp_path):
-    """The README's "fine-tune the official DMPHN" commands, end to end on a tiny folder of pairs."""
+    """The "fine-tune the official DMPHN" commands (deblurkeras/families/dmphn/README.md), end to end on a tiny
+    folder of pairs."""
     pytest.importorskip("torch")
     import subprocess
     import sys
 
     from PIL import Image
 
-    from test_torch_import import _dmphn_dir
+    from test_torch_import_dmphn import _dmphn_dir
 
     official = tmp_path / "DMPHN_1_2_4"
     official.mkdir()

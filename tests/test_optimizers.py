@@ -12,7 +12,8 @@ import torch
 
 from deblurkeras import families, registry
 from deblurkeras.training import checkpoints, config
-from deblurkeras.training.optimizers import Keras2Adam, TF1Adam, TorchAdam, make_adam
+from deblurkeras.training.optimizers import SEMANTICS, Keras2Adam, TF1Adam, TorchAdam, make_adam
+import tiny_trainers  # tests/ (on sys.path by conftest)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, SHAPE, LR = 100, (8, 50), 1e-3
@@ -104,12 +105,12 @@ def test_tf1_adam_is_tf1s_adam_optimizer_bit_for_bit():
 
 
 def test_keras2_adam_is_keras2s_update_bit_for_bit():
-    """Against Keras 2's Adam.get_updates restated with TF ops (experiments/parity_refs.py; Keras 2 itself does not
-    install beside TF 2.21)."""
+    """Against Keras 2's Adam.get_updates restated with TF ops (families/dense_gan/original.py; Keras 2 itself does
+    not install beside TF 2.21)."""
     import tensorflow as tf
-    from parity_refs import _keras2_adam
+    from deblurkeras.families.dense_gan.original import keras2_adam
     grads, w0 = gradient_sequence(3), initial()
-    var, apply = tf.Variable(w0.copy()), _keras2_adam(LR, eps=1e-7)
+    var, apply = tf.Variable(w0.copy()), keras2_adam(LR, eps=1e-7)
     for g in grads:
         apply([tf.constant(g)], [var])
     ref = var.numpy()
@@ -174,9 +175,9 @@ def test_adams_resume_exactly_from_a_runner_checkpoint(tmp_path, cls):
 
 
 def test_make_adam_follows_the_family_spec():
+    """make_adam builds the rule a family spec names (each family's own tests hold which one its original used)."""
     t = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
-    expected = {"srn": "tf1", "dense_gan": "keras2", "dmphn": "torch", "sr": "torch"}
-    assert {name: f.optimizer for name, f in families.families().items()} == expected
+    assert {f.optimizer for f in families.families().values()} <= set(SEMANTICS)
     assert type(make_adam(t, 1e-4, "torch")) is TorchAdam
     assert type(make_adam(t, 1e-4, "tf1")) is TF1Adam
     assert type(make_adam(t, 1e-4, "keras")) is keras.optimizers.Adam
@@ -185,23 +186,21 @@ def test_make_adam_follows_the_family_spec():
         make_adam(t, 1e-4, "jax")
 
 
-@pytest.mark.parametrize("name,semantics", [("dmphn-1-2-4", "torch"), ("srresnet-x4", "torch"),
-                                            ("srgan-x4", "torch"), ("srn-color", "tf1"), ("dense-gan", "keras2")])
-def test_trainers_use_the_spec_optimizer(name, semantics, monkeypatch):
-    """The trainer factories build the original framework's Adam: TorchAdam where the original was PyTorch,
-    TF1Adam for SRN, Keras2Adam for the dense-field GAN (models made tiny)."""
+@pytest.mark.parametrize("name", [model for runs in tiny_trainers.runs().values() for model, _ in runs])
+def test_trainers_use_the_spec_optimizer(name, monkeypatch):
+    """The trainer factories build the original framework's Adam, the one the family spec names: TorchAdam where
+    the original was PyTorch, TF1Adam for SRN, Keras2Adam for the dense-field GAN (models made tiny)."""
     import importlib
     fam = families.family_of(name)
-    assert fam.optimizer == semantics
     cfg = config.load_config(base={**fam.config, "model": {**fam.config.get("model", {}), "name": name}})
     cfg["train"]["total_steps"], cfg["data"]["crop"] = 10, 64
     cfg.setdefault("loss", {})["vgg_weights"] = None
-    small = {"sr": {"channels": 8, "n_blocks": 1}}.get(fam.name, {})
+    small = tiny_trainers.tiny_builds()
     real_build = registry.build_model
-    monkeypatch.setattr(registry, "build_model", lambda n, **o: real_build(n, **{**small, **o}))
+    monkeypatch.setattr(registry, "build_model", lambda n, **o: real_build(n, **{**o, **small.get(n, {})}))
     trainer = importlib.import_module(fam.trainer).build_trainer(cfg)
     opts = list(trainer.optimizers().values()) if hasattr(trainer, "optimizers") else [trainer.optimizer]
-    want = {"torch": TorchAdam, "tf1": TF1Adam, "keras2": Keras2Adam}[semantics]
+    want = {"torch": TorchAdam, "tf1": TF1Adam, "keras2": Keras2Adam, "keras": keras.optimizers.Adam}[fam.optimizer]
     assert opts and all(type(getattr(o, "inner_optimizer", o)) is want for o in opts)
     assert all(isinstance(o, keras.optimizers.Adam) for o in opts)
 

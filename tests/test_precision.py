@@ -26,7 +26,14 @@ def test_resolve_names_and_policies():
         precision.resolve("half")
 
 
-@pytest.mark.parametrize("verb", ["deblurkeras.inference", "deblurkeras.evaluate", "deblurkeras.families.sr.inference"])
+def _inference_verbs():
+    """The modules of the verbs that run a model on images: deblur, evaluate, and every family's own verbs."""
+    from deblurkeras.families import families
+    return ["deblurkeras.inference", "deblurkeras.evaluate",
+            *sorted({mod for fam in families().values() for mod, _ in fam.verbs.values()})]
+
+
+@pytest.mark.parametrize("verb", _inference_verbs())
 def test_cli_verbs_take_precision_default_float32(verb):
     import importlib
 
@@ -122,7 +129,7 @@ def test_bf16_inference_close_to_float32(srn_files):
 
 
 def test_keras_file_is_rebuilt_under_the_policy(srn_files):
-    """keras.saving.load_model keeps the float32 policy saved in a .keras file (a pitfall of mixed precision);
+    """keras.saving.load_model keeps the float32 policy saved in a .keras file (a known pitfall);
     `apply` rebuilds it under the policy with the same weights: the same output as the .h5 built under it, and the
     CLI's loader (`build` around `load_model`) gives a bf16 model from either file."""
     import deblurkeras.families.srn.model  # noqa: F401 - registers the custom layers for safe_mode

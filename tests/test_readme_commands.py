@@ -1,5 +1,7 @@
-"""Every `deblurkeras ...` command the README shows parses with that verb's own argument parser (issue 23: the
-README's DMPHN `deblur` line lacked the required --out, and nothing noticed). A command that ends in `...` is a
+"""Every `deblurkeras ...` command the README and the pages it links show (docs/, experiments/README.md, each family's
+README.md: every markdown page of the repository) parses with that verb's own argument parser (a DMPHN `deblur` line
+once lacked the required --out, and nothing noticed); every page is linked from the README and every relative link
+resolves. A command that ends in `...` is a
 fragment: its flags must exist. Placeholders read as a user would fill them in: `[--x V]` is taken, `a|b` takes
 `a` (a verb written `deblur|eval` is checked as both); a bare `deblurkeras VERB` in a sentence is a mention."""
 import argparse
@@ -14,7 +16,17 @@ import pytest
 
 from deblurkeras import cli
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+REPO = pathlib.Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+
+
+def pages():
+    """Every markdown page of the repository (hidden folders, the venv and build outputs aside), README.md first."""
+    skip = {"build", "node_modules"}
+    found = sorted(p for p in REPO.rglob("*.md") if not any(part.startswith(".") or part in skip or
+                                                                part.endswith(".egg-info")
+                                                                for part in p.relative_to(REPO).parts[:-1]))
+    return [README] + [p for p in found if p != README]
 
 
 def _code_commands(lines):
@@ -36,10 +48,15 @@ def _code_commands(lines):
     return out
 
 
-def readme_commands():
-    text = README.read_text(encoding="utf-8")
+def page_commands(page):
+    text = page.read_text(encoding="utf-8")
     inline = re.findall(r"`(deblurkeras [^`]+)`", text) + re.findall(r"`python (data_tools/\w+\.py [^`]+)`", text)
     return [re.sub(r"\s+#.*$", "", c).strip() for c in _code_commands(text.splitlines()) + inline]
+
+
+def readme_commands():
+    """The commands of every page, in page order."""
+    return [c for page in pages() for c in page_commands(page)]
 
 
 def _script_module(script):
@@ -103,13 +120,27 @@ def test_the_readme_shows_commands_for_every_verb_it_documents():
             "data_tools/synthesize_blur.py"} <= verbs
 
 
-@pytest.mark.parametrize("command", readme_commands())
-def test_every_readme_command_parses_as_written(command):
+@pytest.mark.parametrize("page,command", [pytest.param(p, c, id=f"{p.relative_to(REPO)}: {c}")
+                                          for p in pages() for c in page_commands(p)])
+def test_every_readme_command_parses_as_written(page, command):
     problems = [f"{verb}: {p}" for verb, argv, frag in _variants(command) if (p := _problem(verb, argv, frag))]
-    assert not problems, f"README: `{command}`: {'; '.join(problems)}"
+    assert not problems, f"{page.relative_to(REPO)}: `{command}`: {'; '.join(problems)}"
+
+
+def test_every_page_is_linked_from_the_readme_and_every_link_resolves():
+    text = README.read_text(encoding="utf-8")
+    unlinked = [str(p.relative_to(REPO)) for p in pages()[1:] if f"]({p.relative_to(REPO).as_posix()}" not in text]
+    assert not unlinked, f"README.md links no page {unlinked}"
+    broken = []
+    for page in pages():
+        prose = re.sub(r"`[^`]*`", "", page.read_text(encoding="utf-8"))  # code spans hold no links
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", prose):
+            if "://" not in target and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)} -> {target}")
+    assert not broken, broken
 
 
 def test_the_check_catches_a_missing_required_flag():
-    # the line issue 23 found, as it was
+    # the line that once went unnoticed, as it was
     (verb, argv, frag), = _variants("deblurkeras deblur IMG --model dmphn-1-2-4-8 --weights dmphn.weights.h5")
     assert "--out" in _problem(verb, argv, frag)

@@ -1,4 +1,4 @@
-"""Real-size and hostile inputs (issue 12): automatic tiling within a memory budget, the 2^31-element limit,
+"""Real-size and hostile inputs: automatic tiling within a memory budget, the 2^31-element limit,
 progress over tiles, a quiet TensorFlow, and failures F2, F4, F8, F9, F10, F11 (each test fails on the old code)."""
 import json
 import os

@@ -1,7 +1,7 @@
 """The trainer contract, for every registered family, through the real runner on a tiny HDF5 file.
 
-Parametrized over deblurkeras.families.families() (tests/tiny_trainers.CASES says how each family's trainers
-become tiny; a family without an entry fails here). Per trainer: 3 steps with a good checkpoint; an injected NaN
+Parametrized over deblurkeras.families.families() (each family spec's test_runs / test_builds say how its trainers
+become tiny; a family without test_runs fails here). Per trainer: 3 steps with a good checkpoint; an injected NaN
 batch stops the run naming the last good checkpoint; Keras' standard data ((x, y), (x, y, None), fit on arrays).
 """
 import csv
@@ -17,7 +17,7 @@ import pytest
 
 from deblurkeras.training import checkpoints, config, contract, loop
 import tiny_trainers
-from tiny_trainers import CASES, cases, user_config
+from tiny_trainers import cases, user_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASE_IDS = [f"{f}-{m}" for f, m, _ in cases()]
@@ -30,12 +30,12 @@ def tiny(monkeypatch):
 
 def _need_case(family, model):
     if model is None:
-        pytest.fail(f"family {family!r} has no tiny case in tests/tiny_trainers.CASES: add one")
+        pytest.fail(f"family {family!r} has no tiny run: add test_runs to its FamilySpec")
 
 
 def test_every_family_has_a_case():
     from deblurkeras.families import families
-    assert set(CASES) == set(families())
+    assert [name for name, fam in families().items() if not fam.test_runs] == []
 
 
 def _weights(model):
@@ -238,8 +238,7 @@ def test_gan_resume_after_kill_9_equals_an_uninterrupted_run(tmp_path, tiny, mod
     """SRN has the same test in test_runner.py; this one covers a two-model, three-optimizer trainer."""
     import yaml
 
-    family = next(f for f, cs in CASES.items() if any(m == model for m, _ in cs))
-    overrides = dict(CASES[family])[model]
+    overrides = tiny_trainers.run_overrides(model)
     cfg = config.load_config(base=user_config(tmp_path, model, overrides, total_steps=8, ckpt_every=2))
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))

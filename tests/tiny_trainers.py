@@ -2,39 +2,44 @@
 
 `install(setattr)` swaps the model builders for tiny versions (same classes and trainers, a handful of channels)
 and the VGG feature extractors for one small conv; call it with pytest's monkeypatch.setattr, or with the builtin
-setattr in a subprocess (with tests/ on sys.path, as conftest.py puts it). CASES lists, per family, the models
-whose trainers differ, with the config that makes them tiny; every registered family must have an entry (a new
-family fails the contract tests until it has one).
+setattr in a subprocess (with tests/ on sys.path, as conftest.py puts it). What makes a family's runs tiny is its
+spec's: `test_runs` (the models whose trainers differ, with the config that makes them tiny) and `test_builds`
+(builder overrides per model); every registered family must have test_runs (a new family fails the contract tests
+until it has them).
 """
 import h5py
 import numpy as np
 
-# family -> [(model name, config overrides)]
-CASES = {
-    "srn": [("srn-color", {})],
-    "dense_gan": [("dense-gan", {"model": {"channel_rate": 4, "d_filters": 4, "patch_size": 16},
-                                 "loss": {"vgg_weights": "none"}})],
-    "dmphn": [("dmphn-1-2-4", {})],
-    "sr": [("srresnet-x4", {}), ("srgan-x4", {"loss": {"vgg_weights": "none"}})],
-}
-TINY_BUILD = {
-    "dmphn-1-2-4": {"levels": (1, 2)},
-    "srresnet-x4": {"channels": 8, "n_blocks": 1},
-    "srgan-x4": {"channels": 8, "n_blocks": 1},
-    "srgan-d": {"channels": 8, "n_blocks": 2, "fc_size": 16},
-}
 CROP = 16
+
+
+def runs():
+    """family -> [(model name, config overrides)], from the family specs' test_runs."""
+    from deblurkeras.families import families
+
+    return {name: list(fam.test_runs) for name, fam in families().items()}
+
+
+def run_overrides(model):
+    """The config overrides of `model`'s tiny run."""
+    for family_runs in runs().values():
+        for name, overrides in family_runs:
+            if name == model:
+                return overrides
+    raise KeyError(f"{model!r} is in no family spec's test_runs")
+
+
+def tiny_builds():
+    """registered model -> builder overrides making it tiny (the family specs' test_builds)."""
+    from deblurkeras.families import families
+
+    return {m: kw for fam in families().values() for m, kw in fam.test_builds.items()}
 
 
 def cases():
     """pytest params: (family, model, overrides) for every registered family."""
-    from deblurkeras.families import families
-
-    out = []
-    for fam in families():
-        for name, overrides in CASES.get(fam, [(None, None)]):
-            out.append((fam, name, overrides))
-    return out
+    return [(fam, name, overrides) for fam, family_runs in runs().items()
+            for name, overrides in (family_runs or [(None, None)])]
 
 
 def tiny_features(arch="vgg16", layer="block3_conv3", weights="imagenet", preprocess=False, input_range=(-1, 1),
@@ -50,16 +55,16 @@ def tiny_features(arch="vgg16", layer="block3_conv3", weights="imagenet", prepro
 
 
 def install(setattr=setattr):
-    from deblurkeras import losses, registry as families
+    from deblurkeras import losses, registry
     from deblurkeras.families.srn import trainer as srn
     from test_srn_trainer import tiny_generator
 
-    real = families.build_model
+    real, builds = registry.build_model, tiny_builds()
 
     def build(name, **overrides):
-        return real(name, **{**overrides, **TINY_BUILD.get(name, {})})
+        return real(name, **{**overrides, **builds.get(name, {})})
 
-    setattr(families, "build_model", build)
+    setattr(registry, "build_model", build)
     setattr(srn, "build_generator", lambda model_cfg: tiny_generator())
     setattr(losses, "vgg_features", tiny_features)
 

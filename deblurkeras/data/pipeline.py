@@ -13,7 +13,6 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import BadInputError
-from ..layers.resize import resize_bilinear, scaled_size
 from .hdf5 import blur_key, check_split, empty_split_fix, full_key, open_hdf5
 
 GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # tf.image.rgb_to_grayscale, as in SRN's gray/lstm training
@@ -116,22 +115,3 @@ def make_dataset(path, split="train", batch_size=16, crop=256, value_range=(0, 1
     ds = ds.batch(batch_size, drop_remainder=repeat)
     ds = ds.map(lambda b, s: (tf.ensure_shape(b, (None, oh, ow, channels)), tf.ensure_shape(s, (None, oh, ow, channels))))
     return ds.prefetch(2)
-
-
-def pyramid(x, n_levels=3, scale=0.5, mode="tf1_legacy"):
-    """Per-scale ground truths of an NHWC batch, coarsest first, sized exactly like the SRN model's levels.
-
-    Level i has size int(round(h * scale**(n_levels-1-i))) (`scaled_size`), resized with the model's
-    `resize_bilinear` (TF1 legacy sampling by default); the finest level is `x` itself.
-    """
-    shape = tf.shape(x)
-    out = []
-    for i in range(n_levels):
-        s = scale ** (n_levels - 1 - i)
-        out.append(x if s == 1 else resize_bilinear(x, scaled_size(shape[1], shape[2], s), mode))
-    return out
-
-
-def with_pyramid(ds, n_levels=3, scale=0.5, mode="tf1_legacy"):
-    """Map `(blurred, sharp)` batches to `(blurred, (sharp_coarsest, ..., sharp))` for multi-scale losses."""
-    return ds.map(lambda b, s: (b, tuple(pyramid(s, n_levels, scale, mode))))

@@ -3,11 +3,21 @@ generator with dilated 3x3 convs, and a PatchGAN discriminator averaged over 16 
 
 Files: model.py (Keras), twin.py (PyTorch), trainer.py, importer.py (Keras-2 .h5 weights), configs/.
 """
-from ...spec import SCHEDULES, SIGNED, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec, Typed
+from ...spec import SCHEDULES, SIGNED, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec, ParityCase, Typed
 
 CHANNEL_RATE = 64
 N_BLOCKS = 10
 DILATIONS = {2: 1, 4: 2, 6: 3, 8: 2, 10: 1}  # even blocks only; odd blocks use a plain 3x3 conv
+
+# Train-step parity against main.py's loop restated with Keras 2's Adam and cross-entropy (original.py). No dropout
+# (random masks cannot be shared with the reference), random VGG, lr 1e-3 (main.py: Keras 2's default). float32:
+# one batch; later steps are chaotic at the floor's level (conv biases before BN get zero gradient, Adam turns noise
+# into +-lr steps, and G.predict in inference mode does not cancel them).
+PARITY = (ParityCase("dense-gan", "dense-gan", data="signed",
+                     config={"model": {"dropout": False}, "loss": {"vgg_weights": None}, "train": {"lr": 1e-3}},
+                     tiny_config={"model": {"channel_rate": 8, "d_filters": 8, "patch_size": 16}},
+                     float32={"steps": 1, "grad": 1e-5, "loss": 1e-6, "change": 1e-4}),)
+
 
 FAMILY = FamilySpec(
     name="dense_gan",
@@ -45,4 +55,8 @@ FAMILY = FamilySpec(
     importers=("deblurkeras.families.dense_gan.importer",),
     configs=("original",),
     layer_modules=("deblurkeras.families.dense_gan.model",),
+    original="deblurkeras.families.dense_gan.original",
+    parity=PARITY,
+    test_runs=(("dense-gan", {"model": {"channel_rate": 4, "d_filters": 4, "patch_size": 16},
+                              "loss": {"vgg_weights": "none"}}),),
 )

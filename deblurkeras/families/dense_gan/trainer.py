@@ -1,7 +1,7 @@
 """GAN trainer for the dense-field generator + PatchGAN: a `keras.Model` with a custom `train_step`.
 
 Data: `(blurred, sharp)` batches in [-1, 1] (`make_dataset(..., value_range=(-1, 1))`).
-Modes (leftthomas/ImageDeblurring, main.py `train`; issue 5 §3):
+Modes (leftthomas/ImageDeblurring, main.py `train`):
   original  per batch, as the original ordered it: `critic_steps` D steps on concat(sharp, G(blurred)) with
             labels 1/0 (BCE); one G step through D (-log D(G(blurred)), weight 1); one G step on the content loss
             (145 * VGG16 block3_conv3 MSE + 170 * L1). The original compiled the two G models separately, so each

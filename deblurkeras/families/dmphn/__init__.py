@@ -4,7 +4,7 @@ pairs over 1, 2, 4 (and 8) patches, and Stack-DMPHN (the official SDNet2/3/4): 2
 Files: model.py + layers.py (Keras), twin.py (PyTorch), convert.py (its layer's PyTorch converter), trainer.py,
 importer.py (the official .pkl folders), configs/.
 """
-from ...spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, Typed
+from ...spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, ParityCase, Typed
 
 LEVELS = (1, 2, 4, 8)  # patches per level, coarsest first
 # (torch-style layer name, kind, in channels, out channels, stride): the official Encoder / Decoder
@@ -32,7 +32,7 @@ def size_multiples(n_levels):
 
 # Each tile gets its own patch hierarchy (halves, quadrants, eighths of the TILE), so tiles change the output away
 # from the seams too: 37-38 dB against the whole image at 1280x720 with the official weights, at every overlap
-# from 0 to 128 (python -m experiments.seam_error; README).
+# from 0 to 128 (python -m experiments.seam_error; docs/inference.md).
 TILING_CAVEAT = ("DMPHN in tiles: each tile gets its own patch hierarchy, so the output differs from the whole-image "
                  "one (about 38 dB) whatever the overlap; --tile 0 (and the memory for it) gives the original's output")
 
@@ -77,6 +77,14 @@ def _stack_model(stacks):
                      memory=STACK_MEMORY[stacks])
 
 
+# Train-step parity against the official modules and step loop (original.py). Tiny runs: DMPHN 1-2-4, and 3 stacks,
+# the smallest where the released lv2 quirk (stack 1's output, not stack k-1's) shows.
+TORCH_FLOAT32 = {"steps": 5, "grad": 1e-5, "loss": 2e-5, "change": 4e-5}  # the torch-origin families' float32 test
+PARITY = (ParityCase("dmphn", "dmphn-1-2-4-8", tiny_model="dmphn-1-2-4", loss_tol=2e-5, float32=TORCH_FLOAT32,
+                     quick=("float64",)),
+          ParityCase("stack-dmphn", "stack-dmphn-4", tiny_model="stack-dmphn-3", loss_tol=2e-5))
+
+
 FAMILY = FamilySpec(
     name="dmphn",
     models=(_model(LEVELS[:3], (16, 24), (598.0, 33.0)), _model(LEVELS, (32, 24), (544.0, 33.0)),
@@ -94,6 +102,10 @@ FAMILY = FamilySpec(
     importers=("deblurkeras.families.dmphn.importer",),
     releases="deblurkeras.families.dmphn.releases",
     configs=("gopro_1_2_4_8", "gopro_stack_dmphn_4"),
-    layer_modules=("deblurkeras.families.dmphn.layers", "deblurkeras.families.dmphn.model"),
+    layer_modules=("deblurkeras.families.dmphn.layers",),
     converters=("deblurkeras.families.dmphn.convert",),
+    original="deblurkeras.families.dmphn.original",
+    parity=PARITY,
+    test_runs=(("dmphn-1-2-4", {}),),
+    test_builds={"dmphn-1-2-4": {"levels": (1, 2)}},
 )

@@ -3,7 +3,8 @@
 Files: model.py + layers.py (Keras), twin.py (PyTorch), convert.py (its layers' PyTorch converters), trainer.py,
 data.py (LR/HR pairs), inference.py (`deblurkeras upscale`), importer.py (the tutorial's .pth), configs/.
 """
-from ...spec import IMAGENET_MEAN, IMAGENET_STD, SCHEDULES, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec, Typed
+from ...spec import (IMAGENET_MEAN, IMAGENET_STD, SCHEDULES, VGG_PREPROCESS, Choice, FamilySpec, ModelIO, ModelSpec,
+                     ParityCase, Typed)
 
 # SRResNet x4 (64 channels, 16 blocks): 1,549,462 trainable = torch's sum(p.numel() for p in parameters()), + the
 # 33 BN layers' moving mean / variance (33 * 128). The CRD pixel shuffle is the pitfall a naive export misses.
@@ -18,6 +19,16 @@ _IO = ModelIO(in_scale=tuple(1 / s for s in IMAGENET_STD),
 _D_IO = ModelIO(in_scale=_IO.in_scale, in_offset=_IO.in_offset, image=False)
 _G = "deblurkeras.families.sr.model:build_srresnet"
 _G_TWIN = "deblurkeras.families.sr.twin:SRResNetTorch"
+
+# Train-step parity against the tutorial's modules and train_srresnet.py / train_srgan.py's steps (original.py).
+_TINY_G = {"channels": 8, "n_blocks": 1}
+TORCH_FLOAT32 = {"steps": 5, "grad": 1e-5, "loss": 2e-5, "change": 4e-5}  # the torch-origin families' float32 test
+PARITY = (ParityCase("srresnet", "srresnet-x4", tiny_builds={"srresnet-x4": _TINY_G}, data="sr", loss_tol=2e-5,
+                     float32=TORCH_FLOAT32, quick=("float32",)),
+          ParityCase("srgan", "srgan-x4", data="sr", loss_tol=2e-5, float32=TORCH_FLOAT32, quick=("float64",),
+                     config={"loss": {"vgg_weights": None, "vgg_preprocess": "torch"}},  # the tutorial's VGG input
+                     tiny_builds={"srgan-x4": _TINY_G, "srgan-d": {"channels": 8, "n_blocks": 4, "fc_size": 16}}))
+
 
 FAMILY = FamilySpec(
     name="sr",
@@ -49,4 +60,8 @@ FAMILY = FamilySpec(
     converters=("deblurkeras.families.sr.convert",),
     verbs={"upscale": ("deblurkeras.families.sr.inference", "x4 super-resolution with SRResNet / SRGAN")},
     data_sources=("skimage",),  # data.py's ImageSource: the photos bundled with scikit-image
+    original="deblurkeras.families.sr.original",
+    parity=PARITY,
+    test_runs=(("srresnet-x4", {}), ("srgan-x4", {"loss": {"vgg_weights": "none"}})),
+    test_builds={"srresnet-x4": _TINY_G, "srgan-x4": _TINY_G, "srgan-d": {"channels": 8, "n_blocks": 2, "fc_size": 16}},
 )

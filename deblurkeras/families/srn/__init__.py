@@ -3,7 +3,7 @@
 Files: model.py + layers.py (Keras), twin.py (PyTorch), convert.py (its layers' PyTorch converters), trainer.py,
 importer.py (TF1 checkpoints), configs/.
 """
-from ...spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, Typed
+from ...spec import SCHEDULES, Choice, FamilySpec, ModelIO, ModelSpec, ParityCase, Typed
 
 # variant -> (channels, ConvLSTM in the bottleneck); shared by the Keras model and the PyTorch twin
 VARIANTS = {"color": (3, False), "gray": (1, False), "lstm": (1, True), "color_lstm": (3, True)}
@@ -20,6 +20,13 @@ def _model(name, variant, io, params, memory, parity_size=(32, 32)):
     return ModelSpec(name, "srn", "deblurkeras.families.srn.model:build_srn", {"variant": variant}, io,
                      twin="deblurkeras.families.srn.twin:SRNTorch", params=params, parity_size=parity_size,
                      pitfalls=PITFALLS, memory=memory)
+
+
+# Train-step parity against the official train op as a tf.compat.v1 graph (original.py). float32: two steps against
+# TF1's AdamOptimizer (TF1Adam: its arithmetic bit for bit).
+PARITY = (ParityCase("srn-color", "srn-color", options={"lstm": False}, quick=("float64",),
+                     float32={"steps": 2, "grad": 1e-6, "loss": 1e-5, "change": 1e-3}),
+          ParityCase("srn-lstm", "srn-lstm", options={"lstm": True}))
 
 
 FAMILY = FamilySpec(
@@ -44,6 +51,9 @@ FAMILY = FamilySpec(
     importers=("deblurkeras.families.srn.importer",),
     releases="deblurkeras.families.srn.releases",
     configs=("gopro_color", "gopro_lstm", "demo"),
-    layer_modules=("deblurkeras.layers", "deblurkeras.families.srn.layers", "deblurkeras.families.srn.model"),
+    layer_modules=("deblurkeras.layers", "deblurkeras.families.srn.layers"),
     converters=("deblurkeras.families.srn.convert",),
+    original="deblurkeras.families.srn.original",
+    parity=PARITY,
+    test_runs=(("srn-color", {}),),
 )

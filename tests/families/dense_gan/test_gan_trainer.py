@@ -109,7 +109,7 @@ def test_combined_mode_adds_the_weighted_adversarial_term():
 
 
 def test_adversarial_loss_has_the_originals_gradient_where_d_is_saturated():
-    # The original's adversarial_loss is -K.log(y_pred) on D's sigmoid output, unclipped (issue 11 §1): at a logit
+    # The original's adversarial_loss is -K.log(y_pred) on D's sigmoid output, unclipped: at a logit
     # of -17 (sigmoid 4e-8) d(-log sigmoid(z))/dz = -(1 - sigmoid(z)) = -1. Clipping at 1e-7 made it 0.
     z = tf.Variable([[-17.0], [0.0]])
     with tf.GradientTape() as tape:
@@ -187,3 +187,9 @@ def test_original_config_builds_the_original_setup():
     for opt in t.optimizers().values():
         assert float(keras.ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(1e-3)
         assert (opt.beta_1, opt.beta_2, opt.epsilon) == (0.9, 0.999, 1e-7)
+
+
+def test_the_spec_names_the_originals_adam():
+    """Keras 2's Adam (main.py's three Adam(1e-3)s, epsilon 1e-7)."""
+    from deblurkeras.families import family
+    assert family("dense_gan").optimizer == "keras2"

@@ -20,7 +20,7 @@ def test_parameter_counts_per_pair_and_per_model():
 
 def test_torch_reference_pair_has_the_same_count():
     pytest.importorskip("torch")
-    import torch_reference as ref
+    from deblurkeras.families.dmphn import original as ref
     n = sum(p.numel() for m in (ref.Encoder(), ref.Decoder()) for p in m.parameters())
     assert n == family.PAIR_PARAMS
 
@@ -103,3 +103,9 @@ def test_trainer_mse_and_steps():
     assert hist.history["loss"][-1] < hist.history["loss"][0]
     prev = np.asarray(trainer.preview(blurred))
     assert prev.min() >= 0 and prev.max() <= 1 and prev.shape == blurred.shape
+
+
+def test_the_spec_names_the_originals_adam():
+    """torch.optim.Adam (DMPHN_1_2_4_8.py, SDNet4.py)."""
+    from deblurkeras.families import family
+    assert family("dmphn").optimizer == "torch"

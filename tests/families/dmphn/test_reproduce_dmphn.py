@@ -1,8 +1,11 @@
-"""experiments/reproduce_dmphn.py on a checkout we make ourselves in the official layout (issue 11, "What to build" 3):
+"""experiments/reproduce_dmphn.py on a checkout we make ourselves in the official layout:
 official-definition torch modules -> checkpoints/DMPHN_1_2_4_8/*.pkl, test_samples/, and the "authors' outputs"
-written the way the official test script writes them (ToTensor() - 0.5, forward, + 0.5, save_image's truncation)."""
+written the way the official test script writes them (ToTensor() - 0.5, forward, + 0.5, save_image's truncation).
+The script runs as a user runs it, in a subprocess (tests import nothing from experiments/)."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,7 +13,15 @@ from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-import torch_reference as ref  # noqa: E402  (experiments/, on the path via conftest)
+from deblurkeras.families.dmphn import original as ref  # noqa: E402
+from conftest import REPO  # noqa: E402
+
+
+def _reproduce(*args):
+    """experiments/reproduce_dmphn.py ARGS -> the finished process (stdout, stderr as text)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, str(REPO / "experiments" / "reproduce_dmphn.py"), *map(str, args)],
+                          env=env, capture_output=True, text=True, timeout=600)
 
 
 def _official_checkout(root, levels=4, size=(32, 40), n=2):
@@ -35,13 +46,12 @@ def _official_checkout(root, levels=4, size=(32, 40), n=2):
         Image.fromarray(theirs).save(res / f"{i:06d}.png")
 
 
-def test_reproduce_dmphn_matches_outputs_written_the_official_way(tmp_path, capsys):
-    import reproduce_dmphn
-
+def test_reproduce_dmphn_matches_outputs_written_the_official_way(tmp_path):
     _official_checkout(tmp_path / "dmphn")   # W = 40: a multiple of 8 but not of 16, as the original allows
     out = tmp_path / "report.json"
-    assert reproduce_dmphn.main([str(tmp_path / "dmphn"), "--json", str(out)]) == 0
-    printed = capsys.readouterr().out
+    proc = _reproduce(tmp_path / "dmphn", "--json", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    printed = proc.stdout
     assert "DMPHN 1-2-4: not shipped" in printed and "1-2-4-8  | truncate" in printed
     report = json.loads(out.read_text())
     assert set(report) == {"1-2-4-8"}
@@ -52,20 +62,16 @@ def test_reproduce_dmphn_matches_outputs_written_the_official_way(tmp_path, caps
 
 
 def test_reproduce_dmphn_refuses_lfs_pointers(tmp_path):
-    import reproduce_dmphn
-
     _official_checkout(tmp_path / "dmphn", n=1)
     (tmp_path / "dmphn" / "test_samples" / "000001.png").write_bytes(b"version https://git-lfs.github.com/spec/v1\n")
-    with pytest.raises(SystemExit, match="LFS pointer"):
-        reproduce_dmphn.main([str(tmp_path / "dmphn")])
+    proc = _reproduce(tmp_path / "dmphn")
+    assert proc.returncode != 0 and "LFS pointer" in proc.stderr, (proc.returncode, proc.stderr[-2000:])
 
 
 @pytest.mark.slow
-def test_reproduce_sdnet_matches_outputs_written_with_rounding(tmp_path, capsys):
+def test_reproduce_sdnet_matches_outputs_written_with_rounding(tmp_path):
     """SDNet2 as released: checkpoints/SDNet2/{encoder,decoder}_s*_lv*.pkl, outputs written by a save_image that
     rounds (the torchvision the authors' SDNet2 PNGs were written with)."""
-    import reproduce_dmphn
-
     root = tmp_path / "dmphn"
     torch.manual_seed(0)
     enc, dec = ref.sdnet_modules(2)
@@ -83,8 +89,9 @@ def test_reproduce_sdnet_matches_outputs_written_with_rounding(tmp_path, capsys)
     theirs = out.mul(255).add_(0.5).clamp(0, 255).byte().permute(1, 2, 0).numpy()   # today's save_image: rounds
     Image.fromarray(theirs).save(res / "000001.png")
     report = tmp_path / "report.json"
-    assert reproduce_dmphn.main([str(root), "--variants", "SDNet2", "SDNet4", "--json", str(report)]) == 0
-    printed = capsys.readouterr().out
+    proc = _reproduce(root, "--variants", "SDNet2", "SDNet4", "--json", report)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    printed = proc.stdout
     assert "read stacks s1-s2 (12 files)" in printed and "SDNet4: not shipped" in printed
     s = json.loads(report.read_text())["SDNet2"]["summary"]
     assert s["round"]["identical_pct"] > 99.5 and s["round"]["max_abs"] <= 1

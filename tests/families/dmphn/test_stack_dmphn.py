@@ -1,6 +1,6 @@
 """Stack-DMPHN (the official SDNet2/3/4): structure, the released lv2 quirk, the SDNet folder importer, the trainer.
 
-Official-layout folders are written here from official-definition modules (experiments/torch_reference.py) with
+Official-layout folders are written here from official-definition modules (deblurkeras/families/dmphn/original.py) with
 random weights; nothing of the originals is used. Small shapes (32x32 and less) throughout."""
 import numpy as np
 import pytest
@@ -36,7 +36,7 @@ def test_bad_arguments_are_named():
 # ------------------------------------------------------------------------------------------------ official forward
 def _ref_modules(stacks, seed=0):
     import torch
-    import torch_reference as ref
+    from deblurkeras.families.dmphn import original as ref
 
     torch.manual_seed(seed)
     enc, dec = ref.sdnet_modules(stacks)
@@ -62,7 +62,7 @@ def _sdnet_dir(path, stacks, seed=0):
 
 def _official(enc, dec, x, lv2_residual="first"):
     import torch
-    import torch_reference as ref
+    from deblurkeras.families.dmphn import original as ref
 
     with torch.no_grad():
         outs = ref.sdnet_forward(enc, dec, torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))),

@@ -24,7 +24,7 @@ def test_parameter_count_matches_the_torch_definition(srres):
     assert _trainable(srres) == spec.trainable                       # the tutorial's count (torch's, below)
     assert srres.count_params() == spec.params
     torch = pytest.importorskip("torch")  # noqa: F841
-    import torch_reference as ref
+    from deblurkeras.families.sr import original as ref
     assert sum(p.numel() for p in ref.SRResNet().parameters()) == spec.trainable
 
 
@@ -66,14 +66,14 @@ def test_adaptive_pool_matches_torch_on_uneven_sizes():
 
 
 def test_discriminator_parameter_counts_trainable_and_all():
-    # issue 11 §8: the trainable count is torch's parameters(); all Keras weights add the BN moving statistics
+    # The trainable count is torch's parameters(); all Keras weights add the BN moving statistics
     spec = entry("srgan-d")
     d = build_model("srgan-d")
     assert (_trainable(d), d.count_params()) == (spec.trainable, spec.params)
     assert spec.params - spec.trainable == 2 * sum(int(b.moving_mean.shape[0]) for b in d.layers
                                                    if "BatchNorm" in type(b).__name__)
     torch = pytest.importorskip("torch")  # noqa: F841
-    import torch_reference as ref
+    from deblurkeras.families.sr import original as ref
     assert sum(p.numel() for p in ref.Discriminator().parameters()) == spec.trainable
 
 
@@ -161,7 +161,7 @@ def test_upscale_cli_writes_images_and_y_channel_metrics(tmp_path, srres, capsys
 
 
 def test_upscale_evaluate_follows_the_tutorials_eval_py(tmp_path, srres):
-    """issue 11 §4: float SR output, Y channel, 4-pixel border, skimage defaults with data_range=255."""
+    """Float SR output, Y channel, 4-pixel border, skimage defaults with data_range=255."""
     from PIL import Image
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
@@ -227,3 +227,9 @@ def test_finite_sr_stream_evaluates_like_eager():
         t.compile(optimizer=keras.optimizers.Adam(1e-4), run_eagerly=eager)
         res.append(t.evaluate(ds, verbose=0, return_dict=True))
     assert abs(res[0]["loss"] - res[1]["loss"]) < 1e-6 and abs(res[0]["psnr"] - res[1]["psnr"]) < 1e-4
+
+
+def test_the_spec_names_the_originals_adam():
+    """torch.optim.Adam (the tutorial's train_srresnet.py / train_srgan.py)."""
+    from deblurkeras.families import family
+    assert family("sr").optimizer == "torch"

@@ -1,4 +1,4 @@
-"""SRGAN's perceptual loss on torchvision's VGG19 (issue 11 §3): strict .pth loading into Keras' VGG19 and the
+"""SRGAN's perceptual loss on torchvision's VGG19: strict .pth loading into Keras' VGG19 and the
 tutorial's input convention, checked against a torch VGG19 built here in torchvision's key layout."""
 import numpy as np
 import pytest

@@ -129,3 +129,9 @@ def test_time_polynomial_schedule_follows_progress():
     assert float(opt.learning_rate) == pytest.approx(1e-3 * 0.75 * 0.5, rel=1e-5)  # warm-up step 0: x1/2
     sched.set_progress(2.0)  # clamped: past the budget the rate is the end rate
     assert float(sched(5)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_spec_names_the_originals_adam():
+    """tf.compat.v1.train.AdamOptimizer (models/model.py), its float32 rounding."""
+    from deblurkeras.families import family
+    assert family("srn").optimizer == "tf1"

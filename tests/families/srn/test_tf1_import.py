@@ -8,7 +8,7 @@ from deblurkeras.families.srn.importer import (detect_variant, load_tf1_checkpoi
                                             read_generator_tensors, run)
 from deblurkeras.errors import BadInputError, WeightsMismatchError
 from deblurkeras.families import entry
-from parity_refs import g_net  # experiments/ (on sys.path by conftest)
+from deblurkeras.families.srn.original import g_net
 
 
 # ------------------------------------------------------------- the official g_net variables, written from the table
@@ -67,7 +67,7 @@ def write_tf1_checkpoint(prefix, tensors):
 
 # ------------------------------------------------------------------ the independent forward pass, raw TF ops
 def reference_forward(prefix, x, lstm, n_levels=3, scale=0.5):
-    """g_net as in the official code (experiments/parity_refs.g_net, raw tf.nn ops), every tensor read from the
+    """g_net as in the official code (families/srn/original.g_net, raw tf.nn ops), every tensor read from the
     checkpoint by its TF1 name."""
     reader = tf.train.load_checkpoint(prefix)
     W = lambda s: tf.constant(reader.get_tensor(f"g_net/{s}/weights"))  # noqa: E731

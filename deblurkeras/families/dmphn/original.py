@@ -1,20 +1,29 @@
-"""PyTorch modules built to the OFFICIAL definitions, for parity checks (tests and experiments; never imports TF).
+"""DMPHN and Stack-DMPHN as the original defines them, restated in PyTorch for the parity checks (tests and
+experiments; `import deblurkeras` never imports this module). Written from the original definitions; none of their
+code is copied here.
 
-- DMPHN: `models.Encoder` / `models.Decoder` of HongguangZhang/DMPHN-cvpr19-master (attribute names layer1 ...
-  layer24, residual blocks as nn.Sequential(conv, ReLU, conv) so keys read `layer2.0.weight`, `layer2.2.weight`)
-  and the patch-hierarchy forward of DMPHN_1_2_4(_8)_test.py, written out level by level like the original;
-  Stack-DMPHN: the stacked forward of SDNet2/3/4_test.py (and of the training step of SDNet2/3/4.py), stack by stack.
-- SRResNet / Generator / Discriminator of sgrvinod/a-PyTorch-Tutorial-to-Super-Resolution `models.py`, with the
-  same attribute nesting (`conv_block1.conv_block.0`, `residual_blocks.<i>.conv_block1.conv_block.1`,
-  `subpixel_convolutional_blocks.<i>.conv`, `net.` for the Generator, `conv_blocks.<i>...`, `fc1`, `fc2`).
+- `Encoder` / `Decoder`: `models.Encoder` / `models.Decoder` of HongguangZhang/DMPHN-cvpr19-master (attribute names
+  layer1 ... layer24, residual blocks as nn.Sequential(conv, ReLU, conv) so keys read `layer2.0.weight`,
+  `layer2.2.weight`), and the patch-hierarchy forward of DMPHN_1_2_4(_8)_test.py, written out level by level like
+  the original; Stack-DMPHN: the stacked forward of SDNet2/3/4_test.py (and of the training step of SDNet2/3/4.py),
+  stack by stack.
+- The training step (train-step parity, deblurkeras.training.step_parity): DMPHN_1_2_4_8.py's - inputs - 0.5,
+  nn.MSELoss on the final output, one torch.optim.Adam(lr) per encoder/decoder; SDNet4.py's - the stacked forward
+  (released lv2 quirk included), loss mse(sN) + ... + mse(s1), zero_grad on every module, backward, one Adam step
+  per encoder/decoder.
+
+The twin (twin.py) is our own PyTorch port, built from the Keras model's layer tables for export; this module is the
+original's, kept apart so a parity check never compares the port with itself.
 """
 import math
+
+import numpy as np
 
 import torch
 from torch import nn
 
+from ...training.original_steps import load_state, nchw, state_arrays, torch_run
 
-# ----------------------------------------------------------------------------------------------------- DMPHN
 def _res(ch):
     return nn.Sequential(nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(), nn.Conv2d(ch, ch, 3, padding=1))
 
@@ -158,102 +167,87 @@ def dmphn_official_init(module):
     return module
 
 
-# ----------------------------------------------------------------------------------------------- SRResNet / SRGAN
-class ConvolutionalBlock(nn.Module):
-    def __init__(self, cin, cout, k, stride=1, batch_norm=False, activation=None):
-        super().__init__()
-        layers = [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)]
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(cout))
-        if activation == "prelu":
-            layers.append(nn.PReLU())
-        elif activation == "leakyrelu":
-            layers.append(nn.LeakyReLU(0.2))
-        elif activation == "tanh":
-            layers.append(nn.Tanh())
-        self.conv_block = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.conv_block(x)
+# ------------------------------------------------------------------------------------- official training step
+def dmphn_modules(n_levels):
+    """{encoder_lv1: Encoder, decoder_lv1: Decoder, ...}: the official modules, named like our twin's keys."""
+    return nn.ModuleDict({f"{p}_lv{k}": (Encoder() if p == "encoder" else Decoder())
+                          for k in range(1, n_levels + 1) for p in ("encoder", "decoder")})
 
 
-class SubPixelConvolutionalBlock(nn.Module):
-    def __init__(self, k=3, ch=64, r=2):
-        super().__init__()
-        self.conv = nn.Conv2d(ch, ch * r * r, k, padding=k // 2)
-        self.pixel_shuffle = nn.PixelShuffle(r)
-        self.prelu = nn.PReLU()
-
-    def forward(self, x):
-        return self.prelu(self.pixel_shuffle(self.conv(x)))
+def module_dict_forward(m, x):
+    """dmphn_forward on the modules of dmphn_modules(); x = image - 0.5 (NCHW)."""
+    n = len(m) // 2
+    return dmphn_forward({k: m[f"encoder_lv{k}"] for k in range(1, n + 1)},
+                                  {k: m[f"decoder_lv{k}"] for k in range(1, n + 1)}, x)
 
 
-class ResidualBlock(nn.Module):
-    def __init__(self, k=3, ch=64):
-        super().__init__()
-        self.conv_block1 = ConvolutionalBlock(ch, ch, k, batch_norm=True, activation="prelu")
-        self.conv_block2 = ConvolutionalBlock(ch, ch, k, batch_norm=True)
-
-    def forward(self, x):
-        return self.conv_block2(self.conv_block1(x)) + x
-
-
-class SRResNet(nn.Module):
-    def __init__(self, large=9, small=3, ch=64, n_blocks=16, scale=4):
-        super().__init__()
-        self.conv_block1 = ConvolutionalBlock(3, ch, large, activation="prelu")
-        self.residual_blocks = nn.Sequential(*[ResidualBlock(small, ch) for _ in range(n_blocks)])
-        self.conv_block2 = ConvolutionalBlock(ch, ch, small, batch_norm=True)
-        self.subpixel_convolutional_blocks = nn.Sequential(
-            *[SubPixelConvolutionalBlock(small, ch, 2) for _ in range(int(math.log2(scale)))])
-        self.conv_block3 = ConvolutionalBlock(ch, 3, large, activation="tanh")
-
-    def forward(self, x):
-        x = self.conv_block1(x)
-        y = self.conv_block2(self.residual_blocks(x)) + x
-        return self.conv_block3(self.subpixel_convolutional_blocks(y))
+def official_steps(m, batches, lr, loss_of):
+    """The official DMPHN / SDNet training step over `batches`: one torch Adam per module of `m`, zero_grad,
+    backward, step; `loss_of(blurred_nchw - 0.5, sharp_nchw - 0.5)` is the script's loss. -> the parity record."""
+    optims = [torch.optim.Adam(m[name].parameters(), lr=float(lr)) for name in m]
+    losses, grad = [], None
+    for blurred, sharp in batches:
+        loss = loss_of(nchw(blurred) - 0.5, nchw(sharp) - 0.5)
+        for mod in m.values():
+            mod.zero_grad()
+        loss.backward()
+        if grad is None:
+            grad = {k: p.grad.numpy().copy() for k, p in m.named_parameters()}
+        for o in optims:
+            o.step()
+        losses.append([loss.item()])
+    return {"losses": np.array(losses), "grad": grad, "w": state_arrays([("", m)])}
 
 
-class Generator(nn.Module):
-    def __init__(self, **kw):
-        super().__init__()
-        self.net = SRResNet(**kw)
-
-    def forward(self, x):
-        return self.net(x)
+def run_dmphn(init, batches, opts):
+    """init: DMPHN twin state (encoder_lv1.layer1.weight ...); batches: [(blurred, sharp)] NHWC in [0, 1]."""
+    m = load_state(dmphn_modules(int(opts["levels"])), init).train()
+    mse = nn.MSELoss()
+    return official_steps(m, batches, opts["lr"], lambda x, gt: mse(module_dict_forward(m, x), gt))
 
 
-class Discriminator(nn.Module):
-    def __init__(self, k=3, ch=64, n_blocks=8, fc_size=1024):
-        super().__init__()
-        blocks, cin = [], 3
-        for i in range(n_blocks):
-            cout = (ch if i == 0 else cin * 2) if i % 2 == 0 else cin
-            blocks.append(ConvolutionalBlock(cin, cout, k, stride=1 if i % 2 == 0 else 2,
-                                             batch_norm=i != 0, activation="leakyrelu"))
-            cin = cout
-        self.conv_blocks = nn.Sequential(*blocks)
-        self.adaptive_pool = nn.AdaptiveAvgPool2d((6, 6))
-        self.fc1 = nn.Linear(cout * 36, fc_size)
-        self.leaky_relu = nn.LeakyReLU(0.2)
-        self.fc2 = nn.Linear(fc_size, 1)
-
-    def forward(self, x):
-        x = self.adaptive_pool(self.conv_blocks(x))
-        return self.fc2(self.leaky_relu(self.fc1(x.view(x.size(0), -1))))
+def stack_dmphn_modules(stacks):
+    """{encoder_s1_lv1: Encoder, ...}: the official modules, named like the SDNet files (and our twin's keys)."""
+    enc, dec = sdnet_modules(stacks, init=False)
+    return nn.ModuleDict({f"{p}_s{s}_lv{lv}": mods[s, lv] for (s, lv) in enc
+                          for p, mods in (("encoder", enc), ("decoder", dec))})
 
 
-def randomize_bn_and_prelu(module, seed=0):
-    """Non-trivial BN running stats / affine and PReLU slopes, so parity tests exercise them."""
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
-            m.running_var.copy_(0.5 + torch.rand(n, generator=g))
-            m.weight.data.copy_(1.0 + 0.2 * torch.randn(n, generator=g))
-            m.bias.data.copy_(0.1 * torch.randn(n, generator=g))
-            m.num_batches_tracked.fill_(123)
-        elif isinstance(m, nn.PReLU):
-            m.weight.data.fill_(float(0.1 + 0.3 * torch.rand(1, generator=g)))
-    return module
+def run_stack_dmphn(init, batches, opts):
+    """init: Stack-DMPHN twin state (encoder_s1_lv1.layer1.weight ...); batches: [(blurred, sharp)] NHWC in [0, 1]."""
+    n = int(opts["stacks"])
+    m = load_state(stack_dmphn_modules(n), init).train()
+    enc = {(s, lv): m[f"encoder_s{s}_lv{lv}"] for s in range(1, n + 1) for lv in (1, 2, 3)}
+    dec = {(s, lv): m[f"decoder_s{s}_lv{lv}"] for s in range(1, n + 1) for lv in (1, 2, 3)}
+    mse = nn.MSELoss()
+
+    def loss_of(x, gt):
+        outs = sdnet_forward(enc, dec, x)
+        loss = mse(outs[-1], gt)                     # SDNet4.py: mse(s4) + mse(s3) + mse(s2) + mse(s1)
+        for out in reversed(outs[:-1]):
+            loss = loss + mse(out, gt)
+        return loss
+
+    return official_steps(m, batches, opts["lr"], loss_of)
+
+
+# ----------------------------------------------------------------------------------------------- train-step parity
+def describe(case, trainer, opts, small):
+    """step_parity's setup of a DMPHN case: our generator's variables in the twin's torch names and layout."""
+    from ...convert.export import build_twin
+    from ...training.step_parity import torch_init, torch_params
+
+    g = trainer.generator
+    if case == "stack-dmphn":
+        stacks = len(g.outputs)
+        twin, ref_opts = build_twin(f"stack-dmphn-{stacks}"), {**opts, "stacks": stacks}
+    else:
+        levels = sum(1 for layer in g.layers if layer.name.startswith("encoder_lv"))
+        twin, ref_opts = build_twin(f"dmphn-{'-'.join(str(2 ** i) for i in range(levels))}"), {**opts, "levels": levels}
+    return {"trainer": trainer, "params": torch_params(g, twin, "", trainer.optimizer), "skip": set(),
+            "init": torch_init(g, twin, ""), "loss_keys": ["loss"], "ref_opts": ref_opts}
+
+
+@torch_run
+def run_reference(case, init, batches, opts):
+    return (run_stack_dmphn if case == "stack-dmphn" else run_dmphn)(init, batches, opts)

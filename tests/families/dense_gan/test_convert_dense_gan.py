@@ -1,29 +1,13 @@
-"""Dense-field generator / PatchGAN, DMPHN and SRResNet / SRGAN: Keras -> PyTorch parity and named pitfalls."""
-import numpy as np
+"""Dense-field generator / PatchGAN: Keras -> PyTorch parity and named pitfalls."""
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from deblurkeras.convert import export  # noqa: E402
-from deblurkeras.convert.parity import randomize_batchnorm  # noqa: E402
 from deblurkeras.convert.pipeline import check_parity  # noqa: E402
-from deblurkeras.families import build_model  # noqa: E402
+from twin_pairs import assert_parity, pair  # noqa: E402
 
 pytestmark = pytest.mark.torch
-
-
-def pair(name, naive=None, model=None, **overrides):
-    model = model if model is not None else randomize_batchnorm(build_model(name, **overrides), seed=1)
-    twin = export.build_twin(name, overrides, naive=naive)
-    twin.load_state_dict(export.keras_to_torch_state(model, twin))
-    return model, twin
-
-
-def assert_parity(results, atol=1e-5):
-    for r in results:
-        assert r["ok"] and r["first_divergence"] is None, r["first_divergence"]
-        for o in r["outputs"]:
-            assert o["max_abs"] <= atol, o
 
 
 @pytest.fixture(scope="module")
@@ -62,30 +46,6 @@ def test_patchgan_parity_and_naive_padding_caught(overrides, size):
     _, naive = pair("dense-gan-d", naive="padding", model=model, **overrides)
     bad = check_parity("dense-gan-d", model, naive, sizes=[size])[0]
     assert not bad["ok"] and bad["first_divergence_layer"] in ("patch_gan", "average")
-
-
-def test_dmphn_parity():
-    model, twin = pair("dmphn-1-2-4")
-    results = check_parity("dmphn-1-2-4", model, twin, sizes=[(16, 16), (24, 40)])
-    assert_parity(results)
-    assert "encoder_lv3@3" in {row["name"] for row in results[0]["rows"]}
-
-
-def test_srresnet_and_srgan_discriminator_parity():
-    assert_parity(check_parity("srresnet-x4", *pair("srresnet-x4", n_blocks=2), sizes=[(12, 12), (11, 17)]))
-    model, twin = pair("srgan-d", size=48, channels=8, fc_size=16)
-    assert_parity(check_parity("srgan-d", model, twin, sizes=[(48, 48)]))
-
-
-def test_prelu_and_dense_layouts_round_trip(tmp_path):
-    model, twin = pair("srgan-d", size=48, channels=8, fc_size=16)
-    path = str(tmp_path / "d.safetensors")
-    export.save_safetensors(export.keras_to_torch_state(model, twin), path, "srgan-d",
-                            export.model_config("srgan-d", {"size": 48, "channels": 8, "fc_size": 16}), None)
-    back = export.load_keras_from_safetensors(path)
-    for (p, a), (q, b) in zip(sorted(export.keras_weights(model).items()), sorted(export.keras_weights(back).items())):
-        assert p == q
-        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("name,overrides", [("dense-gan", {"channel_rate": 4})])
