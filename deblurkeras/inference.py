@@ -15,7 +15,7 @@ Deviation from the official script, by design: images larger than 720x1280 are N
 enlarged back; they run at full resolution. Memory (deblurkeras.memory): each image's peak memory is estimated
 from the model and its size; when it exceeds `--max-memory` (default half the available memory) or a tensor would
 pass 2^31 elements, the image runs in tiles on its own (one line says so; a bar counts the tiles), overlapping by
-`--overlap` (default OVERLAP; the seam error table is in docs/inference.md) and blended with linear ramps. `--tile N`
+`--overlap` (default OVERLAP; the seam error table is in deblurkeras/docs/inference.md) and blended with linear ramps. `--tile N`
 forces tiles of N px, `--tile 0` never tiles. An image that fits one tile takes exactly the untiled path.
 
 Files that cannot be read, written or fitted in memory get a one-line error naming them; the others are still
@@ -223,7 +223,7 @@ def add_memory_arguments(parser):
                    help="tile side in px (default: automatic, only for images that would exceed --max-memory or "
                         "hold a tensor over 2^31 elements; 0: never tile)")
     g.add_argument("--overlap", type=int, default=OVERLAP,
-                   help=f"tile overlap in px, blended with linear ramps (default {OVERLAP}; seam error table: docs/inference.md)")
+                   help=f"tile overlap in px, blended with linear ramps (default {OVERLAP}; seam error table: deblurkeras/docs/inference.md)")
     g.add_argument("--max-memory", default=None, metavar="SIZE",
                    help="memory budget for one image: 3G, 800M, or a percentage of the available memory "
                         f"(default {int(100 * memory.DEFAULT_FRACTION)}%%)")

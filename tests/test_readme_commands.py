@@ -1,4 +1,4 @@
-"""Every `deblurkeras ...` command the README and the pages it links show (docs/, experiments/README.md, each family's
+"""Every `deblurkeras ...` command the README and the pages it links show (deblurkeras/docs/, experiments/README.md, each family's
 README.md: every markdown page of the repository) parses with that verb's own argument parser (a DMPHN `deblur` line
 once lacked the required --out, and nothing noticed); every page is linked from the README and every relative link
 resolves. A command that ends in `...` is a

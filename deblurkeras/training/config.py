@@ -113,7 +113,7 @@ def load_config(path=None, overrides=(), base=None):
 # ----------------------------------------------------------------------------------------------- defaults
 def family_spec(cfg):
     """The FamilySpec of a (partial) config: `model.family`, else the family of `model.name`."""
-    from .. import registry as families
+    from .. import registry
 
     model = cfg.get("model") or {}
     if not isinstance(model, dict):
@@ -122,11 +122,11 @@ def family_spec(cfg):
     trainable = trainable_models()
     if name is not None and name not in trainable:
         raise BadInputError(f"config: model.name={name!r}: expected one of {', '.join(trainable)}")
-    if fam_name is not None and fam_name not in families.families():
-        raise BadInputError(f"config: model.family={fam_name!r}: expected one of {', '.join(families.families())}")
+    if fam_name is not None and fam_name not in registry.families():
+        raise BadInputError(f"config: model.family={fam_name!r}: expected one of {', '.join(registry.families())}")
     if name is None:
         raise BadInputError("config: model.name is missing: expected one of " + ", ".join(trainable))
-    fam = families.family_of(name)
+    fam = registry.family_of(name)
     if fam_name is not None and fam_name != fam.name:
         raise BadInputError(f"config: model.family={fam_name!r} but model.name={name!r} is of family {fam.name!r}")
     return fam
@@ -134,10 +134,10 @@ def family_spec(cfg):
 
 def trainable_models():
     """Model names the runner can train: image models of families with a trainer."""
-    from .. import registry as families
+    from .. import registry
 
-    fams = families.families()
-    return [n for n in families.model_names(image_only=True) if fams[families.entry(n).family].trainer]
+    fams = registry.families()
+    return [n for n in registry.model_names(image_only=True) if fams[registry.entry(n).family].trainer]
 
 
 def schema(fam):
@@ -259,7 +259,7 @@ def validate(cfg):
 
 
 def _check_values(cfg):
-    from .. import registry as families
+    from .. import registry
 
     for key in POSITIVE:
         section, name = key.split(".")
@@ -277,7 +277,7 @@ def _check_values(cfg):
         if isinstance(v, float) and not (math.isfinite(v) and v >= 0):
             _fail(f"train.{key}", v, "a finite number >= 0")
     name = cfg["model"]["name"]
-    io = families.model_io(name)
+    io = registry.model_io(name)
     step = math.lcm(*io.multiples) * io.scale
     for key in ("crop", "val_crop"):
         crop = cfg["data"].get(key)

@@ -32,7 +32,7 @@ def size_multiples(n_levels):
 
 # Each tile gets its own patch hierarchy (halves, quadrants, eighths of the TILE), so tiles change the output away
 # from the seams too: 37-38 dB against the whole image at 1280x720 with the official weights, at every overlap
-# from 0 to 128 (python -m experiments.seam_error; docs/inference.md).
+# from 0 to 128 (python -m experiments.seam_error; deblurkeras/docs/inference.md).
 TILING_CAVEAT = ("DMPHN in tiles: each tile gets its own patch hierarchy, so the output differs from the whole-image "
                  "one (about 38 dB) whatever the overlap; --tile 0 (and the memory for it) gives the original's output")
 
