@@ -40,15 +40,20 @@ def cases(args):
     return out
 
 
+def cell(text, width=90):
+    """A markdown table cell: cut to `width`, its bars escaped."""
+    return text[:width].replace("|", "\\|")
+
+
 def summary(label, target, results_abs, results_scaled):
     for ra, rs in zip(results_abs, results_scaled):
-        rows = rs["rows"]
+        rows = [r for r in rs["rows"] if r["max_abs"] is not None]  # a shape mismatch has no numbers
         worst = max(rows, key=lambda r: r["max_abs"])
         rel = max(rows, key=lambda r: r["max_rel"])
         print(f"| {label} | {target} | {'x'.join(map(str, rs['size']))} | {worst['name']}: {worst['max_abs']:.2g} "
-              f"(mean {worst['mean_abs']:.2g}, max |x| {worst['scale']:.3g}) | {rel['name']}: {rel['max_rel']:.2g} | "
+              f"(mean {worst['mean_abs']:.2g}, scale {worst['scale']:.3g}) | {rel['name']}: {rel['max_rel']:.2g} | "
               f"{ra['first_divergence'] or 'none'} | {rs['first_divergence'] or 'none'} | "
-              f"{(rs.get('cause') or ra.get('cause') or '')[:90]} |")
+              f"{cell(rs.get('cause') or ra.get('cause') or '')} |")
 
 
 def main():
@@ -60,7 +65,7 @@ def main():
     from deblurkeras import registry
     from deblurkeras.convert import AbsoluteTol, DEFAULT_TOL, export
     from deblurkeras.convert.pipeline import check_parity
-    print("| case | target | size | worst layer by abs (mean abs, layer's max abs value) | worst relative | "
+    print("| case | target | size | worst layer by abs (mean abs, scale = the layer's max abs value) | worst relative | "
           "first divergence, absolute 1e-4 | first divergence, default rule | likely cause |")
     print("|---|---|---|---|---|---|---|---|")
     start = time.perf_counter()

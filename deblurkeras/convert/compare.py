@@ -12,8 +12,8 @@ torch module path} is inferred when left out: equal names first (`layer2.0` == `
 then the remaining Keras layers with weights are paired in execution order with the remaining torch leaf modules
 with parameters, while their parameter counts agree.
 
-Causes: the diverging Keras layer is converted again once per known hand-port pitfall (the converters' naive
-options) and run on the Keras input of that call; a variant that reproduces the torch output names the cause.
+Rows and verdicts come from the one comparison engine (parity.compare_captured); the likely cause of the first
+divergence from deblurkeras.convert.causes (the diverging Keras layer converted again once per hand-port pitfall).
 """
 import contextlib
 
