@@ -3,8 +3,8 @@ pitfall fails at its first wrong layer.
 
     PYTHONPATH=. .venv/bin/python experiments/parity_tolerance.py [--sdnet4 WEIGHTS.weights.h5] [--onnx]
 
-Cases: a freshly built SRN colour (seeded, saved and reloaded as a user's file would be), DMPHN 1-2-4 with every
-encoder's first conv scaled x100 (features in the thousands: the synthetic large case of
+Cases: a freshly built SRN colour (seeded; its outputs are not in the image range), DMPHN 1-2-4 with every
+encoder's first conv scaled x100 (features reach |x| ~ 200-300: the synthetic large case of
 tests/test_parity_tolerance.py), SRN colour with `--naive padding`, and the released SDNet4 when `--sdnet4` names
 its imported weights (`deblurkeras import SDNet4/ --out sdnet4.weights.h5`). Prints per case and size: the worst
 layer by absolute and by relative error (max abs, mean abs, max relative = max abs / the layer's max |x|), the first

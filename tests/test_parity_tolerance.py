@@ -31,7 +31,7 @@ def test_rule_and_stats():
 
 
 def large_dmphn(factor=100.0):
-    """A DMPHN whose features reach |x| in the thousands: every encoder's first conv scaled by `factor` (the
+    """A DMPHN whose features reach |x| ~ 200-300: every encoder's first conv scaled by `factor` (the
     released SDNet4 reaches ~40; the test makes its own large case, as the released weights are not in CI)."""
     keras.utils.set_random_seed(0)
     model = registry.build_model("dmphn-1-2-4")
