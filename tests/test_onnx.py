@@ -108,8 +108,8 @@ def test_onnxruntime_matches_keras(name, exported):
     assert doc["target"] == "ONNX Runtime" and doc["ok"] is True
 
 
-@pytest.mark.parametrize("name", [pytest.param(m, marks=() if m == "stack-dmphn-2" else pytest.mark.slow)
-                                  for m in MODELS if m.startswith("stack-dmphn") or m in ("dmphn-1-2-4", "srn-color")])
+@pytest.mark.parametrize("name", [pytest.param(m, marks=() if m in FAST else pytest.mark.slow)  # FAST: exported
+                                  for m in MODELS if registry.model_io(m).multiples != (1, 1)])  # for other tests
 def test_onnx_file_runs_at_sizes_it_was_not_checked_at(name, exported):
     """The handed-out file is traced at one size: at two sizes that are neither the trace nor the check sizes, it
     runs and matches Keras (Stack-DMPHN's split was once frozen to the trace size: ONNX Runtime's Split failed)."""
