@@ -23,6 +23,7 @@ import keras
 from keras import ops
 
 from .errors import BadInputError, first_line
+from .spec import IMAGENET_MEAN, IMAGENET_STD
 
 VGG_ARCHS = ("vgg16", "vgg19")
 PREPROCESS_MODES = (None, "caffe", "torch", "auto")
@@ -30,8 +31,6 @@ TORCH_SUFFIXES = (".pth", ".pt", ".pth.tar")
 TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 _CONVS_PER_BLOCK = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-_TORCH_MEAN = (0.485, 0.456, 0.406)
-_TORCH_STD = (0.229, 0.224, 0.225)
 
 
 def is_torch_file(weights):
@@ -62,33 +61,16 @@ def torchvision_vgg_names(arch):
 
 
 def load_torchvision_vgg(model, path, arch):
-    """Fill a keras.applications VGG (no top) from a torchvision state_dict file; strict, nothing half-assigned."""
-    import numpy as np
-
-    from .importers.torch_state import as_state_dict, load_torch_file
-    from .errors import WeightsMismatchError
+    """Fill a keras.applications VGG (no top) from a torchvision state_dict file; strict, nothing half-assigned
+    (importers.torch_state.plan: the one strict state-dict loop; the classifier is not in a no-top model)."""
+    from .importers.torch_state import as_state_dict, load_torch_file, plan
 
     path = os.fspath(path)
     sd = as_state_dict(load_torch_file(path), path)
-    plan, missing, mismatched, used = [], [], [], set()
-    for layer_name, prefix in torchvision_vgg_names(arch):
-        layer = model.get_layer(layer_name)
-        for suffix, var, convert in (("weight", layer.kernel, lambda w: np.transpose(w, (2, 3, 1, 0))),
-                                     ("bias", layer.bias, np.asarray)):
-            key = f"{prefix}.{suffix}"
-            if key not in sd:
-                missing.append(key)
-                continue
-            used.add(key)
-            value = convert(sd[key])
-            if tuple(value.shape) != tuple(var.shape):
-                mismatched.append((key, tuple(sd[key].shape), tuple(var.shape)))
-            else:
-                plan.append((var, value.astype(np.float32)))
-    unexpected = sorted(k for k in sd if k not in used and not k.startswith("classifier."))
-    if missing or unexpected or mismatched:
-        raise WeightsMismatchError(f"{path} (torchvision {arch})", missing, unexpected, mismatched)
-    for var, value in plan:
+    names = dict(torchvision_vgg_names(arch))
+    steps = plan([model.get_layer(name) for name in names], sd, f"{path} (torchvision {arch})", paths=names,
+                 ignore=("classifier.",))
+    for var, value in steps:
         var.assign(value)
     return model
 
@@ -107,7 +89,7 @@ class VGGPreprocess(keras.layers.Layer):
         lo, hi = self.input_range
         x01 = (x - lo) / (hi - lo)
         if self.mode == "torch":
-            return (x01 - ops.convert_to_tensor(_TORCH_MEAN, x.dtype)) / ops.convert_to_tensor(_TORCH_STD, x.dtype)
+            return (x01 - ops.convert_to_tensor(IMAGENET_MEAN, x.dtype)) / ops.convert_to_tensor(IMAGENET_STD, x.dtype)
         bgr = ops.flip(x01 * 255.0, axis=-1)
         return bgr - ops.convert_to_tensor(_CAFFE_MEAN_BGR, x.dtype)
 

@@ -15,8 +15,12 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SIZES = {"srn": [(32, 80), (80, 16)], "dmphn-1-2-4": [(24, 40), (40, 16)], "dmphn-1-2-4-8": [(16, 24), (48, 8)],
-         "dense-gan": [(21, 34), (30, 19)], "sr": [(13, 22), (19, 14)]}  # = tests/test_onnx.py
+
+
+def check_sizes(multiples):
+    """The two check sizes of tests/test_onnx.py (sizes_of): from the model's size multiples, odd for (1, 1)."""
+    mh, mw = multiples
+    return [(13, 22), (19, 14)] if (mh, mw) == (1, 1) else [(2 * mh, 5 * mw), (5 * mh, mw)]
 
 
 def main():
@@ -39,7 +43,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             io = registry.model_io(name)
-            sizes = SIZES.get(name) or SIZES[registry.entry(name).family]
+            sizes = check_sizes(io.multiples)
             keras.utils.set_random_seed(0)
             model = randomize_batchnorm(registry.build_model(name))
             output_to_image_range(model, parity_input(name, sizes[0], 9), io.output_index)

@@ -175,8 +175,8 @@ def test_dir_loads_with_torch_and_safetensors_only(tmp_path):
     model = small_model()
     _, _, _ = converted(model, tmp_path)
     out = tmp_path / "out"
-    assert sorted(os.listdir(out)) == ["__init__.py", "model.py", "model.safetensors", "parity.html", "parity.json",
-                                       "parity.md", "tf_same.py"]
+    assert sorted(os.listdir(out)) == [".deblurkeras-convert-keras.json", "__init__.py", "model.py",
+                                       "model.safetensors", "parity.html", "parity.json", "parity.md", "tf_same.py"]
     x = np.random.RandomState(0).rand(1, 8, 10, 3).astype("float32")
     np.save(tmp_path / "x.npy", x)
     expect = np.asarray(model(x, training=False)[1])

@@ -17,7 +17,8 @@ from deblurkeras.registry import build_model  # noqa: E402
 from deblurkeras.releases import cache, entries  # noqa: E402
 from deblurkeras.releases.entries import Release, ReleaseFile  # noqa: E402
 from test_releases import Server  # noqa: E402
-import torch_reference as ref  # noqa: E402
+from deblurkeras.families.dmphn import original as ref  # noqa: E402
+from deblurkeras.families.sr import original as sr_ref  # noqa: E402
 
 pytestmark = pytest.mark.torch
 NAME = "dmphn-1-2-4:fixture"
@@ -153,7 +154,7 @@ def test_a_manual_release_taken_with_from_then_upscale_by_name(tmp_path, monkeyp
     from deblurkeras.importers.cli import import_model
     monkeypatch.setenv("DEBLURKERAS_HOME", str(tmp_path / "home"))
     torch.manual_seed(0)
-    net = ref.randomize_bn_and_prelu(ref.SRResNet().eval(), 0)
+    net = sr_ref.randomize_bn_and_prelu(sr_ref.SRResNet().eval(), 0)
     mine = tmp_path / "checkpoint_srresnet.pth.tar"
     torch.save({"model": net.state_dict()}, mine)
     assert main(["upscale", str(mine), "--weights", "srresnet-x4:coco", "--out", str(tmp_path / "x")]) == 2

@@ -7,23 +7,9 @@ Importing this package imports neither TensorFlow nor torch; `load_torch` needs 
 """
 import os
 
-# max abs difference per layer that parity accepts ([0, 1] images); here, not in parity.py (which imports torch),
-# so the verbs' argument parsers load no torch
-DEFAULT_TOL = 1e-4
-
-
-def tolerance(text):
-    """argparse type of --tol: a finite number >= 0 (`nan` would make every comparison fail: exit 1, "diverged",
-    for what is a typing error, exit 2)."""
-    import argparse
-    import math
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number >= 0")
-    return value
+# the tolerance rule and the check arguments, torch-free (the verbs' argument parsers load no torch)
+from .rules import (DEFAULT_SIZES, DEFAULT_TOL, AbsoluteTol, add_check_arguments, allowed, tol_of,  # noqa: F401
+                    tolerance, tolerance_rule)
 
 
 def load_torch(path, naive=None):

@@ -5,7 +5,7 @@ errors (bad weights file, unknown model, bad option).
 """
 import json
 
-from . import DEFAULT_TOL, tolerance
+from .rules import add_check_arguments, tol_of
 
 
 def add_export_arguments(p, out_help, naive_help, sizes_help, set_help, model_choices=None):
@@ -16,13 +16,9 @@ def add_export_arguments(p, out_help, naive_help, sizes_help, set_help, model_ch
     p.add_argument("--weights", help="Keras weights (.weights.h5 or .keras); without it the freshly initialised "
                                      "model is exported (with a warning)")
     p.add_argument("--out", required=True, help=out_help)
-    p.add_argument("--report", metavar="DIR", help="write parity.json / parity.md / parity.html here")
+    add_check_arguments(p, sizes_help=sizes_help)
     p.add_argument("--naive", default="", help=naive_help)
-    p.add_argument("--sizes", help=sizes_help)
-    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL,
-                   help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
-    p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
     outputs.add_argument(p)
 
 
@@ -81,6 +77,6 @@ def run(args):
     args.model, naive, sizes, overrides = export_options(args, registry.model_names())
     ok, results, paths, seconds = export_and_check(
         args.model, args.out, weights=args.weights, report_dir=args.report, check=not args.no_check, naive=naive,
-        sizes=sizes, tol=args.tol, overrides=overrides, seed=args.seed, progress=True)
+        sizes=sizes, tol=tol_of(args), overrides=overrides, seed=args.seed, progress=True)
     print_results(results, paths)
-    return print_verdict(ok, args.out, args.tol, seconds)
+    return print_verdict(ok, args.out, tol_of(args), seconds)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from . import tf_same
-from .converters import Context, UnsupportedLayerError, convert_layer
+from .converters import convert_call
 from .graph import is_submodel, read_graph
 
 FORMAT = "deblurkeras-converted/1"
@@ -76,8 +76,7 @@ class _Writer:
     def convert(self, call):
         layer = call.layer
         self.n_layers += 1
-        _check_operation(call)
-        conv = convert_layer(layer, Context(call.input_shapes, call.output_shapes, self.naive))
+        conv = convert_call(call, self.naive)
         for helper in conv.helpers:
             if helper.__name__ not in self.helpers:
                 self.helpers[helper.__name__] = textwrap.dedent(inspect.getsource(helper))
@@ -187,19 +186,6 @@ def _wrap_dict(name, d):
     return f"    {name} = {{\n" + "".join(f"        {i},\n" for i in items) + "    }"
 
 
-def _check_operation(call):
-    """keras.ops calls in a functional graph (ConvNeXt's `x + y`) convert only when every argument is a tensor."""
-    import keras
-    layer = call.layer
-    if isinstance(layer, keras.layers.Layer):
-        return
-    node = call.node
-    flat = [a for a in node.arguments._flat_arguments]
-    if len(flat) != len(node.arguments.keras_tensors):
-        raise UnsupportedLayerError(f"operation {layer.name!r} ({type(layer).__name__}) has non-tensor arguments; "
-                                    "wrap it in a Keras layer and register a converter for it")
-
-
 _HEADER = '''"""PyTorch port of the Keras model {name!r}, written by `deblurkeras convert-keras`.
 
 Channels first: a Keras (N, H, W, C) tensor is (N, C, H, W) here. Attributes are the Keras layers (same names),
@@ -246,7 +232,7 @@ def generate(model, naive=None):
 
 
 def _tf_same_names():
-    skip = {"contextlib", "torch", "nn", "F"}
+    skip = {"contextlib", "operator", "torch", "nn", "F"}
     return [n for n in vars(tf_same) if not n.startswith("_") and n not in skip]
 
 

@@ -12,46 +12,21 @@ torch module path} is inferred when left out: equal names first (`layer2.0` == `
 then the remaining Keras layers with weights are paired in execution order with the remaining torch leaf modules
 with parameters, while their parameter counts agree.
 
-Causes: the diverging Keras layer is converted again once per known hand-port pitfall (the converters' naive
-options) and run on the Keras input of that call; a variant that reproduces the torch output names the cause.
+Rows and verdicts come from the one comparison engine (parity.compare_captured); the likely cause of the first
+divergence from deblurkeras.convert.causes (the diverging Keras layer converted again once per hand-port pitfall).
 """
 import contextlib
-import math
 
 import numpy as np
 import torch
 
 from . import codegen, tf_same
-from .converters import Context, convert_layer
-from .graph import functional, is_submodel, read_graph
-from .parity import DEFAULT_TOL, compare as stats, disable_tf32, psnr, row_name
-
-CAUSES = {
-    "padding": "asymmetric SAME padding: TF pads the odd pixel bottom/right, the port pads both sides (k//2)",
-    "deconv": "conv-transpose 'same' crop: TF crops (k-s) from (k-s)//2, the port uses padding/output_padding",
-    "bn": "BN epsilon: the port uses the other framework's default (Keras 1e-3, torch 1e-5)",
-    "leaky": "LeakyReLU slope: the port uses torch's default 0.01",
-    "shuffle": "pixel-shuffle channel order: tf.nn.depth_to_space (DCR) vs F.pixel_shuffle (CRD)",
-    "flatten": "channel order: the port flattens NCHW, Keras flattens (H, W, C) before the Dense",
-    "rgb": "channel order: input channels reversed (RGB vs BGR)",
-}
-RESIZE_MODES = ("half_pixel", "tf1_legacy", "align_corners", "nearest", "nearest_legacy")
-
-
-def resize_cause(mode):
-    return f"resize convention: the port resizes like {mode!r}"
-
+from .causes import layer_cause
+from .graph import functional, read_graph
+from .parity import (DEFAULT_TOL, compare_captured, disable_tf32, first_row, keras_to_torch_array,  # noqa: F401
+                     torch_to_keras_array)
 
 # ---- inputs and layouts -------------------------------------------------------------------------------------
-def keras_to_torch_array(a):
-    return np.ascontiguousarray(np.moveaxis(a, -1, 1)) if a.ndim >= 3 else np.array(a, copy=True)
-
-
-def torch_to_keras_array(t):
-    a = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
-    return np.ascontiguousarray(np.moveaxis(a, 1, -1)) if a.ndim >= 3 else a
-
-
 def random_inputs(graph, size=(64, 64), seed=0):
     """One batch of uniform [0, 1) inputs in Keras layout; unknown spatial dims take `size`."""
     rng = np.random.RandomState(seed)
@@ -80,14 +55,6 @@ def keras_capture(model, graph=None):
         counts[c.name] = counts.get(c.name, 0) + 1
     tensors = [c.node.outputs[0] for c in graph.calls] + list(fn.outputs)
     return keras.Model(fn.inputs, tensors, name=f"{model.name}_taps"), keys, counts
-
-
-def keras_call_inputs(model, call, inputs):
-    import keras
-    fn = functional(model)
-    sub = keras.Model(fn.inputs, list(call.node.input_tensors))
-    out = sub(list(inputs), training=False)
-    return [np.asarray(a) for a in (out if isinstance(out, (list, tuple)) else [out])]
 
 
 # ---- torch side ---------------------------------------------------------------------------------------------
@@ -201,42 +168,17 @@ def run_parity(model, module, inputs, tol=DEFAULT_TOL, layer_map=None, graph=Non
         ctx = hooked(module, layer_map, fused_activations(graph, module, layer_map))
     with torch.no_grad(), ctx as taps:
         t_outs = module(*t_in)
-    t_outs = [torch_to_keras_array(o) for o in (t_outs if isinstance(t_outs, (list, tuple)) else [t_outs])]
-
-    rows = []
-    for depth, (key, t_act) in enumerate(taps.items()):
-        if key not in k_acts:
-            continue
-        a, b = k_acts[key], torch_to_keras_array(t_act)
-        s = stats(a, b)
-        ok = s["max_abs"] is not None and s["max_abs"] <= tol
-        rows.append({"depth": depth, "name": row_name(key[0], key[1], counts[key[0]]), "layer": key[0],
-                     "node": key[1], "keras_shape": list(a.shape), "torch_shape": list(b.shape), **s, "ok": ok})
-    unpaired = sorted({row_name(n, k, counts[n]) for (n, k) in k_acts if (n, k) not in taps})
-    outputs = []
-    for i, (a, b) in enumerate(zip(k_outs, t_outs)):
-        s = stats(a, b)
-        ok = s["max_abs"] is not None and s["max_abs"] <= tol
-        peak = float(np.abs(a).max()) or 1.0
-        outputs.append({"index": i, "keras_shape": list(a.shape), "torch_shape": list(b.shape), **s,
-                        "psnr_db": psnr(a, b, peak) if a.shape == b.shape else None, "ok": ok})
-    first = next((r for r in rows if not r["ok"]), None)
-    ok = len(k_outs) == len(t_outs) and all(o["ok"] for o in outputs) and first is None
-    diff_map = None
-    if k_outs and t_outs and k_outs[-1].shape == t_outs[-1].shape and k_outs[-1].ndim == 4:
-        diff_map = np.abs(k_outs[-1] - t_outs[-1])[0].mean(axis=-1)
-    cause = None
-    if first is not None and diagnose:
-        call = next(c for c in graph.calls if (c.name, c.node_index) == (first["layer"], first["node"]))
-        cause = likely_cause(model, graph, call, inputs, k_acts[(first["layer"], first["node"])],
-                             torch_to_keras_array(taps[(first["layer"], first["node"])]), tol)
-    size = list(inputs[0].shape[1:3]) if inputs[0].ndim == 4 else list(inputs[0].shape[1:2])
-    return {"size": size, "tol": tol, "ok": ok, "rows": rows, "outputs": outputs,
-            "first_divergence": first["name"] if first else None,
-            "first_divergence_layer": first["layer"] if first else None, "cause": cause,
-            "unpaired_keras_layers": unpaired, "layer_map": layer_map,
-            "max_abs_output": max((o["max_abs"] if o["max_abs"] is not None else math.inf) for o in outputs)
-            if outputs else None, "output_diff_map": diff_map}
+    t_outs = list(t_outs) if isinstance(t_outs, (list, tuple)) else [t_outs]
+    result = compare_captured(inputs[0].shape[1:3] if inputs[0].ndim == 4 else inputs[0].shape[1:2], k_acts, k_outs,
+                              counts, taps, t_outs, tol)
+    result["layer_map"] = layer_map
+    row = first_row(result)
+    if row is not None and diagnose:
+        key = (row["layer"], row["node"])
+        call = next(c for c in graph.calls if (c.name, c.node_index) == key)
+        result["cause"] = layer_cause(model, graph, call, inputs, k_acts[key], torch_to_keras_array(taps[key]), tol,
+                                      row)
+    return result
 
 
 def compare(keras_model, torch_module, layer_map=None, inputs=None, sizes=((64, 64),), tol=DEFAULT_TOL, seed=0):
@@ -248,69 +190,3 @@ def compare(keras_model, torch_module, layer_map=None, inputs=None, sizes=((64, 
     capture = keras_capture(keras_model, graph)
     batches = [inputs] if inputs is not None else [random_inputs(graph, s, seed) for s in sizes]
     return [run_parity(keras_model, torch_module, b, tol, layer_map, graph, capture) for b in batches]
-
-
-# ---- likely causes ------------------------------------------------------------------------------------------
-def build_module(conv):
-    """An nn.Module from a converter's code and weights (the namespace model.py has)."""
-    ns = {k: v for k, v in vars(tf_same).items() if not k.startswith("_")}
-    ns.update({"torch": torch, "nn": torch.nn, "F": torch.nn.functional})
-    ns.update({h.__name__: h for h in conv.helpers})
-    module = eval(conv.code, ns)  # noqa: S307  (code written by our own converters)
-    module.load_state_dict(codegen.to_torch_state(conv.weights), strict=True)
-    return module.eval()
-
-
-def _run(module, arrays):
-    with torch.no_grad():
-        out = module(*[torch.from_numpy(keras_to_torch_array(a)) for a in arrays])
-    return torch_to_keras_array(out[0] if isinstance(out, (tuple, list)) else out)
-
-
-def _close(a, b, tol):
-    return a.shape == b.shape and float(np.abs(a.astype(np.float64) - b).max()) <= tol
-
-
-def likely_cause(model, graph, call, inputs, keras_out, torch_out, tol=DEFAULT_TOL):
-    """Name the pitfall whose reproduction matches the torch output of this call, or say what is known."""
-    layer = call.layer
-    if is_submodel(layer):
-        return "inside the functional sub-model (compare its layers separately)"
-    try:
-        x = keras_call_inputs(model, call, inputs)
-        ctx = Context(call.input_shapes, call.output_shapes)
-        exact = convert_layer(layer, ctx)
-        if not _close(_run(build_module(exact), x), keras_out, max(tol, 1e-5)):
-            return (f"the {type(layer).__name__} converter does not reproduce this layer on its own Keras input "
-                    "(a converter bug, not the port's)")
-        for key, value in [("padding", True), ("deconv", True), ("bn", True), ("leaky", True), ("shuffle", True),
-                           ("flatten", True)] + [("resize", m) for m in RESIZE_MODES]:
-            variant = convert_layer(layer, Context(call.input_shapes, call.output_shapes, {key: value}))
-            if variant.code == exact.code:
-                continue  # the pitfall does not apply to this layer
-            out = _run(build_module(variant), x)
-            if _close(out, torch_out, tol):
-                return resize_cause(value) if key == "resize" else CAUSES[key]
-        flat = _flatten_source(graph, call)
-        if flat is not None:  # a Dense fed by Keras' Flatten: did the port flatten NCHW?
-            _, h, w, c = flat
-            n = x[0].shape[0]
-            perm = x[0].reshape(n, h, w, c).transpose(0, 3, 1, 2).reshape(n, -1)
-            if _close(_run(build_module(exact), [perm]), torch_out, tol):
-                return CAUSES["flatten"]
-        if x and x[0].ndim >= 3 and x[0].shape[-1] in (3, 4):
-            if _close(_run(build_module(exact), [x[0][..., ::-1].copy()] + x[1:]), torch_out, tol):
-                return CAUSES["rgb"]
-    except Exception as err:  # a detector must never hide the report itself
-        return f"(no diagnosis: {type(err).__name__}: {err})"
-    return "no known pitfall reproduces it: check this layer's weights and options"
-
-
-def _flatten_source(graph, call):
-    """(N, H, W, C) of the Flatten that feeds this Dense, if any."""
-    if type(call.layer).__name__ != "Dense":
-        return None
-    src = next((c for c in graph.calls if call.inputs and call.inputs[0] in c.outputs), None)
-    if src is None or type(src.layer).__name__ != "Flatten" or len(src.input_shapes[0]) != 4:
-        return None
-    return (1,) + tuple(src.input_shapes[0][1:])

@@ -2,8 +2,10 @@
 
 KERAS_MODEL: a .keras file (loaded with safe_mode=True).
 TORCH: a `deblurkeras convert-keras` directory, an `export-torch` .safetensors file, or `path/to/file.py:Name`
-where Name is an nn.Module class (or a function returning a module) called with no arguments. The last form
-IMPORTS AND RUNS YOUR OWN PYTHON FILE (as `python file.py` would): point it only at code you trust. Weights for
+where Name is an nn.Module class (or a function returning a module) called with no arguments. A directory's
+weights are loaded into a module generated here from KERAS_MODEL (its model.py is not run unless --run-model-py).
+The file.py form IMPORTS AND RUNS YOUR OWN PYTHON FILE (as `python file.py` would): point it only at code you
+trust. Weights for
 it come from --torch-weights (.safetensors, or .pt/.pth read with torch.load(weights_only=True)).
 Exit status 0 when every paired layer and output agrees within --tol, 1 when they diverge, 2 on user errors.
 """
@@ -12,23 +14,24 @@ import json
 import os
 
 from ..errors import BadInputError, WeightsMismatchError, first_line
-from . import DEFAULT_TOL, tolerance
+from .rules import add_check_arguments, tol_of
 
 
 def add_arguments(p):
     p.add_argument("keras_model", metavar="KERAS_MODEL", help="a .keras model file, or a release name "
                                                              "(stack-dmphn-4:gopro: `deblurkeras weights list`)")
     p.add_argument("torch", metavar="TORCH_MODULE_OR_FILE",
-                   help="convert-keras DIR, export-torch .safetensors, or file.py:ClassName (imports that file)")
+                   help="convert-keras DIR (its model.safetensors in a module generated here from KERAS_MODEL; "
+                        "DIR/model.py is not run), export-torch .safetensors, or file.py:ClassName (IMPORTS AND "
+                        "RUNS that file: only code you trust)")
+    p.add_argument("--run-model-py", action="store_true",
+                   help="for a convert-keras DIR: import and run DIR/model.py (e.g. edited by hand) instead of a "
+                        "module generated here; only for folders you trust")
     p.add_argument("--torch-weights", help="state dict for file.py:ClassName (.safetensors, or .pt/.pth loaded "
                                            "with weights_only=True)")
     p.add_argument("--map", metavar="JSON", help='layer map {"keras layer name": "torch module path"}; default: '
                                                  "inferred from equal names, then execution order")
-    p.add_argument("--sizes", help="HxW list, e.g. 64x64,48x80 (default: the model's static size, else 64x64)")
-    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL,
-                   help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
-    p.add_argument("--report", metavar="DIR", help="write parity.json / .md / .html here")
-    p.add_argument("--seed", type=int, default=0)
+    add_check_arguments(p)
 
 
 def load_user_module(spec, weights=None):
@@ -80,13 +83,38 @@ def checked_state(module, path):
     return state
 
 
-def load_torch_side(spec, weights=None):
+def load_torch_side(spec, weights=None, keras_model=None, run_model_py=False):
+    """The torch side of `compare`. A convert-keras folder is, by default, our own module generated afresh from the
+    Keras model with the folder's model.safetensors loaded strictly: its model.py is not run (--run-model-py runs
+    it, e.g. after editing it by hand)."""
     from . import load_torch
     if os.path.isdir(spec) or spec.endswith(".safetensors"):
         if weights:
             raise BadInputError("--torch-weights applies only to file.py:ClassName")
+        if os.path.isdir(spec) and not run_model_py and keras_model is not None:
+            return generated_with_weights(keras_model, os.path.join(spec, "model.safetensors"))
         return load_torch(spec)
     return load_user_module(spec, weights)
+
+
+def generated_with_weights(model, weights):
+    """convert-keras' module for the Keras `model`, generated here (never read from a folder), with the state dict of
+    `weights` (.safetensors) loaded strictly."""
+    import shutil
+    import tempfile
+    from . import codegen
+    from .generated import load_dir
+    from .graph import read_graph
+    from .keras_to_torch import _meta, write_dir
+    gen = codegen.generate(model)
+    tmp = tempfile.mkdtemp(prefix="deblurkeras-compare-")
+    try:
+        write_dir(tmp, gen, _meta(model, gen, read_graph(model), "compare"))
+        module = load_dir(tmp)
+    finally:
+        shutil.rmtree(tmp)
+    module.load_state_dict(checked_state(module, weights), strict=True)
+    return module.eval()
 
 
 def read_map(path, graph, module):
@@ -112,31 +140,26 @@ def read_map(path, graph, module):
 def run(args):
     from . import compare, report
     from .graph import read_graph
-    from .keras_to_torch import load_keras
+    from .keras_to_torch import default_sizes, load_keras
     from .pipeline import parse_sizes
     from ..releases import is_release_name
     from ..weights import load
     model = load(args.keras_model)[0] if is_release_name(args.keras_model) else load_keras(args.keras_model)
-    module = load_torch_side(args.torch, args.torch_weights)
+    module = load_torch_side(args.torch, args.torch_weights, model, args.run_model_py)
     graph = read_graph(model)
     layer_map = read_map(args.map, graph, module) if args.map else None
-    shape = graph.inputs[0][2]
-    static = len(shape) == 4 and shape[1] is not None and shape[2] is not None
-    sizes = parse_sizes(args.sizes) if args.sizes else [(shape[1], shape[2]) if static else (64, 64)]
+    sizes = parse_sizes(args.sizes) if args.sizes else default_sizes(graph)
     capture = compare.keras_capture(model, graph)
     results = []
     for size in sizes:
         inputs = compare.random_inputs(graph, size, args.seed)
-        results.append(compare.run_parity(model, module, inputs, args.tol, layer_map, graph, capture))
+        results.append(compare.run_parity(model, module, inputs, tol_of(args), layer_map, graph, capture))
     for r in results:
         mapped = len(r["rows"])
         print(f"{'x'.join(map(str, r['size']))}: {'PASS' if r['ok'] else 'FAIL'}  {mapped} layer calls paired, "
               f"output max abs diff [{', '.join(_fmt(o['max_abs']) for o in r['outputs'])}]")
         if r["first_divergence"]:
-            row = next(x for x in r["rows"] if x["name"] == r["first_divergence"])
-            print(f"  first divergence: {row['name']} (max abs {_fmt(row['max_abs'])}, keras {row['keras_shape']} "
-                  f"torch {row['torch_shape']})")
-            print(f"  likely cause: {r['cause']}")
+            print(f"  first divergence: {report.divergence(r)}")
     if args.report:
         meta = {"model": model.name, "config": args.torch, "naive": "", "source": args.keras_model}
         for p in report.write_reports(args.report, meta, results):

@@ -78,6 +78,47 @@ def convert_layer(layer, ctx):
     return fn(layer, ctx)
 
 
+# keras.ops elementwise operations that may take a Python number on one side (`x + 3.0`, `x * (1 / 6)`, `1 - x`:
+# MobileNetV3's hard-swish); the ScalarOp of tf_same computes them with the number as a Python float
+SCALAR_OPS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Divide": "divide",
+              "TrueDivide": "divide", "Maximum": "maximum", "Minimum": "minimum", "Power": "power"}
+
+
+def scalar_operand(layer_call):
+    """(op, number, tensor_first) of a keras.ops call with one tensor and one Python number, else None."""
+    import numbers
+    import keras
+    layer, node = layer_call.layer, layer_call.node
+    op = SCALAR_OPS.get(type(layer).__name__)
+    if op is None or isinstance(layer, keras.layers.Layer) or node is None:
+        return None
+    args = node.arguments
+    if args.kwargs or len(args.args) != 2:
+        return None
+    number = [isinstance(a, numbers.Real) and not isinstance(a, bool) for a in args.args]
+    tensor = [isinstance(a, keras.KerasTensor) for a in args.args]
+    if number[1] and tensor[0]:
+        return op, float(args.args[1]), True
+    if number[0] and tensor[1]:
+        return op, float(args.args[0]), False
+    return None
+
+
+def convert_call(layer_call, naive=None):
+    """The Converted of one layer call: a keras.ops call with a Python number on one side is a ScalarOp; any other
+    keras.ops call converts only when every argument is a tensor (ConvNeXt's `x + y`)."""
+    import keras
+    scalar = scalar_operand(layer_call)
+    if scalar is not None:
+        return Converted(call("ScalarOp", *scalar))
+    layer, node = layer_call.layer, layer_call.node
+    if not isinstance(layer, keras.layers.Layer) and node is not None \
+            and len(node.arguments._flat_arguments) != len(node.arguments.keras_tensors):
+        raise UnsupportedLayerError(f"operation {layer.name!r} ({type(layer).__name__}) has non-tensor arguments "
+                                    "other than one number; wrap it in a Keras layer and register a converter")
+    return convert_layer(layer, Context(layer_call.input_shapes, layer_call.output_shapes, dict(naive or {})))
+
+
 def unsupported(layer, what):
     return UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}): {what} is not supported; add a "
                                  "converter with @deblurkeras.convert.register_converter")

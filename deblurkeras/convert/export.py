@@ -6,6 +6,8 @@ once and every torch parameter/buffer filled once; anything left over raises Wei
 import json
 import os
 import platform
+import shutil
+import warnings
 
 import numpy as np
 import torch
@@ -13,7 +15,7 @@ from torch import nn
 
 from ..errors import BadInputError, WeightsMismatchError, first_line
 from .. import registry
-from ..utils import atomic_path, umask_mode
+from ..utils import atomic_path, clean_stale_temps, umask_mode
 
 FORMAT = "deblurkeras-torch-twin/1"
 
@@ -40,6 +42,71 @@ def twin_class(model_name):
 def build_twin(model_name, overrides=None, naive=None):
     """The PyTorch twin of a registered model, built with the same configuration (and optional naive pitfalls)."""
     return twin_class(model_name)(**model_config(model_name, overrides), naive=naive).eval()
+
+
+def prepare(model_name, out, weights=None, overrides=None, naive=(), sizes=(), keras_model=None, report_dir=None):
+    """The setup export-torch and export-onnx share, user errors first (before the slow Keras build): a valid
+    configuration, a writable output folder with room for the weights (stale temporaries of killed runs removed),
+    a --report that can be a folder, sizes the model can run, an existing weights file. Returns (config, twin with
+    the Keras weights, Keras model). `keras_model`: an already built model whose weights are exported (`weights`
+    then only names them)."""
+    from .report import check_report_dir
+    config = model_config(model_name, overrides)
+    try:
+        twin = build_twin(model_name, overrides, naive=naive)
+    except (TypeError, ValueError) as err:
+        raise BadInputError(f"{model_name}: bad configuration {config} ({err})") from None
+    check_writable(out, state_bytes(twin))
+    check_report_dir(report_dir)
+    for size in sizes or ():
+        twin.check_size(*size)
+    if weights and not os.path.isfile(weights):
+        raise BadInputError(f"{weights}: no such weights file")
+    model = keras_model
+    if model is None:
+        model = registry.build_model(model_name, **config)
+        if weights:
+            load_keras_weights(model, weights)
+        else:
+            warnings.warn(f"{model_name}: no --weights given, exporting the freshly initialised model", stacklevel=3)
+    twin.load_state_dict(keras_to_torch_state(model, twin, source=os.fspath(weights) if weights else model.name))
+    return config, twin.eval(), model
+
+
+def check_writable(out, need_bytes=0):
+    """Refuse, before any work, an output whose folder is missing, read-only or without room for `need_bytes`
+    (one line naming it); temporaries a killed export left there (ours only, of dead processes) are removed."""
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise BadInputError(f"{out}: directory {folder} does not exist")
+    clean_stale_temps(folder)
+    try:
+        with atomic_path(os.path.join(folder, "write-test")) as tmp, open(tmp, "wb") as f:
+            f.write(b"\0" * 4096)  # a block: a full disk refuses it
+            raise _Probe()
+    except _Probe:
+        pass
+    except OSError as err:
+        raise BadInputError(f"{out}: cannot write in {folder} ({err.strerror or err})") from None
+    check_room(out, need_bytes)
+
+
+def check_room(out, need_bytes):
+    """Refuse an output whose file system has less than `need_bytes` free (one line)."""
+    folder = os.path.dirname(os.path.abspath(out))
+    free = shutil.disk_usage(folder).free
+    if free < need_bytes:
+        raise BadInputError(f"{out}: {folder} has {free / 2**20:.1f} MiB free, the export needs about "
+                            f"{need_bytes / 2**20:.1f} MiB")
+
+
+class _Probe(Exception):
+    """Internal: undo the writability probe (atomic_path removes its temp when the block raises)."""
+
+
+def state_bytes(module):
+    """Bytes of a module's float32 state: about the size of its safetensors or ONNX file."""
+    return sum(t.numel() * 4 for t in module.state_dict().values())
 
 
 def keras_variables(model):

@@ -1,9 +1,10 @@
 """`deblurkeras convert-keras MODEL.keras --out DIR`: any Keras functional model -> readable PyTorch + parity proof.
 
-DIR gets model.py (generated, readable), tf_same.py (the TF-exact helpers it imports), model.safetensors and
-parity.json/.md/.html. Everything is written to a hidden temporary folder next to DIR first and renamed onto DIR
-only when the generated module matches Keras on every size: exit 1 and no DIR when it does not (the report still
-goes to --report DIR).
+DIR gets model.py (generated, readable), tf_same.py (the TF-exact helpers it imports), model.safetensors,
+parity.json/.md/.html and a MARK listing them. Everything is written to a hidden temporary folder next to DIR first
+and renamed onto DIR only when the generated module matches Keras on every size: exit 1 and no DIR when it does not
+(the report still goes to --report DIR). DIR is never a folder holding the input, and --overwrite replaces only a
+folder convert-keras wrote (its MARK), never a folder of the user's.
 """
 import json
 import os
@@ -12,9 +13,8 @@ import time
 
 from ..errors import BadInputError
 from ..utils import new_temp_dir, umask_mode
-from . import DEFAULT_TOL, tolerance
+from .rules import DEFAULT_SIZES, DEFAULT_TOL, add_check_arguments, tol_of
 
-DEFAULT_SIZES = ((64, 64), (48, 80))
 INIT_PY = '"""PyTorch port written by `deblurkeras convert-keras`: `from .model import load`; `load()` is ready."""\n'
 
 
@@ -65,23 +65,89 @@ def write_dir(directory, gen, meta):
     umask_mode(os.path.join(directory, "model.safetensors"))
 
 
+MARK = ".deblurkeras-convert-keras.json"  # in every folder convert-keras writes: what it wrote there
+
+
+def check_output_dir(out, inputs, overwrite, report_dir=None):
+    """Refuse, before any work, an --out convert-keras must not write or replace: one that is or holds an input
+    (`inputs`: paths), one that exists without --overwrite, and (even with it) one convert-keras did not create
+    (no MARK) or that holds anything its MARK does not list. `--out .` or `--out proj --overwrite` next to the
+    model would otherwise be deleted whole. A --report inside --out would be replaced with it: refused too."""
+    real = os.path.realpath(out)
+    for path in inputs:
+        if path and os.path.commonpath([real, os.path.realpath(path)]) == real:
+            raise BadInputError(f"{out}: holds the input {path}; choose an output folder of its own")
+    if report_dir and os.path.commonpath([real, os.path.realpath(report_dir)]) == real:
+        raise BadInputError(f"--report {report_dir}: inside --out {out}, which is replaced whole; put it elsewhere")
+    if not os.path.lexists(out):
+        return
+    if not overwrite:
+        raise BadInputError(f"{out}: exists; pass --overwrite to replace it (nothing was written)")
+    if os.path.islink(out) or not os.path.isdir(out):
+        raise BadInputError(f"{out}: not a folder convert-keras wrote; --overwrite replaces only those")
+    written = _marked(out)
+    if written is None:
+        raise BadInputError(f"{out}: not written by convert-keras (no {MARK}); --overwrite replaces only folders "
+                            "convert-keras created: choose a new --out")
+    other = sorted(set(os.listdir(out)) - written)
+    if other:
+        raise BadInputError(f"{out}: holds {len(other)} file(s) convert-keras did not write ({', '.join(other[:3])}); "
+                            "move them out or choose a new --out")
+
+
+def _marked(folder):
+    """The names the MARK of `folder` lists (with the MARK itself), or None when it has no readable MARK."""
+    try:
+        with open(os.path.join(folder, MARK), encoding="utf-8") as f:
+            doc = json.load(f)
+        return set(doc["files"]) | {MARK}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _mark(folder):
+    """Record in `folder` every name convert-keras wrote there (read by the next --overwrite)."""
+    names = sorted(os.listdir(folder))
+    with open(os.path.join(folder, MARK), "w", encoding="utf-8") as f:
+        json.dump({"format": "deblurkeras-convert-keras-mark/1", "files": names}, f, indent=1)
+
+
+def _replace(tmp, out, inputs):
+    """Move the finished `tmp` onto `out`. An old `out` is checked again (it may have changed during the export),
+    then emptied of exactly what its MARK lists; a folder still holding anything else is never removed."""
+    if os.path.lexists(out):
+        check_output_dir(out, inputs, True)
+        for name in _marked(out):
+            path = os.path.join(out, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)  # __pycache__ of the import check
+            elif os.path.lexists(path):
+                os.remove(path)
+        os.rmdir(out)
+    os.replace(tmp, out)
+
+
 def convert_keras(model, out, report_dir=None, sizes=None, tol=DEFAULT_TOL, seed=0, force=False, source=None,
                   onnx=False):
     """Convert `model` (a Keras model or a .keras path) into directory `out`; returns
-    (ok, results, report paths, seconds, generated). Nothing is left in `out` unless parity holds.
+    (ok, results, report paths, seconds, generated). Nothing is left in `out` unless parity holds. `force`
+    (--overwrite) replaces only a folder an earlier convert-keras created (check_output_dir).
     `onnx`: also write out/model.onnx from the generated module, proven against ONNX Runtime layer by layer
     (deblurkeras.convert.onnx_export; its results follow the torch ones, with "target": "ONNX Runtime")."""
     from . import codegen, compare, report
+    from .export import check_room, check_writable
     from .generated import load_dir
     from .graph import read_graph
     start = time.perf_counter()
     out = os.path.abspath(os.fspath(out))
-    if os.path.exists(out) and not (force and os.path.isdir(out)):
-        raise BadInputError(f"{out}: exists; pass --overwrite to replace it (nothing was written)")
-    if not os.path.isdir(os.path.dirname(out)):
-        raise BadInputError(f"{out}: parent directory does not exist")
     if isinstance(model, (str, os.PathLike)):
-        source, model = source or os.fspath(model), load_keras(model)
+        source = source or os.fspath(model)
+    check_output_dir(out, [source] if source else [], force, report_dir)
+    report.check_report_dir(report_dir)
+    check_writable(out)
+    if isinstance(model, (str, os.PathLike)):
+        model = load_keras(model)
+    check_room(out, 4 * model.count_params() * (2 if onnx else 1))
     graph = read_graph(model)
     sizes = list(sizes or default_sizes(graph))
     gen = codegen.generate(model)
@@ -103,15 +169,18 @@ def convert_keras(model, out, report_dir=None, sizes=None, tol=DEFAULT_TOL, seed
             if onnx else ([], [])
         ok = ok and all(r["ok"] for r in onnx_results)
         if ok and not report_dir:
-            paths = [os.path.join(out, os.path.basename(p)) for p in report.write_reports(tmp, rmeta, results)]
+            paths = report.write_reports(tmp, rmeta, results)
         paths, results = paths + onnx_paths, results + onnx_results
         if ok:
-            if os.path.exists(out):  # --overwrite: the old directory goes only once the new one is complete
-                shutil.rmtree(out)
-            os.replace(tmp, out)
+            _mark(tmp)
+            _replace(tmp, out, [source] if source else [])
+            # reports written inside the folder are named where they now are, not in the temporary folder
+            paths = [os.path.join(out, os.path.basename(p)) if os.path.dirname(p) == tmp else p for p in paths]
+    except OSError as err:  # a full disk or a folder gone read-only during the export: one line, no temporary left
+        raise BadInputError(f"{out}: cannot be written ({err.strerror or err})") from None
     finally:
         if os.path.exists(tmp):
-            shutil.rmtree(tmp)
+            shutil.rmtree(tmp)  # ours: a fresh, uniquely named folder this call made
     return ok, results, paths, time.perf_counter() - start, gen
 
 
@@ -130,8 +199,6 @@ def _onnx(model, module, graph, sizes, tol, seed, capture, rmeta, tmp, report_di
         onnx_export.set_metadata(proto, {k: v for k, v in ometa.items() if k != "target"})
         with open(os.path.join(tmp, "model.onnx"), "wb") as f:
             f.write(proto.SerializeToString())
-    if not report_dir:  # reports inside the directory are named where it will be
-        paths = [os.path.join(tmp[:-len(".partial")], os.path.basename(p)) for p in paths]
     return onnx_results, paths
 
 
@@ -140,16 +207,12 @@ def add_arguments(p):
     p.add_argument("model", help="a Keras 3 functional / Sequential model saved as .keras (loaded with safe_mode)")
     p.add_argument("--out", required=True, help="output directory (model.py, tf_same.py, model.safetensors, "
                                                 "parity report); written only when parity holds")
-    p.add_argument("--report", metavar="DIR", help="write parity.json / .md / .html here instead of into --out "
-                                                   "(also when parity fails)")
-    p.add_argument("--sizes", help="HxW list for the check, e.g. 64x64,48x80 (default: the model's static input "
-                                   "size, else 64x64,48x80)")
-    p.add_argument("--tol", type=tolerance, default=DEFAULT_TOL,
-                   help=f"max abs diff per layer (default {DEFAULT_TOL:g})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
+    add_check_arguments(p, report_help="write parity.json / .md / .html here instead of into --out (also when "
+                                       "parity fails)")
     # --overwrite is every verb's word (deblurkeras/outputs.py); --force stays for the scripts that use it
     p.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
-                   help="replace an existing --out directory (once the new one is complete)")
+                   help="replace an existing --out directory that convert-keras wrote (once the new one is "
+                        "complete); a folder it did not create, or holding other files, is refused")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (from the generated module, H / W "
                    "dynamic where the Keras input is) with a per-layer parity report against ONNX Runtime "
                    "(parity_onnx.*; needs `pip install 'deblurkeras[onnx]'`)")
@@ -160,8 +223,8 @@ def run(args):
     from .report import print_results, print_verdict
 
     sizes = parse_sizes(args.sizes) if args.sizes else None
-    ok, results, paths, seconds, gen = convert_keras(args.model, args.out, args.report, sizes, args.tol, args.seed,
+    ok, results, paths, seconds, gen = convert_keras(args.model, args.out, args.report, sizes, tol_of(args), args.seed,
                                                      args.overwrite, onnx=args.onnx)
     print(f"{gen.class_name}: {gen.n_layers} Keras layers converted")
     print_results(results, paths)
-    return print_verdict(ok, args.out, args.tol, seconds)
+    return print_verdict(ok, args.out, tol_of(args), seconds)

@@ -174,12 +174,7 @@ def ort_session(model, threads=None):
 
 
 # ---- the proof ------------------------------------------------------------------------------------------------
-def _nhwc(a):
-    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)) if a.ndim == 4 else a
-
-
-def run_onnx_parity(model_name, model, checking, handed, keys, x_nhwc, tol, capture, output_index, twin=None,
-                    naive=()):
+def run_onnx_parity(model_name, model, checking, handed, keys, x_nhwc, tol, capture, output_index, diagnose=None):
     """One size: Keras (reference) against the checking copy's taps and outputs and the handed-out file's output."""
     from .. import registry
     from . import parity
@@ -188,57 +183,12 @@ def run_onnx_parity(model_name, model, checking, handed, keys, x_nhwc, tol, capt
     x = np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))
     got = checking.run(None, {INPUT: x})
     n_out = len(got) - len(keys)
-    taps = {k: _nhwc(a) for k, a in zip(keys, got[n_out:])}
-    result = parity.compare_captured(x_nhwc.shape[1:3], k_acts, k_outs, counts, taps, [_nhwc(a) for a in got[:n_out]],
-                                     tol, peak)
-    ref = k_outs[output_index] if k_outs else None
-    file_out = _nhwc(handed.run([OUTPUT], {INPUT: x})[0])
-    stats = parity.compare(ref, file_out)
-    ok = stats["max_abs"] is not None and stats["max_abs"] <= tol
-    result["outputs"].append({"index": "file", "keras_shape": list(ref.shape), "torch_shape": list(file_out.shape),
-                              **stats, "psnr_db": parity.psnr(ref, file_out, peak) if ref.shape == file_out.shape
-                              else None, "ok": ok})
-    result["file_max_abs"] = stats["max_abs"]
-    result["ok"] = result["ok"] and ok
-    result["max_abs_output"] = max(o["max_abs"] if o["max_abs"] is not None else float("inf")
-                                   for o in result["outputs"])
-    if result["first_divergence"] and twin is not None:
-        first = next(r for r in result["rows"] if r["name"] == result["first_divergence"])
-        key = (first["layer"], first["node"])
-        result["cause"] = likely_cause(model_name, twin, x, key, taps[key], k_acts[key], tol, naive)
-    return result
-
-
-def likely_cause(model_name, twin, x_nchw, key, onnx_act, keras_act, tol, naive=()):
-    """Why the ONNX graph leaves Keras at layer `key`: the hand-port pitfall whose twin reproduces the ONNX
-    activation there (each pitfall's twin is run on the same input), else whether the twin itself agrees."""
-    import torch
-    from .compare import CAUSES
-    from .export import build_twin
-    from .torch_layers import PITFALLS
-
-    def act(module):
-        with torch.no_grad(), module.capturing() as taps:
-            module(torch.from_numpy(x_nchw))
-        return _nhwc(taps[key].numpy()) if key in taps else None
-
-    state = twin.state_dict()
-    for pitfall in PITFALLS:
-        try:
-            variant = build_twin(model_name, naive={pitfall})
-        except ValueError:
-            continue
-        variant.load_state_dict(state)
-        a = act(variant)
-        if a is not None and a.shape == onnx_act.shape and np.abs(a - onnx_act).max() <= tol \
-                and np.abs(a - keras_act).max() > tol:
-            return f"{CAUSES.get(pitfall, pitfall)} (the {pitfall!r} hand-port pitfall reproduces the exported layer)"
-    exact = build_twin(model_name)
-    exact.load_state_dict(state)
-    a = act(exact)
-    if a is not None and a.shape == keras_act.shape and np.abs(a - keras_act).max() <= tol:
-        return "the exported graph differs from the exact twin at this layer (exporter or runtime)"
-    return None
+    taps = dict(zip(keys, got[n_out:]))
+    result = parity.compare_captured(x_nhwc.shape[1:3], k_acts, k_outs, counts, taps, got[:n_out], tol, peak)
+    file_out = parity.torch_to_keras_array(handed.run([OUTPUT], {INPUT: x})[0])
+    parity.add_output(result, parity.output_row("file", k_outs[output_index], file_out, tol, peak))
+    result["file_max_abs"] = result["outputs"][-1]["max_abs"]
+    return parity.with_cause(result, diagnose, taps, k_acts)
 
 
 def check_size_guard(handed, multiples, size, channels):
@@ -283,6 +233,7 @@ def export_onnx(model_name, out, weights=None, report_dir=None, naive=None, size
     from ..utils import atomic_path
     from . import export, parity
     from .pipeline import parity_input
+    from .causes import twin_diagnosis
     from .torch_layers import check_naive
     require("onnx"), require("onnxruntime")
     tol = parity.DEFAULT_TOL if tol is None else tol
@@ -290,31 +241,11 @@ def export_onnx(model_name, out, weights=None, report_dir=None, naive=None, size
     io_ = registry.model_io(model_name)
     if not io_.image:
         raise BadInputError(f"{model_name} does not produce images: export-onnx exports the image models")
-    config = export.model_config(model_name, overrides)
     naive = check_naive(naive)
-    try:
-        twin = export.build_twin(model_name, overrides, naive=naive)
-    except (TypeError, ValueError) as err:
-        raise BadInputError(f"{model_name}: bad configuration {config} ({err})") from None
-    out_dir = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(out_dir):
-        raise BadInputError(f"{out}: directory {out_dir} does not exist")
-    sizes = [tuple(s) for s in (sizes or getattr(twin, "PARITY_SIZES", None) or ((64, 64), (48, 80)))]
-    if len(sizes) < 2:
+    if sizes is not None and len(sizes) < 2:
         raise BadInputError("export-onnx checks at least two sizes (the file has dynamic H / W)")
-    for size in sizes:
-        twin.check_size(*size)
-    if weights and not os.path.isfile(weights):
-        raise BadInputError(f"{weights}: no such weights file")
-    model = keras_model
-    if model is None:
-        model = registry.build_model(model_name, **config)
-        if weights:
-            export.load_keras_weights(model, weights)
-    if not weights and keras_model is None:
-        warnings.warn(f"{model_name}: no --weights given, exporting the freshly initialised model", stacklevel=2)
-    twin.load_state_dict(export.keras_to_torch_state(model, twin, source=os.fspath(weights) if weights else model.name))
-    twin.eval()
+    config, twin, model = export.prepare(model_name, out, weights, overrides, naive, sizes, keras_model, report_dir)
+    sizes = [tuple(s) for s in (sizes or twin.parity_sizes())]
     parity.disable_tf32()
     sample = (torch.from_numpy(parity_input(model_name, sizes[0], seed).transpose(0, 3, 1, 2).copy()),)
     keys = tap_keys(twin, sample)
@@ -329,8 +260,12 @@ def export_onnx(model_name, out, weights=None, report_dir=None, naive=None, size
     if progress:
         from tqdm import tqdm
         it = tqdm(sizes, desc="onnx parity", unit="size")
-    results = [run_onnx_parity(model_name, model, s_checking, s_handed, keys, parity_input(model_name, s, seed), tol,
-                               capture, io_.output_index, twin, naive) for s in it]
+    results = []
+    for size in it:
+        x = parity_input(model_name, size, seed)
+        diagnose = twin_diagnosis(model_name, twin, x, tol, overrides)  # the pitfalls tried against the exact twin
+        results.append(run_onnx_parity(model_name, model, s_checking, s_handed, keys, x, tol, capture,
+                                       io_.output_index, diagnose))
     guard = check_size_guard(s_handed, io_.multiples, sizes[0], io_.channels)
     for r in results:
         r["size_check"] = guard
@@ -340,34 +275,51 @@ def export_onnx(model_name, out, weights=None, report_dir=None, naive=None, size
         from . import report
         paths = report.write_reports(report_dir, {**meta, "target": TARGET}, results)
     if ok:
-        with atomic_path(out) as tmp, open(tmp, "wb") as f:
-            f.write(handed)
+        try:
+            with atomic_path(out) as tmp, open(tmp, "wb") as f:
+                f.write(handed)
+        except OSError as err:  # the disk filled up since the check: one line, no temporary left
+            raise BadInputError(f"{out}: cannot be written ({err.strerror or err})") from None
     return ok, results, paths, time.perf_counter() - start
+
+
+def size_check_line(model_name, results):
+    """What export-onnx says of the file's size check on success: the rule it enforces, not the runtime's refusal
+    message (that is in parity.json); None for a model that runs at any size."""
+    from .. import registry
+    mh, mw = registry.model_io(model_name).multiples
+    if not results or not results[0].get("size_check"):
+        return None
+    return (f"size check: the file refuses an input whose H x W is not a multiple of {mh} x {mw} "
+            f"(tried at {results[0]['size'][0] + (mh > 1)}x{results[0]['size'][1] + (mw > 1)}: refused)")
 
 
 # ---- CLI: deblurkeras export-onnx ---------------------------------------------------------------------------
 def add_arguments(p):
+    from ..registry import model_names
     from .cli import add_export_arguments
     add_export_arguments(
         p, out_help="output .onnx file (written only when parity holds)",
         naive_help="export a hand-port twin with these pitfalls (to see the report catch them): "
                    "padding,resize,bn,leaky,shuffle,deconv",
         sizes_help="HxW list for the check, at least two, e.g. 64x64,48x80 (default: per model)",
-        set_help="builder argument override (JSON, else a string)")
+        set_help="builder argument override (JSON, else a string)", model_choices=model_names(image_only=True))
 
 
 def run(args):
     from .. import registry
+    from .rules import tol_of
     from .cli import export_options
     from .report import print_results, print_verdict
     models = registry.model_names(image_only=True)
     args.model, naive, sizes, overrides = export_options(args, models, what="image model")
-    ok, results, paths, seconds = export_onnx(args.model, args.out, args.weights, args.report, naive, sizes, args.tol,
+    ok, results, paths, seconds = export_onnx(args.model, args.out, args.weights, args.report, naive, sizes, tol_of(args),
                                               overrides, args.seed, progress=True)
-    if results and results[0].get("size_check"):
-        print(f"size check (a size that is not a multiple): {results[0]['size_check'][:160]}")
+    line = size_check_line(args.model, results)
+    if line:
+        print(line)
     print_results(results, paths)
-    return print_verdict(ok, args.out, args.tol, seconds, extra="dynamic H x W")
+    return print_verdict(ok, args.out, tol_of(args), seconds, extra="dynamic H x W")
 
 
 # ---- convert-keras --onnx: any Keras model through its generated torch module ---------------------------------
@@ -399,16 +351,10 @@ def converted_to_onnx(model, module, graph, sizes, tol, seed=0, capture=None):
         k_all = [np.asarray(a) for a in (k_all if isinstance(k_all, (list, tuple)) else [k_all])]
         k_acts, k_outs = dict(zip(capture[1], k_all[:len(capture[1])])), k_all[len(capture[1]):]
         feeds = {n: compare.keras_to_torch_array(a) for n, a in zip(names, inputs)}
-        got = [compare.torch_to_keras_array(a) for a in s_checking.run(None, feeds)]
-        taps = dict(zip(keys, got[n_out:]))
-        r = parity.compare_captured(list(inputs[0].shape[1:3]), k_acts, k_outs, counts, taps, got[:n_out], tol)
+        got = s_checking.run(None, feeds)  # NCHW, as the engine compares them
+        r = parity.compare_captured(list(inputs[0].shape[1:3]), k_acts, k_outs, counts, dict(zip(keys, got[n_out:])),
+                                    got[:n_out], tol)
         for i, (a, b) in enumerate(zip(k_outs, s_handed.run(None, feeds))):
-            b = compare.torch_to_keras_array(b)
-            stats = parity.compare(a, b)
-            good = stats["max_abs"] is not None and stats["max_abs"] <= tol
-            r["outputs"].append({"index": f"file {i}", "keras_shape": list(a.shape), "torch_shape": list(b.shape),
-                                 **stats, "psnr_db": None, "ok": good})
-            r["ok"] = r["ok"] and good
-        r["max_abs_output"] = max(o["max_abs"] if o["max_abs"] is not None else float("inf") for o in r["outputs"])
+            parity.add_output(r, parity.output_row(f"file {i}", a, compare.torch_to_keras_array(b), tol))
         results.append(r)
     return handed, results

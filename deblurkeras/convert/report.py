@@ -9,22 +9,35 @@ from ..utils import atomic_path, dumps_json
 
 
 def print_results(results, paths):
-    """One line per checked size (PASS/FAIL, output max abs diffs, first divergence and its likely cause), then
-    the report files: what export-torch and convert-keras print."""
+    """One line per checked size (PASS/FAIL, output max abs diffs, first divergence with its errors and likely
+    cause), then the report files: what export-torch, export-onnx and convert-keras print."""
     for r in results:
         outs = ", ".join(f"{o['max_abs']:.3g}" if o["max_abs"] is not None else "shape!" for o in r["outputs"])
-        cause = f" ({r['cause']})" if r.get("cause") else ""
         target = f"{r['target']} " if r.get("target") else ""  # convert-keras --onnx: the ONNX Runtime rows
         print(f"{target}{'x'.join(map(str, r['size']))}: {'PASS' if r['ok'] else 'FAIL'}  "
-              f"output max abs diff [{outs}]  first divergence: {r['first_divergence'] or 'none'}{cause}")
+              f"output max abs diff [{outs}]  first divergence: {divergence(r)}")
     for p in paths:
         print(f"report: {p}")
+
+
+def divergence(result):
+    """`enc2_1@0 (max abs 0.42 = relative 1 of the layer's max |x| 0.42; likely cause: ...)`, or `none`."""
+    row = next((x for x in result["rows"] if x["name"] == result["first_divergence"]), None)
+    if row is None:
+        return "none" if not result["first_divergence"] else result["first_divergence"]
+    if row["max_abs"] is None:
+        what = f"shape keras {row['keras_shape']} vs {row['torch_shape']}"
+    else:
+        what = f"max abs {row['max_abs']:.3g} = relative {row['max_rel']:.2g} of the layer's max |x| {row['scale']:.3g}"
+    cause = f"; likely cause: {result['cause']}" if result.get("cause") else ""
+    return f"{row['name']} ({what}{cause})"
 
 
 def print_verdict(ok, out, tol, seconds, extra=""):
     """The last line of an export verb -> its exit status: 0 written, 1 parity failed (nothing written)."""
     if not ok:
-        print(f"parity FAILED (tol {tol:g}); {out} not written")
+        from .rules import tolerance_rule
+        print(f"parity FAILED ({tolerance_rule(tol)}); {out} not written")
         return 1
     detail = ", ".join(([f"{os.path.getsize(out)} bytes"] if os.path.isfile(out) else []) + ([extra] if extra else []))
     print(f"wrote {out}{f' ({detail})' if detail else ''} in {seconds:.1f} s")
@@ -70,7 +83,9 @@ def plots(result):
     floor = 1e-10  # exact zeros on a log axis
     ax.semilogy([r["depth"] for r in rows], [max(r["max_abs"], floor) for r in rows], ".-", label="max abs diff")
     ax.semilogy([r["depth"] for r in rows], [max(r["mean_abs"], floor) for r in rows], ".-", label="mean abs diff")
-    ax.axhline(result["tol"], color="red", ls="--", lw=1, label=f"tolerance {result['tol']:g}")
+    scaled = "x max" in result.get("tol_rule", "")
+    ax.axhline(result["tol"], color="red", ls="--", lw=1,
+               label=f"tolerance {result['tol']:g}" + (" (x the layer's max |x| where above 1)" if scaled else ""))
     if result["first_divergence"]:
         first = next(r for r in result["rows"] if r["name"] == result["first_divergence"])
         ax.axvline(first["depth"], color="orange", lw=1, label=f"first divergence: {first['name']}")
@@ -110,13 +125,12 @@ def _header(meta):
 
 
 def _summary(meta, result):
-    first = result["first_divergence"] or "none"
     outs = ", ".join(f"#{o['index']} max abs {_fmt(o['max_abs'])} PSNR {_fmt(o['psnr_db'], '.1f')} dB"
                      for o in result["outputs"])
-    cause = f" (likely cause: {result['cause']})" if result.get("cause") else ""
+    rule = result.get("tol_rule") or f"tol {result['tol']:g}"
     return (f"model {meta.get('model')}, size {'x'.join(map(str, result['size']))}, naive "
-            f"{meta.get('naive') or 'none'}: {'PASS' if result['ok'] else 'FAIL'} (tol {result['tol']:g}); "
-            f"first divergence: {first}{cause}; outputs: {outs}")
+            f"{meta.get('naive') or 'none'}: {'PASS' if result['ok'] else 'FAIL'} ({rule}); "
+            f"first divergence: {divergence(result)}; outputs: {outs}")
 
 
 def markdown(meta, results):
@@ -153,6 +167,14 @@ def html_page(meta, results):
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def check_report_dir(directory):
+    """Refuse, before any work, a --report that names an existing file (the reports go into a folder)."""
+    if directory and os.path.exists(directory) and not os.path.isdir(directory):
+        from ..errors import BadInputError
+        raise BadInputError(f"--report {directory}: exists and is not a folder (parity.json / .md / .html go into a "
+                            "folder)")
 
 
 def write_reports(directory, meta, results, stem="parity"):

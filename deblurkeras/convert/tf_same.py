@@ -10,6 +10,7 @@ The pitfalls a hand port usually hits are options here, so the `compare` detecto
     Flatten order "chw"            flattening NCHW directly instead of Keras' (H, W, C) order
 """
 import contextlib
+import operator
 
 import torch
 import torch.nn.functional as F
@@ -332,6 +333,21 @@ class Merge(nn.Module):
             y = {"add": torch.add, "multiply": torch.mul, "average": torch.add, "maximum": torch.maximum,
                  "minimum": torch.minimum}[self.op](y, x)
         return y / len(xs) if self.op == "average" else y
+
+
+class ScalarOp(nn.Module):
+    """A keras.ops elementwise call with a Python number on one side: `x + 3.0`, `x * (1 / 6)`, `1 - x`."""
+
+    def __init__(self, op, value, tensor_first=True):
+        super().__init__()
+        self.op, self.value, self.tensor_first = op, float(value), tensor_first
+
+    def forward(self, x):
+        a, b = (x, self.value) if self.tensor_first else (self.value, x)
+        if self.op in ("maximum", "minimum"):
+            return getattr(torch, f"clamp_{'min' if self.op == 'maximum' else 'max'}")(x, self.value)
+        return {"add": operator.add, "subtract": operator.sub, "multiply": operator.mul, "divide": operator.truediv,
+                "power": operator.pow}[self.op](a, b)
 
 
 class Concatenate(nn.Module):

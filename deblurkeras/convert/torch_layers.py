@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# one copy of each TF-exact helper: tf_same.py (self-contained, what convert-keras folders carry) holds them
+from .tf_same import activate, resize, same_pads
+
 PITFALLS = ("padding", "deconv", "resize", "bn", "leaky", "shuffle")
 
 
@@ -30,17 +33,6 @@ def check_naive(naive):
     if unknown:
         raise ValueError(f"unknown naive mode(s) {sorted(unknown)}; expected some of {list(PITFALLS)}")
     return items
-
-
-def same_pads(size, kernel, stride, dilation=1):
-    """TF SAME padding along one dim: (before, after); the odd pixel goes after (bottom/right)."""
-    if stride == 1:  # size-free: plain ints, so a traced graph (ONNX export) gets constant pads
-        total = (kernel - 1) * dilation
-        return total // 2, total - total // 2
-    out = (size + stride - 1) // stride  # ceil; no negative floor division (ONNX Div truncates)
-    total = (out - 1) * stride + (kernel - 1) * dilation + 1 - size
-    total = total.clamp(min=0) if isinstance(total, torch.Tensor) else max(total, 0)  # traced sizes stay ops
-    return total // 2, total - total // 2
 
 
 class SameConv2d(nn.Conv2d):
@@ -93,39 +85,12 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
         return activate(y, self.activation)
 
 
-def activate(x, activation):
-    """Keras activation names used by the models; None/'linear' is the identity."""
-    if activation in (None, "linear"):
-        return x
-    if activation == "relu":
-        return F.relu(x)
-    if activation == "tanh":
-        return torch.tanh(x)
-    if activation == "sigmoid":
-        return torch.sigmoid(x)
-    if activation == "leaky_relu":  # Keras' activation="leaky_relu" uses slope 0.2
-        return F.leaky_relu(x, 0.2)
-    raise ValueError(f"unsupported activation {activation!r}")
-
-
 def resize_bilinear(x, size, mode="tf1_legacy", naive=()):
-    """Bilinear resize of an NCHW tensor to size=(h, w) with TF semantics.
-
-    tf1_legacy (align_corners=False, half_pixel_centers=False: src = dst*in/out) has no torch flag; exact
-    equivalent: replicate-pad one row/col bottom/right, interpolate to (h+1, w+1) with align_corners=True, slice.
-    half_pixel == torch align_corners=False. naive 'resize' always uses the half-pixel form.
-    """
-    oh, ow = size
-    if not isinstance(oh, torch.Tensor):  # traced sizes (ONNX export) stay tensors: a dynamic Resize
-        oh, ow = int(oh), int(ow)
-    if (oh, ow) == tuple(x.shape[2:]):
-        return x  # both TF modes are the identity at the same size
-    if mode == "half_pixel" or "resize" in naive:
-        return F.interpolate(x, size=(oh, ow), mode="bilinear", align_corners=False)
-    if mode != "tf1_legacy":
+    """Bilinear resize of an NCHW tensor to size=(h, w) with TF semantics (tf_same.resize): tf1_legacy (TF1's
+    src = dst * in / out) or half_pixel; the naive 'resize' pitfall always uses the half-pixel form."""
+    if mode not in ("tf1_legacy", "half_pixel"):
         raise ValueError(f"unknown resize mode {mode!r}")
-    padded = F.pad(x, (0, 1, 0, 1), mode="replicate")
-    return F.interpolate(padded, size=(oh + 1, ow + 1), mode="bilinear", align_corners=True)[:, :, :oh, :ow]
+    return resize(x, size, "half_pixel" if "resize" in naive else mode)
 
 
 def scaled_size(h, w, scale):

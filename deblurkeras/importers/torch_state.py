@@ -77,12 +77,16 @@ def _expected(layer):
     return []
 
 
-def plan(layers, state_dict, source, prefix=""):
-    """Check every tensor (names, shapes) and return [(variable, value)]; raise WeightsMismatchError otherwise."""
+def plan(layers, state_dict, source, prefix="", paths=None, ignore=()):
+    """Check every tensor (names, shapes) and return [(variable, value)]; raise WeightsMismatchError otherwise.
+    A Keras layer reads the keys under its torch module path: `paths` {layer name: path} (torchvision VGG's
+    `features.0` for `block1_conv1`), else `prefix` + its own name. Keys under `ignore` prefixes (a classifier
+    the Keras model has not) are left alone; every other key under `prefix` must be used."""
     out, seen, missing, mismatched = [], set(), [], []
     for layer in layers:
+        path = (paths or {}).get(layer.name, f"{prefix}{layer.name}")
         for suffix, var, convert in _expected(layer):
-            key = f"{prefix}{layer.name}.{suffix}"
+            key = f"{path}.{suffix}"
             if key not in state_dict:
                 missing.append(key)
                 continue
@@ -93,8 +97,9 @@ def plan(layers, state_dict, source, prefix=""):
                 continue
             out.append((var, value.astype(np.float32)))
         if any(s == "running_mean" for s, _, _ in _expected(layer)):
-            seen.add(f"{prefix}{layer.name}.num_batches_tracked")
-    unexpected = sorted(k for k in state_dict if k.startswith(prefix) and k not in seen)
+            seen.add(f"{path}.num_batches_tracked")
+    unexpected = sorted(k for k in state_dict if k.startswith(prefix) and k not in seen
+                        and not k.startswith(tuple(ignore)))
     if missing or unexpected or mismatched:
         raise WeightsMismatchError(source, missing, unexpected, mismatched)
     return out

@@ -125,8 +125,8 @@ class StackDMPHNTorch(TwinModule):
             raise BadInputError(f"Stack-DMPHN cannot run on {h}x{w}: H must be a multiple of {mh}, W of {mw}")
 
     def _halves(self, x, dim, name):
-        a, b = torch.split(x, x.shape[dim] // 2, dim=dim)
-        self.tap(name, a)
+        a, b = torch.chunk(x, 2, dim=dim)  # not torch.split(x, n // 2): the tracer would freeze n // 2 into the
+        self.tap(name, a)                  # ONNX Split, sized for the trace size only; chunk traces size-free
         return [a, b]
 
     def _stack(self, s, x, prev, skip):
