@@ -34,6 +34,8 @@ setup(
         "openvino": ["openvino", "onnx"],
         # to view the runs' tb/ logs (they are written with core TensorFlow, no tensorboard needed to train)
         "tensorboard": ["tensorboard"],
+        # video files in deblur / upscale (deblurkeras/video): PyAV's wheel carries FFmpeg with libx264 and ffv1
+        "video": ["av>=18"],
     },
     entry_points={"console_scripts": ["deblurkeras=deblurkeras.cli:main"]},
 )

@@ -201,10 +201,7 @@ def _tile_plan(args, name, io, info, budget, src, say):
 
 def run_video(args, verb, src, dst, info, model, name, io, budget, crf, say):
     """One video: decode -> model -> segments in the work folder -> the final file, atomically."""
-    from tqdm import tqdm
-
     from . import stream
-    from .frames import FrameRunner
 
     start, end = parse_frames(args.frames)
     if info.frames_exact and start >= info.frames:
@@ -218,66 +215,10 @@ def run_video(args, verb, src, dst, info, model, name, io, budget, crf, say):
         raise BadInputError(f"{dst}: another run is writing it")
     try:
         done_segments = prepare_work(work, desc, args.resume, say)
-        skip = done_segments * args.segment
-        total = (min(end, info.frames) if end is not None else info.frames) - start if info.frames else None
-        if done_segments:
-            say(f"{show(src)}: resuming after {done_segments} finished segments ({skip} frames)")
-        bar = tqdm(total=total, initial=min(skip, total or skip), unit="frame", desc=os.path.basename(src),
-                   file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
-        runner = FrameRunner(model, name, io, budget, tile, args, src)
-        errors = stream.DecodeErrors()
-        state = {"writer": None, "seg": None, "matrix": None, "colour": None, "t0": None, "t1": None,
-                 "count": 0, "size": None}
-
-        def finish_segment():
-            w = state["writer"]
-            if w is not None:
-                w.close()
-                os.replace(w.path, segment_path(work, state["seg"]))
-                state["writer"] = None
-
-        def emit(k, pts, out_rgb):
-            seg = k // args.segment
-            if state["writer"] is not None and state["seg"] != seg:
-                finish_segment()
-            if state["writer"] is None:
-                tmp = os.path.join(work, f"seg-{seg:06d}.partial.nut")
-                state["writer"] = stream.SegmentWriter(tmp, args.codec, crf, args.preset, info, state["colour"],
-                                                       out_rgb.shape[:2])
-                state["seg"] = seg
-            state["writer"].write(out_rgb, pts)
-            bar.update(1)
-
-        for d in stream.decode_frames(src, errors, strict=args.strict):
-            if d.index < start:
-                continue
-            if end is not None and d.index >= end:
-                state["t1"] = d.pts * info.time_base
-                break
-            if state["t0"] is None:
-                state["t0"], t0_pts = d.pts * info.time_base, d.pts
-                state["matrix"], state["colour"] = d.matrix, (d.colorspace, d.color_range)
-                state["size"] = d.rgb.shape[:2]
-            if d.rgb.shape[:2] != state["size"]:
-                raise BadInputError(f"{show(src)}: frame {d.index} is {d.rgb.shape[1]}x{d.rgb.shape[0]}, the "
-                                    f"video started at {state['size'][1]}x{state['size'][0]}; a size change "
-                                    f"mid-stream is not supported")
-            k = d.index - start
-            state["count"] = k + 1
-            pts = d.pts - t0_pts if start else d.pts  # --frames: the part starts at time 0
-            if k < skip:
-                continue  # in a finished segment (--resume)
-            runner.push(k, pts, d.rgb, emit)
-        runner.flush(emit)
-        finish_segment()
-        bar.close()
-        if state["t0"] is None:
-            raise BadInputError(f"{show(src)}: no frame decoded" + (f" ({errors.first})" if errors.first else "")
-                                + (f" in --frames {args.frames}" if args.frames else ""))
         try:
-            _report_lost(src, info, start, end, state["count"], errors, args, say)
+            state = _encode(args, src, info, model, name, io, budget, crf, tile, work, done_segments, say)
         except BadInputError:
-            shutil.rmtree(work)  # --strict: nothing is kept
+            shutil.rmtree(work, ignore_errors=True)  # a bad input (--strict, a size change): nothing is kept
             raise
         n_segments = (state["count"] + args.segment - 1) // args.segment
         segments = [segment_path(work, k) for k in range(n_segments)]
@@ -316,3 +257,71 @@ def _report_lost(src, info, start, end, count, errors, args, say):
             raise BadInputError(msg + "; --strict: nothing written")
         say(msg + f"; the {count} that decoded were processed (--strict to stop instead)")
 
+
+def _encode(args, src, info, model, name, io, budget, crf, tile, work, done_segments, say):
+    """Decode -> model -> segments (those from `done_segments` on); returns the run's state (frame count, first
+    frame's time and tags, the span for --frames)."""
+    from tqdm import tqdm
+
+    from . import stream
+    from .frames import FrameRunner
+
+    start, end = parse_frames(args.frames)
+    skip = done_segments * args.segment
+    total = (min(end, info.frames) if end is not None else info.frames) - start if info.frames else None
+    if done_segments:
+        say(f"{show(src)}: resuming after {done_segments} finished segments ({skip} frames)")
+    bar = tqdm(total=total, initial=min(skip, total or skip), unit="frame", desc=os.path.basename(src),
+               file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+    runner = FrameRunner(model, name, io, budget, tile, args, src)
+    errors = stream.DecodeErrors()
+    state = {"writer": None, "seg": None, "matrix": None, "colour": None, "t0": None, "t1": None,
+             "count": 0, "size": None}
+
+    def finish_segment():
+        w = state["writer"]
+        if w is not None:
+            w.close()
+            os.replace(w.path, segment_path(work, state["seg"]))
+            state["writer"] = None
+
+    def emit(k, pts, out_rgb):
+        seg = k // args.segment
+        if state["writer"] is not None and state["seg"] != seg:
+            finish_segment()
+        if state["writer"] is None:
+            tmp = os.path.join(work, f"seg-{seg:06d}.partial.nut")
+            state["writer"] = stream.SegmentWriter(tmp, args.codec, crf, args.preset, info, state["colour"],
+                                                   out_rgb.shape[:2])
+            state["seg"] = seg
+        state["writer"].write(out_rgb, pts)
+        bar.update(1)
+
+    for d in stream.decode_frames(src, errors, strict=args.strict):
+        if d.index < start:
+            continue
+        if end is not None and d.index >= end:
+            state["t1"] = d.pts * info.time_base
+            break
+        if state["t0"] is None:
+            state["t0"], t0_pts = d.pts * info.time_base, d.pts
+            state["matrix"], state["colour"] = d.matrix, (d.colorspace, d.color_range)
+            state["size"] = d.rgb.shape[:2]
+        if d.rgb.shape[:2] != state["size"]:
+            raise BadInputError(f"{show(src)}: frame {d.index} is {d.rgb.shape[1]}x{d.rgb.shape[0]}, the "
+                                f"video started at {state['size'][1]}x{state['size'][0]}; a size change "
+                                f"mid-stream is not supported")
+        k = d.index - start
+        state["count"] = k + 1
+        pts = d.pts - t0_pts if start else d.pts  # --frames: the part starts at time 0
+        if k < skip:
+            continue  # in a finished segment (--resume)
+        runner.push(k, pts, d.rgb, emit)
+    runner.flush(emit)
+    finish_segment()
+    bar.close()
+    if state["t0"] is None:
+        raise BadInputError(f"{show(src)}: no frame decoded" + (f" ({errors.first})" if errors.first else "")
+                            + (f" in --frames {args.frames}" if args.frames else ""))
+    _report_lost(src, info, start, end, state["count"], errors, args, say)
+    return state

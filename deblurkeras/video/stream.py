@@ -119,7 +119,7 @@ def decode_frames(path, errors, strict=False):
     av = require_av()
     with open_input(path) as c:
         s = video_stream(c, path)
-        s.thread_type = "AUTO"
+        s.thread_type = "SLICE"  # frame threads would drop the frames in flight when a packet fails
         index, last_pts = 0, None
         step = int(round(1 / (s.average_rate * s.time_base))) if s.average_rate else 1
         for packet in c.demux(s):
