@@ -174,6 +174,11 @@ def run_videos(args, verb, videos, prepare, stem):
             try:
                 run_video(args, verb, src, dst, info, model, name, io, budget, crf, say)
                 done += 1
+            except KeyboardInterrupt:
+                if os.path.isdir(work_folder(dst)):
+                    say(f"{show(src)}: interrupted; its finished segments are kept: the same command with --resume "
+                        f"continues it")
+                raise
             except DeblurKerasError as e:
                 msg = str(e) if show(src) in str(e) or show(dst) in str(e) else f"{show(src)}: {e}"
                 say(f"error: {msg}")
