@@ -9,6 +9,7 @@ which prints its peak RSS (VmHWM). The model is a stand-in, one 1x1 convolution 
 hours here. Printed: the peak RSS of each run and the ratio of the longest to the shortest.
 """
 import argparse
+import fractions
 import os
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def make_clip(path, seconds, fps):
         v = out.add_stream("libx264", rate=fps)
         v.width, v.height, v.pix_fmt = W, H, "yuv420p"
         v.options = {"preset": "ultrafast", "crf": "23"}
+        v.time_base = v.codec_context.time_base = fractions.Fraction(1, fps)
         a = out.add_stream("aac", rate=16000)
         a.layout = "mono"
         for i in range(n):
@@ -42,7 +44,6 @@ def make_clip(path, seconds, fps):
             x = x if x < 512 else 1024 - x
             f = av.VideoFrame.from_ndarray(np.ascontiguousarray(big[:, x:x + W]), format="rgb24")
             f.pts = i
-            f.time_base = v.codec_context.time_base
             for pk in v.encode(f):
                 out.mux(pk)
         for pk in v.encode():

@@ -310,7 +310,9 @@ def _encode(args, src, info, model, name, io, budget, crf, tile, work, done_segm
             break
         if state["t0"] is None:
             state["t0"], t0_pts = d.pts * info.time_base, d.pts
-            state["matrix"], state["colour"] = d.matrix, (d.colorspace, d.color_range)
+            state["matrix"], state["colour"] = d.matrix, (d.colorspace, d.color_range, d.tags)
+            if args.codec == "libx264" and (d.rgb.shape[0] * io.scale % 2 or d.rgb.shape[1] * io.scale % 2):
+                say(f"{show(src)}: odd frame size: written as yuv444p (4:2:0 needs even sides), size kept")
             state["size"] = d.rgb.shape[:2]
         if d.rgb.shape[:2] != state["size"]:
             raise BadInputError(f"{show(src)}: frame {d.index} is {d.rgb.shape[1]}x{d.rgb.shape[0]}, the "

@@ -97,7 +97,7 @@ def display_matrix(frame):
 class Decoded:
     """One decoded frame: its index in the stream, pts, colour tags and uint8 RGB pixels."""
 
-    __slots__ = ("index", "pts", "rgb", "colorspace", "color_range", "matrix")
+    __slots__ = ("index", "pts", "rgb", "colorspace", "color_range", "tags", "matrix")
 
 
 def to_rgb(frame):
@@ -141,6 +141,7 @@ def decode_frames(path, errors, strict=False):
                     d.pts = last_pts + 1
                 last_pts = d.pts
                 d.colorspace, d.color_range = int(f.colorspace), int(f.color_range)
+                d.tags = (int(f.color_primaries), int(f.color_trc))
                 d.matrix = display_matrix(f)
                 d.rgb = to_rgb(f)
                 index += 1
@@ -165,10 +166,11 @@ class SegmentWriter:
         s.codec_context.time_base = info.time_base
         if info.sar:
             s.codec_context.sample_aspect_ratio = info.sar
-        self.colorspace, self.color_range = colour
+        self.colorspace, self.color_range, (primaries, trc) = colour
         if not CODECS[codec][1]:  # YUV output: tagged with the input's matrix and range, converted with them
             s.codec_context.colorspace = self.colorspace
             s.codec_context.color_range = self.color_range
+        s.codec_context.color_primaries, s.codec_context.color_trc = primaries, trc  # the input's, as decoded
         options = {}
         if codec.startswith("libx264"):
             # no B-frames: then every packet's dts is its pts, and segments join without re-timing
