@@ -100,11 +100,14 @@ def test_frames_range_starts_at_zero_and_cuts_the_audio(tmp_path, tiny):
     assert [b for _, b in audio_out] == kept and 0 < len(kept) < len(audio_in)
 
 
-def test_upscale_writes_a_4x_video_named_like_its_images(tmp_path, tiny):
+def test_upscale_writes_a_4x_video_named_like_its_images_and_runs_the_images_beside_it(tmp_path, tiny):
+    from deblurkeras.imageio import save_image
     src = tmp_path / "s.mkv"
     write_clip(src, blurred_frames(3, 24, 32), codec="ffv1", pix_fmt="bgr0", audio=False)
-    assert main(["upscale", str(src), "--weights", str(tiny["sr"]), "--out", str(tmp_path / "o"),
+    save_image(tmp_path / "p.png", blurred_frames(1, 20, 20)[0])
+    assert main(["upscale", str(tmp_path), "--weights", str(tiny["sr"]), "--out", str(tmp_path / "o"),
                  "--codec", "ffv1"]) == 0
+    assert sorted(os.listdir(tmp_path / "o")) == ["p_x4.png", "s_x4.mkv"]
     frames, _, _, _ = read_video(tmp_path / "o" / "s_x4.mkv")
     assert len(frames) == 3 and frames[0].shape == (96, 128, 3)
     from deblurkeras.families.sr.inference import upscale_array
