@@ -6,7 +6,7 @@ Model: random weights (speed does not depend on them), 1280x720 frames, float32,
 `--batch 1` is the image path (`inference.run_image`, what every frame of `deblur clip.mp4` takes by default);
 `--batch N` is `video.frames.predict_batch` (N frames in one call). The model is traced once on a small frame (its
 forward function takes any batch and size), then `--frames` frames are timed per batch size; the best batch is the one with the most frames per second.
-Pipeline: decoding a 720p H.264 clip to RGB and encoding RGB frames with the default settings (libx264 CRF 16,
+Pipeline: decoding a 720p H.264 clip to RGB and encoding RGB frames with the default settings (libx264, the default CRF,
 preset medium, yuv420p), timed on their own: what a run adds to the model's time per frame.
 Also printed: how long one minute of 30 fps 720p video takes with each model at its best batch (model + pipeline).
 The CPU is named from /proc/cpuinfo; on a shared machine the figures move with the other load.
@@ -95,9 +95,10 @@ def main():
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores visible (shared with other work); 1280x720, float32, "
           f"random weights, {a.frames} timed frames per setting", flush=True)
     frames = frames_720p(max(a.frames, max(a.batches)))
+    from deblurkeras.video import DEFAULT_CRF
     dec, enc = pipeline_fps(frames[:4])
-    print(f"pipeline alone: decode {dec:.1f} frames/s, encode (libx264 CRF 16, medium, yuv420p) {enc:.1f} frames/s",
-          flush=True)
+    print(f"pipeline alone: decode {dec:.1f} frames/s, encode (libx264 CRF {DEFAULT_CRF}, medium, yuv420p) "
+          f"{enc:.1f} frames/s", flush=True)
     rows = []
     for name in a.models:
         fps = model_fps(name, frames[: a.frames], a.batches)

@@ -35,6 +35,11 @@ def main():
     p.add_argument("checkout")
     p.add_argument("--out", default="video_check")
     p.add_argument("--limit", type=int, default=20, help="frames of the clip (default all 20)")
+    p.add_argument("--crfs", type=int, nargs="*", default=[16, 14, 12, 10],
+                   help="also re-encode the lossless output at these CRFs (the default codec's settings) and print "
+                        "their PSNR against the image path: how the default CRF was chosen")
+    p.add_argument("--reuse", nargs="*", default=[], choices=["default", "lossless", "images"],
+                   help="keep these outputs of an earlier run with the same --out instead of running them again")
     p.add_argument("--crop", default=None, metavar="HxW",
                    help="use the centre HxW of each frame (real pixels, fewer of them: a quicker run)")
     a = p.parse_args()
@@ -59,6 +64,8 @@ def main():
         weights.save(model, w)
     times = {}
     for tag, extra in (("default", []), ("lossless", ["--codec", "libx264rgb"])):
+        if tag in a.reuse:
+            continue
         t = time.time()
         assert cli(["deblur", clip, "--weights", w, "--out", os.path.join(a.out, tag), "--overwrite", *extra]) == 0
         times[tag] = time.time() - t
@@ -68,7 +75,8 @@ def main():
     for k, f in enumerate(decoded):
         save_image(os.path.join(png_dir, f"{k:06d}.png"), f)
     t = time.time()
-    assert cli(["deblur", png_dir, "--weights", w, "--out", os.path.join(a.out, "images"), "--overwrite"]) == 0
+    if "images" not in a.reuse:
+        assert cli(["deblur", png_dir, "--weights", w, "--out", os.path.join(a.out, "images"), "--overwrite"]) == 0
     times["images"] = time.time() - t
     ref = [load_image(os.path.join(a.out, "images", f"{k:06d}.png")) for k in range(len(decoded))]
     print(f"clip: {len(frames)} GoPro frames {frames[0].shape[1]}x{frames[0].shape[0]}, 30 fps, H.264 CRF 18 + AAC; model dmphn-1-2-4 (released "
@@ -86,8 +94,38 @@ def main():
         else:
             ps = [psnr(g, r) for g, r in zip(got, ref)]
             line += f", PSNR vs the image path min {min(ps):.2f} dB, mean {np.mean(ps):.2f} dB"
-        print(line + f" ({times[tag]:.0f} s)")
-    print(f"image path: {len(ref)} PNGs ({times['images']:.0f} s)")
+        print(line + (f" ({times[tag]:.0f} s)" if tag in times else " (reused)"))
+    print(f"image path: {len(ref)} PNGs" + (" (reused)" if "images" in a.reuse else f" ({times['images']:.0f} s)"))
+    crf_table(a, ref, clip)
+
+
+def crf_table(a, ref, clip):
+    """PSNR against the image path of the image path's frames encoded at each CRF with the default codec's writer."""
+    from video_clips import read_video
+
+    from deblurkeras.video.stream import SegmentWriter, probe
+
+    info = probe(clip)
+    first = read_video(clip)
+    for crf in a.crfs:
+        path = os.path.join(a.out, f"crf{crf}.nut")
+        w = SegmentWriter(path, "libx264", crf, "medium", info, first_colour(clip), ref[0].shape[:2])
+        for f, pts in zip(ref, first[1]):
+            w.write(f, pts)
+        w.close()
+        ps = [psnr(g, r) for g, r in zip(read_video(path)[0], ref)]
+        print(f"libx264 yuv420p CRF {crf}: PSNR vs the image path min {min(ps):.2f} dB, mean {np.mean(ps):.2f} dB, "
+              f"{os.path.getsize(path) / len(ref) / 1024:.0f} kB/frame")
+
+
+def first_colour(clip):
+    """The colour tags of the clip's first frame, as the video path reads them."""
+    from deblurkeras.video.stream import DecodeErrors, decode_frames
+
+    frames = decode_frames(clip, DecodeErrors())
+    d = next(frames)
+    frames.close()
+    return d.colorspace, d.color_range, d.tags
 
 
 if __name__ == "__main__":

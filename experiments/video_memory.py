@@ -60,7 +60,7 @@ def make_clip(path, seconds, fps):
     return n
 
 
-def child(clip, out):
+def child(clip, out, preset):
     """Run one clip through deblurkeras.video with the stand-in model; print the frames/s and VmHWM."""
     import argparse as ap
 
@@ -72,7 +72,8 @@ def child(clip, out):
 
     parser = ap.ArgumentParser()
     inference.add_arguments(parser)
-    args = parser.parse_args([clip, "--weights", "none", "--out", out, "--model", "dmphn-1-2-4"])
+    args = parser.parse_args([clip, "--weights", "none", "--out", out, "--model", "dmphn-1-2-4", "--preset", preset,
+                              "--overwrite"])
     x = keras.Input((None, None, 3))
     model = keras.Model(x, keras.layers.Conv2D(3, 1)(x))
     t = time.time()
@@ -88,7 +89,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, nargs="+", default=[10, 120])
     p.add_argument("--fps", type=int, default=24)
-    p.add_argument("--child", nargs=2, metavar=("CLIP", "OUT"), help=argparse.SUPPRESS)
+    p.add_argument("--preset", default="medium", help="the runs' libx264 preset (default medium, the CLI's)")
+    p.add_argument("--child", nargs=3, metavar=("CLIP", "OUT", "PRESET"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
         return child(*a.child)
@@ -97,14 +99,15 @@ def main():
         for s in a.seconds:
             clip = os.path.join(d, f"c{int(s)}.mp4")
             n = make_clip(clip, s, a.fps)
-            r = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", clip, os.path.join(d, "out")],
+            r = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", clip, os.path.join(d, "out"),
+                                a.preset],
                                capture_output=True, text=True, env={**os.environ, "PYTHONPATH": REPO})
             line = [x for x in r.stdout.splitlines() if x.startswith("RESULT")]
             if r.returncode or not line:
                 raise SystemExit(f"run of {s} s failed:\n{r.stderr[-2000:]}")
             fields = dict(kv.split("=") for kv in line[0].split()[1:])
             peaks[s] = int(fields["vmhwm_kb"]) / 1024
-            print(f"{s:g} s of 720p at {a.fps} fps ({n} frames): peak RSS {peaks[s]:.0f} MB, "
+            print(f"{s:g} s of 720p at {a.fps} fps ({n} frames, preset {a.preset}): peak RSS {peaks[s]:.0f} MB, "
                   f"{float(fields['seconds']):.0f} s ({n / float(fields['seconds']):.1f} frames/s)", flush=True)
     lo, hi = min(a.seconds), max(a.seconds)
     print(f"peak RSS {hi:g} s / {lo:g} s: {peaks[hi] / peaks[lo]:.3f} ({100 * (peaks[hi] / peaks[lo] - 1):+.1f} %)")

@@ -211,6 +211,17 @@ def _packets(container, stream, out_stream, keep=None, shift=0):
         yield t, n, p
 
 
+def _segment_packets(segments, out_stream):
+    """The video packets of the segments in order, one segment file open at a time (their times follow on)."""
+    av = require_av()
+    n = 0
+    for path in segments:
+        with av.open(path) as c:
+            for t, _, p in _packets(c, c.streams.video[0], out_stream):
+                n += 1
+                yield t, n, p
+
+
 def _in_span(t0, t1):
     """--frames: keep the audio packets that start in [t0, t1) (t1 None: to the end)."""
     def keep(p):
@@ -234,13 +245,12 @@ def assemble(dst, fmt, segments, info, matrix, span=None):
         for k, v in info.container_metadata.items():
             if k.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands"):
                 out.metadata[k] = v
-        segs = [av.open(p) for p in segments]
-        opened += segs
-        ov = out.add_stream_from_template(segs[0].streams.video[0])
+        with av.open(segments[0]) as first:
+            ov = out.add_stream_from_template(first.streams.video[0])
         ov.time_base = info.time_base
         if matrix is not None:
             ov.set_display_matrix(matrix)
-        sources = [_packets(c, c.streams.video[0], ov) for c in segs]
+        sources = [_segment_packets(segments, ov)]
         for i in range(len(info.audio)):
             src = av.open(info.path)  # one demux pass per audio stream: each source is read on its own
             opened.append(src)
