@@ -56,10 +56,16 @@ def model_fps(name, frames, batches):
         if not out:  # trace once: the forward function takes any batch and size (input_signature of Nones)
             run([f[:64, :64] for f in frames[:b]])
         t = time.perf_counter()
+        got = []
         for i in range(0, len(frames), b):
-            run(frames[i:i + b])
+            got += run(frames[i:i + b])
         out[b] = len(frames) / (time.perf_counter() - t)
-        print(f"  {name} batch {b}: {out[b]:.3f} frames/s", flush=True)
+        if b == 1:
+            single = got
+        same = "" if b == 1 or 1 not in batches else \
+            f", output {'identical to' if all(np.array_equal(x, y) for x, y in zip(got, single)) else 'DIFFERS from'}" \
+            f" batch 1 (max {max(int(np.abs(x.astype(int) - y).max()) for x, y in zip(got, single))})"
+        print(f"  {name} batch {b}: {out[b]:.3f} frames/s{same}", flush=True)
     return out
 
 

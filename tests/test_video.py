@@ -39,9 +39,8 @@ def _model(path):
     return model, name, model_io(name)
 
 
-def _deblur(args, capsys=None):
-    rc = main(["deblur", *map(str, args)])
-    return rc
+def _deblur(args):
+    return main(["deblur", *map(str, args)])
 
 
 def _image_path(weights_file, frames, **kw):
