@@ -4,8 +4,8 @@
 
 Model: random weights (speed does not depend on them), 1280x720 frames, float32, the Keras engine.
 `--batch 1` is the image path (`inference.run_image`, what every frame of `deblur clip.mp4` takes by default);
-`--batch N` is `video.frames.predict_batch` (N frames in one call). The model is traced once on a small frame (its
-forward function takes any batch and size), then `--frames` frames are timed per batch size; the best batch is the one with the most frames per second.
+`--batch N` is `video.frames.predict_batch` (N frames in one call). Each batch size first runs once untimed (tracing, and
+oneDNN's kernel set-up for that shape), then `--frames` frames are timed; the best batch is the one with the most frames per second.
 Pipeline: decoding a 720p H.264 clip to RGB and encoding RGB frames with the default settings (libx264, the default CRF,
 preset medium, yuv420p), timed on their own: what a run adds to the model's time per frame.
 Also printed: how long one minute of 30 fps 720p video takes with each model at its best batch (model + pipeline).
@@ -53,8 +53,7 @@ def model_fps(name, frames, batches):
             if b == 1:
                 return [run_image(model, name, io, f, "bench", 1 << 40, tile=0) for f in chunk]
             return predict_batch(model, io, chunk)
-        if not out:  # trace once: the forward function takes any batch and size (input_signature of Nones)
-            run([f[:64, :64] for f in frames[:b]])
+        run(frames[:b])  # untimed: traces the model and lets oneDNN set up its kernels for this shape
         t = time.perf_counter()
         got = []
         for i in range(0, len(frames), b):
