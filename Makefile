@@ -12,7 +12,7 @@ $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[torch,test,onnx,openvino,web]'
+	$(BIN)/pip install -q -e '.[torch,test,onnx,openvino,video,web]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -36,6 +36,8 @@ setup(
         "tensorboard": ["tensorboard"],
         # `deblurkeras serve` (the page) and its browser tests (Playwright driving Debian's chromium)
         "web": ["gradio>=5", "playwright"],
+        # video files in deblur / upscale (deblurkeras/video): PyAV's wheel carries FFmpeg with libx264 and ffv1
+        "video": ["av>=18"],
     },
     entry_points={"console_scripts": ["deblurkeras=deblurkeras.cli:main"]},
 )

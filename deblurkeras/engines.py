@@ -112,13 +112,13 @@ class OnnxEngine:
         try:
             y = np.asarray(self._run(x))
         except Exception as err:  # noqa: BLE001 - any runtime failure on a size the claimed model accepts
-            raise BadInputError(f"{self.path}: the graph fails on a {w}x{h} probe that {self.model_name} accepts "
+            raise BadInputError(f"{self.path}: the graph fails on a {h}x{w} (HxW) probe that {self.model_name} accepts "
                                 f"({_short(err)}); not the model its metadata names") from None
         want = (1, self.channels, h * self.scale, w * self.scale)
         if tuple(y.shape) != want:
             raise BadInputError(f"{self.path}: metadata says {self.model_name} (x{self.scale}, {self.channels} "
-                                f"channels) but the graph turns a {w}x{h} probe into {tuple(y.shape)}, not {want}: "
-                                f"the file is not the model it names")
+                                f"channels) but the graph turns a {h}x{w} (HxW) probe into {tuple(y.shape)}, "
+                                f"not {want}: the file is not the model it names")
 
     def check_size(self, h, w):
         mh, mw = self.multiples
@@ -132,15 +132,27 @@ class OnnxEngine:
         try:
             y = self._run(np.ascontiguousarray(np.asarray(batch, np.float32).transpose(0, 3, 1, 2)))
         except Exception as err:  # noqa: BLE001 - onnxruntime Fail / InvalidArgument (plain Exception), OpenVINO
-            from .errors import first_line
-            raise DeblurKerasError(f"{self.path}: {self.engine} failed at {batch.shape[2]}x{batch.shape[1]} "
-                                   f"({first_line(err)[:200]}); try a smaller --max-memory or --tile") from None
+            h, w = batch.shape[1:3]
+            raise DeblurKerasError(f"{self.path}: {self.engine} failed on a {h}x{w} (HxW) input ({_short(err)})"
+                                   f"{runtime_hint(err)}") from None
         return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
 
 
 PROBE_SIDE = 32            # the probe image: the smallest multiple of the model's multiples at least this side
 MAX_MULTIPLE = 4096        # a model's size multiple beyond this is not a real one
 MAX_INITIALIZER_ELEMENTS = 1 << 28  # 1 GiB of float32; the largest weight of these models is 18.9M elements
+
+
+def runtime_hint(err):
+    """What to try after a runtime failure: a smaller memory plan only when the runtime ran out of memory; a shape
+    the graph refuses (a file exported for one size, a Split sized at export) is not helped by tiles."""
+    text = str(err).lower()
+    if any(word in text for word in ("bad_alloc", "failed to allocate", "out of memory", "cannot allocate")):
+        return "; the runtime ran out of memory: try a smaller --max-memory or --tile"
+    if any(word in text for word in ("shape", "dimension", "split", "reshape", "size")):
+        return ("; the graph does not accept this size (was it exported for one size only? `deblurkeras "
+                "export-onnx` writes files that run at any size of the model's multiples)")
+    return ""
 
 
 def _short(err):

@@ -32,7 +32,7 @@ import weakref
 
 import numpy as np
 
-from . import engines, memory, outputs, precision
+from . import engines, memory, outputs, precision, video
 from .errors import BadInputError, DeblurKerasError, WeightsMismatchError, first_line, one_line, show
 from .imageio import DEFAULT_MAX_PIXELS, declared_size, list_images, load_image, save_image, to_uint8
 from .utils import clean_stale_temps
@@ -316,7 +316,8 @@ def output_plan(paths, out_dir, name_of, overwrite=False):
 
 def add_arguments(parser):
     from .registry import model_names
-    parser.add_argument("inputs", nargs="+", metavar="IMAGE|DIR", help="image files and/or folders of images")
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE|VIDEO|DIR",
+                        help="image files, video files and/or folders of them")
     parser.add_argument("--model", default=None, choices=model_names(image_only=True),
                         help="registered model (default: the one the weights file names; needed for plain files)")
     parser.add_argument("--weights", required=True,
@@ -336,6 +337,7 @@ def add_arguments(parser):
     engines.add_argument(parser)
     add_memory_arguments(parser)
     outputs.add_argument(parser)
+    video.add_arguments(parser)
 
 
 def _announce(line):
@@ -361,17 +363,41 @@ def refuse_upscaler(name, weights):
 def planned_outputs(args):
     """The files `deblur` will write (deblurkeras/outputs.py checks them before TensorFlow loads); bad tile options
     and a `--model` that upscales are refused here too, as cheaply."""
+    from .video import planned_outputs as video_outputs, split_inputs
     check_tile_args(args)
     if args.model:
         refuse_upscaler(args.model, args.weights)
-    paths = list_images(args.inputs)
-    return outputs.not_inputs([os.path.join(args.out, _output_name(p, args.ext)) for p in paths], paths)
+    paths, videos = split_inputs(args.inputs)
+    files = [os.path.join(args.out, _output_name(p, args.ext)) for p in paths] + video_outputs(args, videos, _stem)
+    return outputs.not_inputs(files, paths + videos)
+
+
+def _stem(src):
+    return os.path.splitext(os.path.basename(src))[0]
+
+
+def load_for_run(args):
+    """(model, name, io) for `deblur`: the weights through the chosen engine, checked to produce images."""
+    from .registry import model_io
+    model, name = engines.load(args.engine, args.weights, args.model, args.precision,
+                               lambda: load_model(args.model, args.weights), _announce)
+    io = model_io(name)
+    if not io.image:
+        raise BadInputError(f"{args.weights}: holds {name}, which does not produce images")
+    refuse_upscaler(name, args.weights)
+    check_pad_to(args.pad_to, io, name)
+    return model, name, io
 
 
 def run(args):
+    """Videos among the inputs go to deblurkeras.video (frame by frame through `run_image`), images below."""
+    from .video import dispatch
+    return dispatch(args, "deblur", run_images, load_for_run, _stem)
+
+
+def run_images(args):
     from PIL import Image
     from tqdm import tqdm
-    from .registry import model_io
 
     check_tile_args(args)
     paths = list_images(args.inputs)
@@ -380,13 +406,7 @@ def run(args):
     if args.ext and "." + args.ext.lstrip(".").lower() not in Image.registered_extensions():
         raise BadInputError(f"--ext {args.ext}: unknown image format")
     budget = memory.parse_budget(args.max_memory)
-    model, name = engines.load(args.engine, args.weights, args.model, args.precision,
-                               lambda: load_model(args.model, args.weights), _announce)
-    io = model_io(name)
-    if not io.image:
-        raise BadInputError(f"{args.weights}: holds {name}, which does not produce images")
-    refuse_upscaler(name, args.weights)
-    check_pad_to(args.pad_to, io, name)
+    model, name, io = load_for_run(args)
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:

@@ -25,6 +25,7 @@ import functools
 import http.server
 import json
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -38,8 +39,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "experiments"))
 DEFAULT_GIT = os.path.join(os.path.dirname(REPO), ".mirror", "HongguangZhang+DMPHN-cvpr19-master", "repo")
-RESULTS = {"dmphn-1-2-4": "DMPHN_1_2_4", "dmphn-1-2-4-8": "DMPHN_1_2_4_8", "stack-dmphn-2": "SDNet2",
-           "stack-dmphn-3": "SDNet3", "stack-dmphn-4": "SDNet4"}
 
 
 def git_show(git_dir, commit, path, dest):
@@ -59,7 +58,8 @@ def lay_out_mirror(git_dir, release, root, limit):
     base = os.path.join(root, *release.source_repo.split("/"))
     paths = [f.path for f in release.files]
     samples = git_list(git_dir, release.commit, "test_samples")[:limit]
-    result_dir = f"test_results/{RESULTS[release.model]}_test_res"
+    # the authors wrote each set's outputs beside its checkpoints' name: checkpoints/SDNet4 -> test_results/SDNet4_test_res
+    result_dir = f"test_results/{posixpath.basename(release.folder)}_test_res"
     paths += [f"test_samples/{n}" for n in samples] + [f"{result_dir}/{n}" for n in samples]
     for p in paths:
         git_show(git_dir, release.commit, p, os.path.join(base, p))

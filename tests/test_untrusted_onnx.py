@@ -62,7 +62,7 @@ def test_an_x1_graph_labelled_x4_is_refused(tmp_path, engine):
     """Was: `upscale` wrote a 64x80 "x4" image with exit 0."""
     path = write(tmp_path / "x1.onnx", _meta("srresnet-x4"), scale=1)
     with pytest.raises(BadInputError, match=r"x1.onnx: metadata says srresnet-x4 \(x4, 3 channels\) but the graph "
-                                            r"turns a 32x32 probe into \(1, 3, 32, 32\), not \(1, 3, 128, 128\)"):
+                                            r"turns a 32x32 \(HxW\) probe into \(1, 3, 32, 32\), not \(1, 3, 128, 128\)"):
         OnnxEngine(path, engine)
 
 
@@ -151,3 +151,24 @@ def test_cli_deblur_with_a_lying_file_is_one_line_and_writes_nothing(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "m.onnx" in err and "not the model it names" in err, err
     assert not out.exists() or not os.listdir(out)
+
+
+def test_a_graph_fixed_to_one_size_is_said_in_hxw_without_a_memory_hint(tmp_path):
+    """A file that runs only at the size it was made for (a Reshape to a fixed shape, as a Split sized at export
+    does): the failure names the input height x width in the project's HxW order and points at the export, not
+    at --max-memory / --tile, which cannot help a shape error."""
+    shape = helper.make_tensor("fixed", TensorProto.INT64, [4], [1, 3, 32, 32])
+    nodes = [helper.make_node("Reshape", [INPUT, "fixed"], [OUTPUT])]
+    path = write(tmp_path / "fixed.onnx", _meta("srn-color"), nodes=nodes, initializers=[shape])
+    eng = OnnxEngine(path)  # the 32x32 probe passes: that is the size it was made for
+    with pytest.raises(Exception) as info:
+        eng.predict_nhwc(np.zeros((1, 48, 64, 3), np.float32))
+    text = str(info.value)
+    assert "48x64 (HxW)" in text and "exported for one size" in text
+    assert "--max-memory" not in text and "--tile" not in text
+
+
+def test_only_an_allocation_failure_suggests_a_smaller_memory_plan():
+    from deblurkeras.engines import runtime_hint
+    assert "--max-memory" in runtime_hint(RuntimeError("[ONNXRuntimeError] : 6 : Failed to allocate memory"))
+    assert "--max-memory" not in runtime_hint(RuntimeError("Split node: sum of sizes was 16"))

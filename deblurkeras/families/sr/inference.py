@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from ... import engines, outputs, precision
+from ... import engines, outputs, precision, video
 from ...errors import BadInputError, DeblurKerasError
 from ...imageio import list_images, load_image, save_image, to_uint8
 from ...utils import atomic_path, clean_stale_temps, dumps_json
@@ -102,7 +102,7 @@ def upscale_array(model, io, lr_uint8, round=False):  # noqa: A002 - mirrors --r
 def add_arguments(parser):
     from ...inference import add_memory_arguments
 
-    parser.add_argument("inputs", nargs="+", help="image files or folders")
+    parser.add_argument("inputs", nargs="+", help="image files, video files or folders")
     parser.add_argument("--model", choices=sr_models(), default=None,
                         help="default: the model the weights file names (a tutorial .pth: srgan-x4 if it holds a "
                              "generator, else srresnet-x4)")
@@ -115,6 +115,7 @@ def add_arguments(parser):
     outputs.add_argument(parser)
     engines.add_argument(parser)
     add_memory_arguments(parser)  # --tile / --overlap / --max-memory, in LR pixels
+    video.add_arguments(parser)  # video inputs: --codec, --crf, --frames, --resume, ...
 
 
 def _mean(rows, key):
@@ -146,29 +147,50 @@ def planned_outputs(args):
     """The files `upscale` will write (checked by deblurkeras/outputs.py before TensorFlow loads)."""
     from ...inference import check_tile_args
 
+    from ...video import planned_outputs as video_outputs, split_inputs
+
     check_tile_args(args)
-    paths = list_images(args.inputs)
-    files = outputs.not_inputs([os.path.join(args.out, output_name(p)) for p in paths], paths)
+    paths, videos = split_inputs(args.inputs)
+    files = outputs.not_inputs([os.path.join(args.out, output_name(p)) for p in paths]
+                               + video_outputs(args, videos, _stem), paths + videos)
     return files + ([os.path.join(args.out, "metrics.json")] if args.evaluate else [])
 
 
+def _stem(src):
+    """clip.mp4 -> clip_x4 (the output of a video: the image rule's name, the container's extension)."""
+    return os.path.splitext(output_name(src))[0]
+
+
+def load_for_run(args):
+    """(model, name, io) for `upscale`: an SR model through the chosen engine."""
+    from ...inference import _announce
+    from ...registry import model_io
+
+    model, args.model = engines.load(args.engine, args.weights, args.model, args.precision,
+                                     lambda: load_sr_model(args.model, args.weights), _announce, allowed=sr_models())
+    return model, args.model, model_io(args.model)
+
+
 def run(args):
+    """Videos among the inputs go to deblurkeras.video (frame by frame through `run_image`), images below."""
+    from ...video import dispatch
+    return dispatch(args, "upscale", run_images, load_for_run, _stem)
+
+
+def run_images(args):
     from tqdm import tqdm
 
     from ... import memory
     from .data import bicubic_up
-    from ...registry import model_io
     from ...errors import one_line, show
-    from ...inference import _announce, check_declared_size, check_tile_args, output_plan, run_image
+    from ...inference import check_declared_size, check_tile_args, output_plan, run_image
 
     check_tile_args(args)
     paths = list_images(args.inputs)
     if not paths:
         raise BadInputError(f"{', '.join(args.inputs)}: no images found")
     budget = memory.parse_budget(args.max_memory)
-    model, args.model = engines.load(args.engine, args.weights, args.model, args.precision,
-                                     lambda: load_sr_model(args.model, args.weights), _announce, allowed=sr_models())
-    io = model_io(args.model)
+    model, args.model, io = load_for_run(args)
     scale = io.scale
     os.makedirs(args.out, exist_ok=True)
     clean_stale_temps(args.out)  # temporaries a killed run left (ours only)
