@@ -37,7 +37,7 @@ def cpu_name():
 
 
 def frames_720p(n):
-    from video_clips import blurred_frames
+    from deblurkeras.video.clips import blurred_frames
     return blurred_frames(n, H, W)
 
 
@@ -72,7 +72,7 @@ def pipeline_fps(frames, n=60):
     """(decode fps, encode fps) of 720p with the default video settings."""
     import av
 
-    from video_clips import write_clip
+    from deblurkeras.video.clips import write_clip
     from deblurkeras.video import DEFAULT_CRF
     from deblurkeras.video.stream import to_rgb
 

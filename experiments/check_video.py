@@ -44,7 +44,7 @@ def main():
                    help="use the centre HxW of each frame (real pixels, fewer of them: a quicker run)")
     a = p.parse_args()
 
-    from video_clips import audio_packets, read_video, write_clip
+    from deblurkeras.video.clips import audio_packets, read_video, write_clip
 
     from deblurkeras import weights
     from deblurkeras.cli import main as cli
@@ -101,7 +101,7 @@ def main():
 
 def crf_table(a, ref, clip):
     """PSNR against the image path of the image path's frames encoded at each CRF with the default codec's writer."""
-    from video_clips import read_video
+    from deblurkeras.video.clips import read_video
 
     from deblurkeras.video.stream import SegmentWriter, probe
 

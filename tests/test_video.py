@@ -1,4 +1,4 @@
-"""Video in, video out (issue 29): deblurkeras/video. Clips are made here (tests/video_clips.py): scikit-image
+"""Video in, video out (issue 29): deblurkeras/video. Clips are made here (deblurkeras/video/clips.py): scikit-image
 photos with a synthetic blur, an AAC track, odd sizes, variable frame rate; the model is a 1-level DMPHN (random
 official init) saved with weights.save, run in-process through cli.main except for the kill -9 test."""
 import os
@@ -13,7 +13,7 @@ import pytest
 
 av = pytest.importorskip("av", reason="video tests need PyAV: pip install 'deblurkeras[video]'")
 
-from video_clips import audio_packets, blurred_frames, read_video, write_clip  # noqa: E402
+from deblurkeras.video.clips import audio_packets, blurred_frames, read_video, write_clip  # noqa: E402
 
 from deblurkeras.cli import main  # noqa: E402
 

@@ -329,8 +329,8 @@ def _encode(args, src, info, model, name, io, budget, crf, tile, work, done_segm
                 say(f"{show(src)}: odd frame size: written as yuv444p (4:2:0 needs even sides), size kept")
             state["size"] = d.rgb.shape[:2]
         if d.rgb.shape[:2] != state["size"]:
-            raise BadInputError(f"{show(src)}: frame {d.index} is {d.rgb.shape[1]}x{d.rgb.shape[0]}, the "
-                                f"video started at {state['size'][1]}x{state['size'][0]}; a size change "
+            raise BadInputError(f"{show(src)}: frame {d.index} is {d.rgb.shape[0]}x{d.rgb.shape[1]} (HxW), the "
+                                f"video started at {state['size'][0]}x{state['size'][1]}; a size change "
                                 f"mid-stream is not supported")
         k = d.index - start
         state["count"] = k + 1

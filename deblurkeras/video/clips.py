@@ -1,5 +1,6 @@
-"""Clips made on the spot for tests/test_video.py and experiments/check_video.py: frames of scikit-image photos with
-a synthetic motion blur, an optional audio track (a sine, AAC), any size, constant or variable frame rate."""
+"""Clips made on the spot (tests/test_video.py, experiments/check_video.py and bench_video.py): frames of
+scikit-image photos with a synthetic motion blur, an optional audio track (a sine, AAC), any size, constant or
+variable frame rate."""
 import fractions
 
 import numpy as np
