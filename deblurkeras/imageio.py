@@ -39,6 +39,9 @@ from .utils import atomic_path
 
 # Every tool lists folders with this one tuple (lower-case; matched case-insensitively).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pnm")
+# formats a copy may keep without losing anything more (lossless, or JPEG already); WebP and GIF may be lossy or
+# palette-limited, so a tool that rewrites images writes those as PNG instead
+KEPT_EXTENSIONS = tuple(e for e in IMAGE_EXTENSIONS if e not in (".webp", ".gif"))
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb threshold (Image.MAX_IMAGE_PIXELS)
 JPEG_QUALITY = 95
 

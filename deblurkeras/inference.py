@@ -395,17 +395,23 @@ def run(args):
     return dispatch(args, "deblur", run_images, load_for_run, _stem)
 
 
-def run_images(args):
-    from PIL import Image
-    from tqdm import tqdm
-
+def image_inputs(args):
+    """What `deblur` and `upscale` check of their image inputs before a model loads: the tile options, at least one
+    image, the memory budget -> (image paths, budget in bytes)."""
     check_tile_args(args)
     paths = list_images(args.inputs)
     if not paths:
         raise BadInputError(f"{', '.join(args.inputs)}: no images found")
+    return paths, memory.parse_budget(args.max_memory)
+
+
+def run_images(args):
+    from PIL import Image
+    from tqdm import tqdm
+
+    paths, budget = image_inputs(args)
     if args.ext and "." + args.ext.lstrip(".").lower() not in Image.registered_extensions():
         raise BadInputError(f"--ext {args.ext}: unknown image format")
-    budget = memory.parse_budget(args.max_memory)
     model, name, io = load_for_run(args)
     try:
         os.makedirs(args.out, exist_ok=True)

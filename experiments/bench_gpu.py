@@ -186,7 +186,6 @@ def bench_inference(table, name, precisions, size, reps, weights_of):
 
 
 def bench_train(table, precisions, batch, crop, steps, weights_of):
-    import keras
 
     from deblurkeras.layers.resize import resize_bilinear
     rng = np.random.default_rng(0)

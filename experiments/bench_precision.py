@@ -191,8 +191,8 @@ def main(argv=None):
         rows.append(row)
         print("ROW " + json.dumps(row) + f"  ({time.time() - t0:.0f} s)", flush=True)
     print()
-    print(f"| model | weights | input | float32 s | bfloat16 s | speed-up | PSNR bf16 vs f32 (dB) | max level diff "
-          f"| PSNR vs sharp f32 / bf16 |")
+    print("| model | weights | input | float32 s | bfloat16 s | speed-up | PSNR bf16 vs f32 (dB) | max level diff "
+          "| PSNR vs sharp f32 / bf16 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['weights']} | {r['input']} | {r['float32_s']:.3f} | {r['bfloat16_s']:.3f} | "

@@ -85,8 +85,7 @@ def make_cases(work):
     import torch
     from PIL import Image
 
-    sys.path.insert(0, os.path.join(REPO, "experiments"))
-    import torch_reference as ref
+    from deblurkeras.families.dmphn import original as ref
 
     from deblurkeras import weights
     from deblurkeras.families import build_model

@@ -1,7 +1,6 @@
 """The contract every registered model keeps, parametrized over `families.model_names()`: a model added to a family
 spec is tested here the moment it is registered (the parameter-count table below must then name it too)."""
 import json
-import os
 import subprocess
 import sys
 

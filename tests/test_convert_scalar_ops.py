@@ -1,6 +1,5 @@
 """keras.ops calls with a Python number on one side (`x + 3.0`, `x * (1 / 6)`, `1 - x`: everyday Keras, MobileNetV3's
 hard-swish) convert, and are checked layer by layer like every other call."""
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")

@@ -53,7 +53,7 @@ def read_only(tmp_path):
 @pytest.fixture(scope="module")
 def sr_pth(tmp_path_factory):
     """The SR tutorial's checkpoint layout, written from the official-definition SRResNet (6 MB)."""
-    import torch_reference as ref
+    from deblurkeras.families.sr import original as ref
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("pth") / "sr.pth"
@@ -122,7 +122,8 @@ def test_weights_save_refuses_when_the_space_is_short(tmp_path, monkeypatch):
 @pytest.mark.parametrize("verb, extra", [
     ("import-torch", ["{pth}", "--out", "{ro}/sr.weights.h5"]),
     ("import", ["{pth}", "--out", "{ro}/sub/sr.keras"]),
-    ("deblur", ["{img}", "--weights", "{pth}", "--model", "srresnet-x4", "--out", "{ro}/out"]),
+    ("deblur", ["{img}", "--weights", "{pth}", "--model", "dmphn-1-2-4", "--out", "{ro}/out"]),
+    ("upscale", ["{img}", "--weights", "{pth}", "--model", "srresnet-x4", "--out", "{ro}/out"]),
     ("export-onnx", ["--model", "srresnet-x4", "--out", "{ro}/m.onnx"]),
     ("export-torch", ["--model", "srresnet-x4", "--out", "{ro}/m.safetensors"]),
     ("build-hdf5", ["{imgdir}", "--out", "{ro}/data.h5"]),

@@ -86,7 +86,7 @@ def _assert_same(a_path, b_path, atol=1e-5):
 
 
 def test_two_workers_match_one_process_and_recover_from_a_kill(tmp_path, tiny):
-    from deblurkeras.training import config, loop
+    from deblurkeras.training import loop
 
     # global batch 2 = 1 per worker; 3 steps, the single-process reference over the same global batches
     cfg = tiny_cfg(tmp_path, total_steps=3, ckpt_every=3)

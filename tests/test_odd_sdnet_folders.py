@@ -68,7 +68,7 @@ def test_the_unused_note_names_every_other_pkl(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_an_sdnet2_folder_with_the_dmphn_set_copied_in_names_the_six_unused(tmp_path, capsys):
-    import torch_reference as ref
+    from deblurkeras.families.dmphn import original as ref
 
     folder = tmp_path / "SDNet2"
     folder.mkdir()

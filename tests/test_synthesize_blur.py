@@ -1,7 +1,6 @@
 """Boracchi-Foi motion kernels and data_tools/synthesize_blur."""
 import h5py
 import numpy as np
-import pytest
 from PIL import Image
 
 from deblurkeras.data import synthesize as sb

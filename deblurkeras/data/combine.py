@@ -19,11 +19,9 @@ import sys
 import numpy as np
 
 from ..errors import BadInputError
-from ..imageio import ImageReadError, decode, pair_files, save_image, unpaired_message
+from ..imageio import KEPT_EXTENSIONS, ImageReadError, decode, pair_files, save_image, unpaired_message
 
 
-# extensions written as they came (lossless, or JPEG already); any other input format is written as PNG
-KEPT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm")
 
 
 def output_ext(name, ext=None):
@@ -31,7 +29,7 @@ def output_ext(name, ext=None):
     if ext:
         return ext
     own = os.path.splitext(name)[1].lower()
-    return own[1:] if own in KEPT_EXTENSIONS else "png"
+    return own[1:] if own in KEPT_EXTENSIONS else "png"  # lossless or JPEG as it came; others as PNG
 
 
 def combine(blur_dir, sharp_dir, out_dir, ext=None, quality=95, log=print):

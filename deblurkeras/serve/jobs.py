@@ -210,7 +210,7 @@ class Result:
 
     def summary(self):
         (ih, iw), (oh, ow) = self.in_size, self.out_size
-        lines = [f"**{self.model}**: {iw}x{ih} -> **{ow}x{oh}** px (WxH) in **{self.seconds:.2f} s**",
+        lines = [f"**{self.model}**: {ih}x{iw} -> **{oh}x{ow}** px (HxW) in **{self.seconds:.2f} s**",
                  f"tiled: **{'yes, ' + str(self.tiles) + ' tiles' if self.tiles else 'no'}** ({self.plan})",
                  self.precision]
         return "  \n".join(lines + [one_line(n) for n in self.notes])

@@ -25,7 +25,7 @@ import numpy as np
 
 from ... import engines, outputs, precision, video
 from ...errors import BadInputError, DeblurKerasError
-from ...imageio import list_images, load_image, save_image, to_uint8
+from ...imageio import load_image, save_image, to_uint8
 from ...utils import atomic_path, clean_stale_temps, dumps_json
 
 def sr_models():
@@ -180,16 +180,11 @@ def run(args):
 def run_images(args):
     from tqdm import tqdm
 
-    from ... import memory
     from .data import bicubic_up
     from ...errors import one_line, show
-    from ...inference import check_declared_size, check_tile_args, output_plan, run_image
+    from ...inference import check_declared_size, image_inputs, output_plan, run_image
 
-    check_tile_args(args)
-    paths = list_images(args.inputs)
-    if not paths:
-        raise BadInputError(f"{', '.join(args.inputs)}: no images found")
-    budget = memory.parse_budget(args.max_memory)
+    paths, budget = image_inputs(args)
     model, args.model, io = load_for_run(args)
     scale = io.scale
     os.makedirs(args.out, exist_ok=True)

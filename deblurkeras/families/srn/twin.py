@@ -4,7 +4,6 @@ Pure PyTorch. Input/outputs NCHW in [0, 1]; returns the list of scale outputs, c
 Captured names are the Keras layer names with the Keras call (node) index: `enc2_1` node 0 is the coarsest scale.
 """
 import torch
-from torch import nn
 
 from ...convert.torch_layers import SameConv2d, SameConvTranspose2d, TwinModule, check_naive, resize_bilinear, scaled_size
 

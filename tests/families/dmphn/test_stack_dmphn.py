@@ -81,7 +81,6 @@ def sdnet3(tmp_path_factory):
 
 @pytest.mark.torch
 def test_import_reproduces_the_official_forward_with_its_lv2_quirk(sdnet3, capsys):
-    from deblurkeras.families.dmphn import importer as torch_import
     from deblurkeras.importers.cli import import_model
 
     path, enc, dec = sdnet3
@@ -110,7 +109,6 @@ def test_import_reproduces_the_official_forward_with_its_lv2_quirk(sdnet3, capsy
 @pytest.mark.slow
 @pytest.mark.torch
 def test_model_chooses_the_stacks_explicitly(sdnet3, capsys):
-    from deblurkeras.families.dmphn import importer as torch_import
     from deblurkeras.importers.cli import import_model
 
     path, enc, dec = sdnet3
