@@ -188,12 +188,12 @@ def evaluate(model_name, weights, data, out_dir, split="test", limit=None, save_
     from . import engines, memory
     from . import precision as prec
     from .registry import model_identity, model_io
-    from .inference import OVERLAP, _announce, load_model, run_image
+    from .inference import OVERLAP, announce, load_model, run_image
 
     pairs = iter_pairs(data, split, max_pixels)  # checks the data before the (slow) model load
     if model is None:
         model, model_name = engines.load(engine, weights, model_name, precision,
-                                         lambda: load_model(model_name, weights), _announce)
+                                         lambda: load_model(model_name, weights), announce)
     model_name = model_name or model_identity(model)["model"]
     io = model_io(model_name)
     if not io.image:

@@ -68,7 +68,7 @@ def bench_model(name, size, args, engines, tmp):
     from deblurkeras.convert.parity import output_to_image_range, randomize_batchnorm
     from deblurkeras.convert.pipeline import parity_input
     from deblurkeras.engines import OnnxEngine
-    from deblurkeras.inference import _forward_fn
+    from deblurkeras.inference import forward_fn
 
     io = registry.model_io(name)
     mh, mw = io.multiples  # padded up to the model's multiples, as deblur does (720x1280 already is)
@@ -78,10 +78,10 @@ def bench_model(name, size, args, engines, tmp):
     output_to_image_range(model, parity_input(name, (64, 64), seed=2), io.output_index)  # trained-like output scale
     x = parity_input(name, (h, w), seed=1)
     to01 = lambda y: (np.asarray(y, np.float32) - io.out_offset) / io.out_scale  # noqa: E731
-    f = _forward_fn(model, io)
+    f = forward_fn(model, io)
     runs = {"keras-f32": lambda: f(x).numpy()}  # always: the reference of every ratio and PSNR
     if "keras-bf16" in engines:
-        fb = _forward_fn(precision.apply(model, "bfloat16"), io)
+        fb = forward_fn(precision.apply(model, "bfloat16"), io)
         runs["keras-bf16"] = lambda: fb(x).numpy()
     if "torch" in engines:
         twin = export.build_twin(name)

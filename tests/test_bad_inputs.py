@@ -184,8 +184,9 @@ def test_a_bomb_is_refused_from_its_header_before_decoding(tmp_path, srn, capsys
             load_image(bomb)
     save_image(tmp_path / "ok.png", _img(16, 16))
     decoded = []
-    real = inference.load_image
-    monkeypatch.setattr(inference, "load_image", lambda p, **kw: decoded.append(os.path.basename(p)) or real(p, **kw))
+    real = inference.verb.load_image
+    monkeypatch.setattr(inference.verb, "load_image",
+                        lambda p, **kw: decoded.append(os.path.basename(p)) or real(p, **kw))
     args = ["deblur", str(bomb), str(tmp_path / "ok.png"), "--model", "srn-color", "--weights", str(srn),
             "--out", str(tmp_path / "o")]
     assert main(args) == 1
@@ -213,7 +214,7 @@ def test_pad_to_not_a_multiple_and_a_model_error_fail_per_image(tmp_path, srn, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--pad-to 101x131" in err[0] and "multiple of 16" in err[0]
     # a size the model cannot take, for one image: that image fails by name, the other is written
-    real = inference._run_padded
+    real = inference.predict.run_padded  # what predict_01 calls for an untiled image
 
     def flaky(model, io, x, pad_to=None):  # the first image (a.png) fails inside TensorFlow
         flaky.calls += 1
@@ -221,7 +222,7 @@ def test_pad_to_not_a_multiple_and_a_model_error_fail_per_image(tmp_path, srn, c
             raise tf.errors.InvalidArgumentError(None, None, "Incompatible shapes: [1,14,18,64] vs. [1,13,17,64]")
         return real(model, io, x, pad_to)
     flaky.calls = 0
-    monkeypatch.setattr(inference, "_run_padded", flaky)
+    monkeypatch.setattr(inference.predict, "run_padded", flaky)
     assert main(args) == 1
     errors = _errors(capsys.readouterr().err)
     assert len(errors) == 1 and "a.png: the model cannot run on 20x30 (HxW) (Incompatible shapes" in errors[0]

@@ -126,9 +126,9 @@ class Models:
             try:
                 model, _, io, _ = self.get(choice, precision)
                 import numpy as np
-                from ..inference import _run_padded
+                from ..inference import run_padded
                 mh, mw = io.multiples
-                _run_padded(model, io, np.zeros((mh, mw, 3), np.float32))  # traces the forward function
+                run_padded(model, io, np.zeros((mh, mw, 3), np.float32))  # traces the forward function
             except Exception:  # noqa: BLE001 - the job that uses it says what is wrong
                 pass
         if not choice.release:

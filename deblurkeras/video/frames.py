@@ -51,7 +51,7 @@ class FrameRunner:
 def predict_batch(model, io, frames, transpose=None, round=False):  # noqa: A002 - mirrors --round
     """uint8 RGB frames of one size -> their uint8 outputs, in one model call (see the module docstring)."""
     from ..imageio import to_uint8
-    from ..inference import _forward_fn, _normalize
+    from ..inference import forward_fn, normalize
 
     h, w, _ = frames[0].shape
     transpose = io.transpose if transpose is None else transpose
@@ -59,14 +59,14 @@ def predict_batch(model, io, frames, transpose=None, round=False):  # noqa: A002
     x = np.stack(frames)
     if rot:
         x = x.transpose(0, 2, 1, 3)
-    x = _normalize(np.divide(x, np.float32(255.0), dtype=np.float32), io)
+    x = normalize(np.divide(x, np.float32(255.0), dtype=np.float32), io)
     _, xh, xw, _ = x.shape
     mh, mw = io.multiples
     ph, pw = math.ceil(xh / mh) * mh, math.ceil(xw / mw) * mw
     if (ph, pw) != (xh, xw):
         x = np.pad(x, ((0, 0), (0, ph - xh), (0, pw - xw), (0, 0)), mode="edge")
     s = io.scale
-    y = _forward_fn(model, io)(x).numpy()[:, : xh * s, : xw * s]
+    y = forward_fn(model, io)(x).numpy()[:, : xh * s, : xw * s]
     if io.out_offset:
         y -= np.float32(io.out_offset)
     if io.out_scale != 1:

@@ -163,11 +163,11 @@ def _stem(src):
 
 def load_for_run(args):
     """(model, name, io) for `upscale`: an SR model through the chosen engine."""
-    from ...inference import _announce
+    from ...inference import announce
     from ...registry import model_io
 
     model, args.model = engines.load(args.engine, args.weights, args.model, args.precision,
-                                     lambda: load_sr_model(args.model, args.weights), _announce, allowed=sr_models())
+                                     lambda: load_sr_model(args.model, args.weights), announce, allowed=sr_models())
     return model, args.model, model_io(args.model)
 
 
