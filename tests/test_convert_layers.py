@@ -9,17 +9,10 @@ torch = pytest.importorskip("torch")
 tf = pytest.importorskip("tensorflow")
 
 from deblurkeras.convert import torch_layers as tl  # noqa: E402
+from twin_pairs import nchw, nhwc  # noqa: E402
 
 pytestmark = pytest.mark.torch
 RNG = np.random.RandomState(0)
-
-
-def nchw(a):
-    return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
-
-
-def nhwc(t):
-    return t.detach().numpy().transpose(0, 2, 3, 1)
 
 
 def test_same_pads_follow_tf_formula():

@@ -7,19 +7,12 @@ torch = pytest.importorskip("torch")
 
 from deblurkeras.families.dmphn.importer import import_dmphn  # noqa: E402
 from deblurkeras.importers.cli import import_model  # noqa: E402
+from twin_pairs import nchw, nhwc  # noqa: E402
 from deblurkeras.errors import BadInputError, WeightsMismatchError  # noqa: E402
 from deblurkeras.families.dmphn import original as ref  # noqa: E402
 
 pytestmark = pytest.mark.torch
 TOL = 1e-5
-
-
-def _nchw(x):
-    return torch.from_numpy(np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2))))
-
-
-def _nhwc(t):
-    return np.transpose(t.detach().numpy(), (0, 2, 3, 1))
 
 
 def _dmphn_dir(tmp_path, n_levels, seed=0):
@@ -43,7 +36,7 @@ def test_dmphn_import_parity(tmp_path, n_levels, size):
     assert name == ("dmphn-1-2-4-8" if n_levels == 4 else "dmphn-1-2-4")
     x = np.random.default_rng(1).uniform(-0.5, 0.5, (2, *size, 3)).astype("float32")
     with torch.no_grad():
-        want = _nhwc(ref.dmphn_forward(enc, dec, _nchw(x)))
+        want = nhwc(ref.dmphn_forward(enc, dec, nchw(x)))
     got = np.asarray(model(x))
     assert got.shape == want.shape
     assert np.abs(got - want).max() <= TOL, np.abs(got - want).max()

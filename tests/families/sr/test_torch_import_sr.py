@@ -9,19 +9,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from deblurkeras.importers.cli import import_model  # noqa: E402
+from twin_pairs import nchw, nhwc  # noqa: E402
 from deblurkeras.errors import BadInputError  # noqa: E402
 from deblurkeras.families.sr import original as ref  # noqa: E402
 
 pytestmark = pytest.mark.torch
 TOL = 1e-5
-
-
-def _nchw(x):
-    return torch.from_numpy(np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2))))
-
-
-def _nhwc(t):
-    return np.transpose(t.detach().numpy(), (0, 2, 3, 1))
 
 
 def _sr_pair(seed=0):
@@ -37,7 +30,7 @@ def test_srresnet_import_parity_checkpoint_layout(tmp_path):
     assert name == "srresnet-x4"
     x = np.random.default_rng(2).normal(0, 1, (2, 12, 10, 3)).astype("float32")
     with torch.no_grad():
-        want = _nhwc(net(_nchw(x)))
+        want = nhwc(net(nchw(x)))
     got = np.asarray(model(x, training=False))
     assert got.shape == (2, 48, 40, 3)
     assert np.abs(got - want).max() <= TOL, np.abs(got - want).max()
@@ -55,7 +48,7 @@ def test_srgan_import_parity_generator_and_discriminator(tmp_path):
     lr = np.random.default_rng(3).normal(0, 1, (1, 8, 8, 3)).astype("float32")
     hr = np.random.default_rng(4).normal(0, 1, (2, 96, 96, 3)).astype("float32")
     with torch.no_grad():
-        want_g, want_d = _nhwc(gen(_nchw(lr))), disc(_nchw(hr)).numpy()
+        want_g, want_d = nhwc(gen(nchw(lr))), disc(nchw(hr)).numpy()
     assert np.abs(np.asarray(g(lr, training=False)) - want_g).max() <= TOL
     got_d = np.asarray(d(hr, training=False))
     assert got_d.shape == (2, 1)
