@@ -30,6 +30,8 @@ def make_clip(path, seconds, fps):
     from skimage import data
     from skimage.transform import resize
 
+    from deblurkeras.video.clips import sine_stream, write_sine
+
     big = (resize(data.astronaut(), (H, W + 512), anti_aliasing=True) * 255).astype(np.uint8)
     n = int(seconds * fps)
     with av.open(path, "w") as out:
@@ -37,8 +39,7 @@ def make_clip(path, seconds, fps):
         v.width, v.height, v.pix_fmt = W, H, "yuv420p"
         v.options = {"preset": "ultrafast", "crf": "23"}
         v.time_base = v.codec_context.time_base = fractions.Fraction(1, fps)
-        a = out.add_stream("aac", rate=16000)
-        a.layout = "mono"
+        a = sine_stream(out)
         for i in range(n):
             x = (4 * i) % 1024
             x = x if x < 512 else 1024 - x
@@ -48,15 +49,7 @@ def make_clip(path, seconds, fps):
                 out.mux(pk)
         for pk in v.encode():
             out.mux(pk)
-        t = np.arange(int(16000 * seconds)) / 16000
-        wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        for i in range(0, len(wave), 1024):
-            af = av.AudioFrame.from_ndarray(wave[None, i:i + 1024].copy(), format="fltp", layout="mono")
-            af.sample_rate, af.pts = 16000, i
-            for pk in a.encode(af):
-                out.mux(pk)
-        for pk in a.encode():
-            out.mux(pk)
+        write_sine(out, a, seconds)
     return n
 
 

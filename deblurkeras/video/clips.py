@@ -42,10 +42,7 @@ def write_clip(path, frames, pts=None, time_base=fractions.Fraction(1, 90000), r
             v.options = {"crf": str(crf), **(options or {})}
         if rotation is not None:
             v.set_display_rotation(rotation)
-        a = None
-        if audio:
-            a = out.add_stream("aac", rate=16000)
-            a.layout = "mono"
+        a = sine_stream(out) if audio else None
         for f, p in zip(frames, pts):
             vf = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format=pix_fmt)
             vf.pts = p
@@ -54,17 +51,33 @@ def write_clip(path, frames, pts=None, time_base=fractions.Fraction(1, 90000), r
         for pk in v.encode():
             out.mux(pk)
         if a is not None:
-            seconds = float((pts[-1] + (pts[1] - pts[0] if len(pts) > 1 else 1)) * time_base)
-            t = np.arange(int(16000 * seconds)) / 16000
-            wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            for i in range(0, len(wave), 1024):
-                af = av.AudioFrame.from_ndarray(wave[None, i:i + 1024].copy(), format="fltp", layout="mono")
-                af.sample_rate, af.pts = 16000, i
-                for pk in a.encode(af):
-                    out.mux(pk)
-            for pk in a.encode():
-                out.mux(pk)
+            write_sine(out, a, float((pts[-1] + (pts[1] - pts[0] if len(pts) > 1 else 1)) * time_base))
     return pts
+
+
+AUDIO_RATE = 16000
+
+
+def sine_stream(out):
+    """A mono AAC stream in the open output container `out`, for `write_sine`."""
+    a = out.add_stream("aac", rate=AUDIO_RATE)
+    a.layout = "mono"
+    return a
+
+
+def write_sine(out, a, seconds):
+    """`seconds` of a 440 Hz sine encoded into the AAC stream `a` of `out`, flushed at the end."""
+    import av
+
+    t = np.arange(int(AUDIO_RATE * seconds)) / AUDIO_RATE
+    wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    for i in range(0, len(wave), 1024):
+        af = av.AudioFrame.from_ndarray(wave[None, i:i + 1024].copy(), format="fltp", layout="mono")
+        af.sample_rate, af.pts = AUDIO_RATE, i
+        for pk in a.encode(af):
+            out.mux(pk)
+    for pk in a.encode():
+        out.mux(pk)
 
 
 def read_video(path):
