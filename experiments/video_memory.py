@@ -1,6 +1,6 @@
 """Does a video run's memory stay flat with the clip's length? Peak RSS of a 10-second and a 2-minute 720p run.
 
-    python experiments/video_memory.py [--seconds 10 120] [--fps 24]
+    python experiments/video_memory.py [--seconds 10 120] [--fps 24] [--sample 3]
 
 Each clip (1280x720, a scikit-image photo panning, H.264 made with preset ultrafast, with an AAC track) goes through
 `deblurkeras.video` (decode -> model -> segments -> final mux, the default codec and settings) in a fresh process,
@@ -78,11 +78,34 @@ def child(clip, out, preset):
     print(f"RESULT rc={rc} seconds={took:.1f} vmhwm_kb={hwm}")
 
 
+def run_child(clip, out, preset, sample=0):
+    """One clip in a fresh process -> its CompletedProcess. `sample` > 0: its resident size (VmRSS) is read from
+    outside every `sample` seconds and printed, to see whether memory grows with the frames or levels off."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", clip, out, preset]
+    with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
+        p = subprocess.Popen(cmd, stdout=so, stderr=se, text=True, env={**os.environ, "PYTHONPATH": REPO})
+        t0 = time.time()
+        while p.poll() is None:
+            time.sleep(sample or 0.2)
+            if sample:
+                try:
+                    with open(f"/proc/{p.pid}/status", encoding="ascii") as f:
+                        rss = next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
+                    print(f"  {time.time() - t0:5.0f} s: RSS {rss / 1024:.0f} MB", flush=True)
+                except (OSError, StopIteration):
+                    pass  # the process ended between poll() and the read
+        so.seek(0)
+        se.seek(0)
+        return subprocess.CompletedProcess(cmd, p.returncode, so.read(), se.read())
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, nargs="+", default=[10, 120])
     p.add_argument("--fps", type=int, default=24)
     p.add_argument("--preset", default="medium", help="the runs' libx264 preset (default medium, the CLI's)")
+    p.add_argument("--sample", type=float, default=0, metavar="S",
+                   help="also print each run's resident size every S seconds (default 0: only the peaks)")
     p.add_argument("--child", nargs=3, metavar=("CLIP", "OUT", "PRESET"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -92,9 +115,7 @@ def main():
         for s in a.seconds:
             clip = os.path.join(d, f"c{int(s)}.mp4")
             n = make_clip(clip, s, a.fps)
-            r = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", clip, os.path.join(d, "out"),
-                                a.preset],
-                               capture_output=True, text=True, env={**os.environ, "PYTHONPATH": REPO})
+            r = run_child(clip, os.path.join(d, "out"), a.preset, a.sample)
             line = [x for x in r.stdout.splitlines() if x.startswith("RESULT")]
             if r.returncode or not line:
                 raise SystemExit(f"run of {s} s failed:\n{r.stderr[-2000:]}")
