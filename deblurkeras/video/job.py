@@ -126,19 +126,6 @@ def prepare_work(work, desc, resume, say):
     return 0
 
 
-def release_freed_memory():
-    """Give the heap's freed pages back to the system (glibc's malloc_trim) after each segment: an encoder and its
-    frames are freed there, and without it the resident size crept up with the video's length
-    (experiments/video_memory.py; README)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to give back this way
-        pass
-
-
 def work_folder(dst):
     folder, base = os.path.split(dst)
     return os.path.join(folder, f".{base}.resume")
@@ -302,7 +289,6 @@ def _encode(args, src, info, model, name, io, budget, crf, tile, work, done_segm
             w.close()
             os.replace(w.path, segment_path(work, state["seg"]))
             state["writer"] = None
-            release_freed_memory()
 
     def emit(k, pts, out_rgb):
         seg = k // args.segment

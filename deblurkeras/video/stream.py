@@ -120,7 +120,7 @@ def decode_frames(path, errors, strict=False):
     with open_input(path) as c:
         s = video_stream(c, path)
         s.thread_type = "SLICE"  # frame threads would drop the frames in flight when a packet fails
-        index, last_pts = 0, None
+        index, last_pts, matrix = 0, None, None
         step = int(round(1 / (s.average_rate * s.time_base))) if s.average_rate else 1
         for packet in c.demux(s):
             try:
@@ -142,7 +142,11 @@ def decode_frames(path, errors, strict=False):
                 last_pts = d.pts
                 d.colorspace, d.color_range = int(f.colorspace), int(f.color_range)
                 d.tags = (int(f.color_primaries), int(f.color_trc))
-                d.matrix = display_matrix(f)
+                # the rotation is the stream's: read from the first frame only. Reading a frame's side data in
+                # PyAV 18 ties the frame into a reference cycle that only the garbage collector frees; read on
+                # every frame, a 720p run held some 300 MB of dead frames (experiments/video_memory.py)
+                matrix = display_matrix(f) if index == 0 else matrix
+                d.matrix = matrix
                 d.rgb = to_rgb(f)
                 index += 1
                 yield d
