@@ -266,6 +266,12 @@ def load(engine, weights, model_name, precision, keras_loader, announce=None, al
         return model, model_name or model_identity(model)["model"]
     if engine not in ENGINES:
         raise BadInputError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    from .releases import is_release_name
+    if is_release_name(os.fspath(weights)):  # a release is the original's weights, not a graph: export it first
+        stem = os.fspath(weights).replace(":", "-")
+        raise BadInputError(f"{weights}: a release holds weights, not an ONNX graph; export it once "
+                            f"(`deblurkeras export-onnx --weights {weights} --out {stem}.onnx`), then pass "
+                            f"--engine {engine} --weights {stem}.onnx")
     model = OnnxEngine(weights, engine, precision, announce)
     if model_name is not None and model_name != model.model_name:
         raise BadInputError(f"{weights}: holds {model.model_name}, not --model {model_name}")

@@ -481,3 +481,16 @@ def test_an_unwritable_cache_is_one_line(home, server, tmp_path, monkeypatch):
     with pytest.raises(releases.FetchError, match="cannot write the cache .*set DEBLURKERAS_HOME"):
         releases.fetch(rel.name, progress=False)
     assert releases.file_urls(rel, rel.files[0]) == [server.url("good") + rel.files[0].path]
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
+def test_an_onnx_engine_given_a_release_name_says_how_to_export_it(home, tmp_path, capsys, engine):
+    """A release is the original's weights, not a graph: the ONNX engines say the export command, fetch nothing."""
+    from PIL import Image
+    Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
+    rc = main(["deblur", str(tmp_path / "a.png"), "--weights", "dmphn-1-2-4:gopro", "--engine", engine,
+               "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "export-onnx --weights dmphn-1-2-4:gopro --out dmphn-1-2-4-gopro.onnx" in err and engine in err
+    assert not (tmp_path / "out").exists() and not home.exists()
